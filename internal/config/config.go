@@ -1,0 +1,439 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says whether the node runs alone or as part of a cluster.
+type Mode string
+
+// The supported modes.
+const (
+	// ModeStandalone runs one node with no peers; the member list is just
+	// this node.
+	ModeStandalone Mode = "standalone"
+	// ModeCluster replicates with the members named by Members, MemberFile or
+	// MemberDNS.
+	ModeCluster Mode = "cluster"
+)
+
+// Member lookup kinds, the values of Config.MemberLookup.
+const (
+	// LookupStatic uses Config.Members as given (flags, environment, file)
+	// and never changes them.
+	LookupStatic = "static"
+	// LookupFile reads the member list from cluster.conf and reloads it when
+	// the file changes.
+	LookupFile = "file"
+	// LookupDNS resolves Config.MemberDNS periodically; every address it
+	// returns is a member on Config.Port.
+	LookupDNS = "dns"
+)
+
+// Log formats, the values of Config.LogFormat.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Config is the complete configuration of one distrod node. Build it with
+// DefaultConfig or Load, never from a zero value: zero durations and limits
+// are rejected by Validate.
+//
+// Each field's yaml tag is its key in the config file, its flag name and,
+// upper-snake-cased behind DISTROD_, its environment variable.
+type Config struct {
+	// ---- Node identity and listeners ----
+
+	// Mode is "standalone" or "cluster". Default "standalone".
+	// Env MODE, as in the Nacos Docker image.
+	Mode Mode `yaml:"mode"`
+
+	// IP is the address this node advertises to peers and clients: an IP
+	// literal or a host name that peers can resolve. It must not be a
+	// wildcard (0.0.0.0, ::). Default: the first non-loopback IPv4 address
+	// of an up interface, or 127.0.0.1 if there is none.
+	// Env NACOS_SERVER_IP.
+	IP string `yaml:"ip"`
+
+	// Port is the HTTP port (Nacos open API and console). The gRPC ports are
+	// derived from it. Default 8848. Env NACOS_APPLICATION_PORT.
+	Port int `yaml:"port"`
+
+	// ContextPath prefixes every HTTP route. Empty or "/x" without a
+	// trailing slash. Default "/nacos". Env SERVER_SERVLET_CONTEXTPATH.
+	ContextPath string `yaml:"context-path"`
+
+	// GRPCPortOffset is added to Port to get the SDK gRPC port. Must be
+	// non-zero and differ from ClusterPortOffset. Default 1000 (port 9848),
+	// which Nacos clients assume.
+	GRPCPortOffset int `yaml:"grpc-port-offset"`
+
+	// ClusterPortOffset is added to Port to get the cluster (peer) gRPC
+	// port. Default 1001 (port 9849), as Nacos.
+	ClusterPortOffset int `yaml:"cluster-port-offset"`
+
+	// Home is the base directory; relative paths such as MemberFile are
+	// resolved against it. Default ".". Env NACOS_HOME.
+	Home string `yaml:"home"`
+
+	// ---- Cluster membership ----
+
+	// Members lists the cluster members as "host:port"; a missing port
+	// means Port. Space- or comma-separated in the environment and flags.
+	// Normalize canonicalises the list, removes duplicates and adds this
+	// node (Nacos does the same). Ignored unless Mode is cluster; must then
+	// be empty or just this node in standalone mode. Default empty.
+	// Env NACOS_SERVERS.
+	Members []string `yaml:"members"`
+
+	// MemberLookup says where the member list comes from and whether it can
+	// change at run time: "static", "file" or "dns". Default "" (auto):
+	// static if Members is set, else dns if MemberDNS is set, else file.
+	MemberLookup string `yaml:"member-lookup"`
+
+	// MemberFile is the path of the Nacos-format cluster.conf, relative to
+	// Home unless absolute. Read when MemberLookup is file. Default
+	// "conf/cluster.conf".
+	MemberFile string `yaml:"member-file"`
+
+	// MemberDNS is a DNS name that resolves to the addresses of all members,
+	// for example a Kubernetes headless service; every member listens on
+	// Port. Default empty.
+	MemberDNS string `yaml:"member-dns"`
+
+	// MemberFileReload is how often MemberFile is polled for changes.
+	// Default 2s.
+	MemberFileReload time.Duration `yaml:"member-file-reload"`
+
+	// MemberDNSRefresh is how often MemberDNS is resolved again.
+	// Default 5s.
+	MemberDNSRefresh time.Duration `yaml:"member-dns-refresh"`
+
+	// ClusterSecret is a shared secret that peers present on the cluster
+	// transport. Empty disables peer authentication. Default empty.
+	ClusterSecret string `yaml:"cluster-secret"`
+
+	// ProbeInterval is how often each peer is probed. Default 500ms
+	// (Nacos reports to one peer every 2s).
+	ProbeInterval time.Duration `yaml:"probe-interval"`
+
+	// ProbeTimeout bounds one probe. Default 1s.
+	ProbeTimeout time.Duration `yaml:"probe-timeout"`
+
+	// SuspectAfter is the number of consecutive failed probes after which a
+	// peer becomes SUSPICIOUS. Default 1, as Nacos.
+	SuspectAfter int `yaml:"suspect-after"`
+
+	// DownAfter is the number of consecutive failed probes after which a
+	// peer becomes DOWN; a refused connection makes it DOWN at once.
+	// Must be >= SuspectAfter. Default 3 (Nacos: 4).
+	DownAfter int `yaml:"down-after"`
+
+	// ---- Distro replication ----
+
+	// SyncDelay is the merge window: changes to the same key within it are
+	// sent to peers once. Default 10ms (Nacos 1s).
+	SyncDelay time.Duration `yaml:"sync-delay"`
+
+	// SyncRetryMin is the first retry delay of a failed sync; it doubles
+	// on each further failure. Default 100ms (Nacos: a fixed 3s).
+	SyncRetryMin time.Duration `yaml:"sync-retry-min"`
+
+	// SyncRetryMax caps the sync retry back-off. Must be >= SyncRetryMin.
+	// Default 5s.
+	SyncRetryMax time.Duration `yaml:"sync-retry-max"`
+
+	// VerifyInterval is the period of the digest-based anti-entropy round
+	// with each peer. Default 1s (Nacos 5s).
+	VerifyInterval time.Duration `yaml:"verify-interval"`
+
+	// SnapshotLoadTimeout bounds how long a starting node waits for a peer
+	// snapshot before it reports ready on its own, e.g. the first node of a
+	// fresh cluster. Default 5s.
+	SnapshotLoadTimeout time.Duration `yaml:"snapshot-load-timeout"`
+
+	// TombstoneTTL is how long a delete is remembered so that a late or
+	// replayed change cannot resurrect the record. Must cover at least
+	// three verify rounds. Default 60s.
+	TombstoneTTL time.Duration `yaml:"tombstone-ttl"`
+
+	// OwnerGrace is how long the copies of a DOWN owner's connection
+	// clients are kept, giving the clients time to reconnect elsewhere
+	// before their instances are dropped. Default 10s (Nacos 180s).
+	OwnerGrace time.Duration `yaml:"owner-grace"`
+
+	// ---- Naming ----
+
+	// BeatInterval is the heartbeat interval advertised to HTTP clients
+	// (clientBeatInterval). Default 5s, as Nacos.
+	BeatInterval time.Duration `yaml:"beat-interval"`
+
+	// InstanceUnhealthyAfter marks an HTTP instance unhealthy when no beat
+	// arrived for this long. Must be >= BeatInterval. Default 15s, as Nacos.
+	InstanceUnhealthyAfter time.Duration `yaml:"instance-unhealthy-after"`
+
+	// InstanceDeleteAfter removes an HTTP instance when no beat arrived for
+	// this long. Must be >= InstanceUnhealthyAfter. Default 30s, as Nacos.
+	InstanceDeleteAfter time.Duration `yaml:"instance-delete-after"`
+
+	// ExpireCheckInterval is how often beat and expiry deadlines are
+	// checked. Default 1s (Nacos 5s).
+	ExpireCheckInterval time.Duration `yaml:"expire-check-interval"`
+
+	// PushDelay merges service changes before pushing them to subscribers.
+	// Default 5ms (Nacos 500ms).
+	PushDelay time.Duration `yaml:"push-delay"`
+
+	// PushTimeout is how long a push waits for the client's ack.
+	// Default 5s, as Nacos.
+	PushTimeout time.Duration `yaml:"push-timeout"`
+
+	// PushRetryDelay is the wait before retrying a failed push.
+	// Default 1s, as Nacos.
+	PushRetryDelay time.Duration `yaml:"push-retry-delay"`
+
+	// PushQueueSize bounds the pushes queued per client connection; a newer
+	// push for the same service replaces a queued older one. Default 1024.
+	PushQueueSize int `yaml:"push-queue-size"`
+
+	// ---- Limits ----
+
+	// MaxBodyBytes caps an HTTP request body, in bytes. Default 4 MiB.
+	MaxBodyBytes int64 `yaml:"max-body-bytes"`
+
+	// MaxHeaderBytes caps HTTP request headers, in bytes. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max-header-bytes"`
+
+	// ReadTimeout bounds reading one HTTP request, body included.
+	// Default 30s.
+	ReadTimeout time.Duration `yaml:"read-timeout"`
+
+	// WriteTimeout bounds writing one HTTP response. Default 30s.
+	WriteTimeout time.Duration `yaml:"write-timeout"`
+
+	// IdleTimeout closes idle HTTP keep-alive connections. Default 90s.
+	IdleTimeout time.Duration `yaml:"idle-timeout"`
+
+	// MaxGRPCMessageBytes caps one gRPC message, in bytes, on both the SDK
+	// and the cluster port. Default 10 MiB.
+	MaxGRPCMessageBytes int `yaml:"max-grpc-message-bytes"`
+
+	// MaxConnections caps concurrent SDK gRPC connections. Default 100000.
+	MaxConnections int `yaml:"max-connections"`
+
+	// ForwardTimeout bounds an HTTP write forwarded to the owning node.
+	// Default 3s.
+	ForwardTimeout time.Duration `yaml:"forward-timeout"`
+
+	// ---- Logging ----
+
+	// LogLevel is "debug", "info", "warn" or "error". Default "info".
+	LogLevel string `yaml:"log-level"`
+
+	// LogFormat is "text" or "json". Default "text".
+	LogFormat string `yaml:"log-format"`
+}
+
+// DefaultConfig returns a standalone single-node configuration that needs
+// nothing external: it listens on 8848/9848/9849 and advertises the first
+// non-loopback IPv4 address (or 127.0.0.1). This is the one place defaults
+// are set.
+func DefaultConfig() Config {
+	return Config{
+		Mode:              ModeStandalone,
+		IP:                detectIP(),
+		Port:              8848,
+		ContextPath:       "/nacos",
+		GRPCPortOffset:    1000,
+		ClusterPortOffset: 1001,
+		Home:              ".",
+
+		MemberFile:       "conf/cluster.conf",
+		MemberFileReload: 2 * time.Second,
+		MemberDNSRefresh: 5 * time.Second,
+		ProbeInterval:    500 * time.Millisecond,
+		ProbeTimeout:     time.Second,
+		SuspectAfter:     1,
+		DownAfter:        3,
+
+		SyncDelay:           10 * time.Millisecond,
+		SyncRetryMin:        100 * time.Millisecond,
+		SyncRetryMax:        5 * time.Second,
+		VerifyInterval:      time.Second,
+		SnapshotLoadTimeout: 5 * time.Second,
+		TombstoneTTL:        60 * time.Second,
+		OwnerGrace:          10 * time.Second,
+
+		BeatInterval:           5 * time.Second,
+		InstanceUnhealthyAfter: 15 * time.Second,
+		InstanceDeleteAfter:    30 * time.Second,
+		ExpireCheckInterval:    time.Second,
+		PushDelay:              5 * time.Millisecond,
+		PushTimeout:            5 * time.Second,
+		PushRetryDelay:         time.Second,
+		PushQueueSize:          1024,
+
+		MaxBodyBytes:        4 << 20,
+		MaxHeaderBytes:      64 << 10,
+		ReadTimeout:         30 * time.Second,
+		WriteTimeout:        30 * time.Second,
+		IdleTimeout:         90 * time.Second,
+		MaxGRPCMessageBytes: 10 << 20,
+		MaxConnections:      100000,
+		ForwardTimeout:      3 * time.Second,
+
+		LogLevel:  "info",
+		LogFormat: LogFormatText,
+	}
+}
+
+// DefaultLocalConfig is DefaultConfig advertising 127.0.0.1, so that it
+// does not depend on the host's interfaces: for tests and local clusters.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.IP = "127.0.0.1"
+	return c
+}
+
+// detectIP picks the default advertised address. A variable so tests can
+// make DefaultConfig independent of the host.
+var detectIP = firstNonLoopbackIPv4
+
+// firstNonLoopbackIPv4 returns the first non-loopback, non-link-local IPv4
+// address of an up interface, in interface index order, or 127.0.0.1.
+func firstNonLoopbackIPv4() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Index < ifaces[j].Index })
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip4 := ipn.IP.To4()
+			if ip4 == nil || ip4.IsLoopback() || ip4.IsLinkLocalUnicast() {
+				continue
+			}
+			return ip4.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// SelfAddr returns this node's member address, "ip:port" (IPv6 in
+// brackets).
+func (c Config) SelfAddr() string {
+	return net.JoinHostPort(c.IP, strconv.Itoa(c.Port))
+}
+
+// GRPCPort returns the SDK gRPC port, Port + GRPCPortOffset.
+func (c Config) GRPCPort() int { return c.Port + c.GRPCPortOffset }
+
+// ClusterPort returns the cluster gRPC port, Port + ClusterPortOffset.
+func (c Config) ClusterPort() int { return c.Port + c.ClusterPortOffset }
+
+// MemberFilePath returns MemberFile resolved against Home.
+func (c Config) MemberFilePath() string {
+	if filepath.IsAbs(c.MemberFile) {
+		return c.MemberFile
+	}
+	return filepath.Join(c.Home, c.MemberFile)
+}
+
+// Lookup returns the effective member lookup: MemberLookup if set, else
+// static when Members is non-empty, dns when MemberDNS is set, file
+// otherwise. Standalone mode is always static (just this node).
+func (c Config) Lookup() string {
+	switch {
+	case c.Mode == ModeStandalone:
+		return LookupStatic
+	case c.MemberLookup != "":
+		return c.MemberLookup
+	case len(c.Members) > 0:
+		return LookupStatic
+	case c.MemberDNS != "":
+		return LookupDNS
+	default:
+		return LookupFile
+	}
+}
+
+// SlogLevel returns LogLevel as a slog.Level (info if unrecognised;
+// Validate rejects unrecognised levels).
+func (c Config) SlogLevel() slog.Level {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Redacted returns a copy safe to log: ClusterSecret is masked.
+func (c Config) Redacted() Config {
+	if c.ClusterSecret != "" {
+		c.ClusterSecret = "****"
+	}
+	c.Members = append([]string(nil), c.Members...)
+	return c
+}
+
+// Normalize canonicalises the member list in place: every entry becomes
+// "host:port" (missing port = Port, IPs in canonical form, host names lower
+// case), duplicates are removed, the list is sorted, and in cluster mode
+// this node is added when missing (as Nacos does) unless the list is empty.
+// In standalone mode an empty list becomes just this node. MemberLookup is
+// set to the effective lookup and Mode is lower-cased. Load calls it; call
+// it yourself before Validate when building a Config in code. It fails
+// only on unparseable member addresses.
+func (c *Config) Normalize() error {
+	c.Mode = Mode(strings.ToLower(strings.TrimSpace(string(c.Mode))))
+	members, err := NormalizeMembers(c.Members, c.Port)
+	if err != nil {
+		return err
+	}
+	self := c.SelfAddr()
+	if s, err := NormalizeMember(self, c.Port); err == nil {
+		self = s
+	}
+	switch {
+	case c.Mode == ModeStandalone && len(members) == 0:
+		members = []string{self}
+	case c.Mode == ModeCluster && len(members) > 0 && !contains(members, self):
+		members = append(members, self)
+		sort.Strings(members)
+	}
+	c.Members = members
+	c.MemberLookup = c.Lookup()
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

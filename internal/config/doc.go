@@ -1,0 +1,26 @@
+// Package config defines distrod's single Config, its defaults, how it is
+// loaded and how it is validated.
+//
+// All defaults live in one place, DefaultConfig. Load layers the sources in
+// increasing precedence:
+//
+//	defaults < YAML file (-config or DISTROD_CONFIG) < environment < flags
+//
+// Every field has a kebab-case key used in the YAML file and as the flag
+// name (-sync-delay), and an environment variable DISTROD_<KEY> in upper
+// snake case (DISTROD_SYNC_DELAY). The variables Nacos Docker users know are
+// honoured too: MODE, NACOS_SERVERS, NACOS_APPLICATION_PORT, NACOS_SERVER_IP,
+// NACOS_HOME and SERVER_SERVLET_CONTEXTPATH; when both a Nacos name and a
+// DISTROD_ name set the same field, the DISTROD_ name wins. PrintUsage lists
+// them all. Durations are Go duration strings ("10ms", "5s") everywhere.
+//
+// In cluster mode with neither explicit members nor a DNS name, Load reads
+// the member list from Home/conf/cluster.conf in Nacos's format (see
+// ParseClusterConf). Normalize canonicalises addresses and, as Nacos does,
+// adds this node to its own member list; Validate rejects contradictions with
+// a message that says what to change. Errors wrap the sentinel errors of this
+// package (all prefixed "config: ") and are checked with errors.Is.
+//
+// The package touches the file system only in Load and the network only to
+// pick the default advertised IP in DefaultConfig.
+package config

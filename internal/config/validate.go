@@ -1,0 +1,278 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Every error from Load, Normalize and Validate wraps one
+// of them (Validate may join several); test with errors.Is.
+var (
+	// ErrInvalidMode: Mode is neither standalone nor cluster.
+	ErrInvalidMode = errors.New("config: invalid mode")
+	// ErrInvalidPort: a port, or a port derived from it, is out of range,
+	// or the port offsets make two listeners collide.
+	ErrInvalidPort = errors.New("config: invalid port")
+	// ErrInvalidAddr: a member address cannot be parsed.
+	ErrInvalidAddr = errors.New("config: invalid member address")
+	// ErrSelfAddr: the advertised address cannot identify this node to its
+	// peers (empty, a wildcard, or loopback while peers are remote).
+	ErrSelfAddr = errors.New("config: unusable self address")
+	// ErrPortOverlap: two members on the same host would share a port.
+	ErrPortOverlap = errors.New("config: members on one host overlap ports")
+	// ErrNoMembers: cluster mode without any member.
+	ErrNoMembers = errors.New("config: cluster mode needs at least one member: set NACOS_SERVERS or conf/cluster.conf")
+	// ErrStandaloneMembers: peers configured while in standalone mode.
+	ErrStandaloneMembers = errors.New("config: standalone mode takes no members")
+	// ErrInvalidLookup: MemberLookup is unknown or lacks its input.
+	ErrInvalidLookup = errors.New("config: invalid member lookup")
+	// ErrInvalidDuration: a duration is zero or negative.
+	ErrInvalidDuration = errors.New("config: duration must be positive")
+	// ErrTimingOrder: two timings contradict each other.
+	ErrTimingOrder = errors.New("config: contradictory timings")
+	// ErrInvalidLimit: a size, count or threshold is out of range.
+	ErrInvalidLimit = errors.New("config: invalid limit")
+	// ErrInvalidContextPath: ContextPath is malformed.
+	ErrInvalidContextPath = errors.New("config: invalid context path")
+	// ErrInvalidLog: LogLevel or LogFormat is unknown.
+	ErrInvalidLog = errors.New("config: invalid logging setting")
+	// ErrInvalidValue: an environment variable or flag cannot be parsed.
+	ErrInvalidValue = errors.New("config: invalid value")
+	// ErrMemberFile: cluster.conf exists but cannot be read.
+	ErrMemberFile = errors.New("config: cannot read member file")
+	// ErrConfigFile: the YAML config file cannot be read or decoded.
+	ErrConfigFile = errors.New("config: bad config file")
+)
+
+// Validate reports every contradiction in c, joined with errors.Join, or
+// nil. It does not modify c; members need not be normalised (Normalize
+// adds this node in cluster mode, and Validate accepts a list without it).
+func (c Config) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+
+	// Mode.
+	switch c.Mode {
+	case ModeStandalone, ModeCluster:
+	default:
+		add(fmt.Errorf("%w: %q: set MODE to standalone or cluster", ErrInvalidMode, c.Mode))
+	}
+
+	// Ports and offsets.
+	if !validPort(c.Port) {
+		add(fmt.Errorf("%w: port %d not in 1..65535 (NACOS_APPLICATION_PORT, -port)", ErrInvalidPort, c.Port))
+	}
+	switch {
+	case c.GRPCPortOffset == 0 || c.ClusterPortOffset == 0:
+		add(fmt.Errorf("%w: grpc-port-offset (%d) and cluster-port-offset (%d) must be non-zero, or the gRPC listeners take the HTTP port",
+			ErrInvalidPort, c.GRPCPortOffset, c.ClusterPortOffset))
+	case c.GRPCPortOffset == c.ClusterPortOffset:
+		add(fmt.Errorf("%w: grpc-port-offset and cluster-port-offset are both %d; they must differ", ErrInvalidPort, c.GRPCPortOffset))
+	case validPort(c.Port):
+		if !validPort(c.GRPCPort()) || !validPort(c.ClusterPort()) {
+			add(fmt.Errorf("%w: port %d gives gRPC port %d and cluster port %d; both must be in 1..65535: lower the port",
+				ErrInvalidPort, c.Port, c.GRPCPort(), c.ClusterPort()))
+		}
+	}
+
+	// Self address.
+	selfHost := strings.TrimSpace(c.IP)
+	var self string
+	switch h, err := canonicalHost(selfHost); {
+	case selfHost == "":
+		add(fmt.Errorf("%w: ip is empty: set NACOS_SERVER_IP to an address peers and clients can reach", ErrSelfAddr))
+	case err != nil:
+		add(fmt.Errorf("%w: ip %q: %v (NACOS_SERVER_IP)", ErrSelfAddr, c.IP, err))
+	case isUnspecified(h):
+		add(fmt.Errorf("%w: ip %q is a wildcard, which names no node: set NACOS_SERVER_IP to this node's own address", ErrSelfAddr, c.IP))
+	default:
+		if validPort(c.Port) {
+			self = joinHostPort(h, c.Port)
+		}
+	}
+
+	// Members.
+	members, err := NormalizeMembers(c.Members, c.Port)
+	if err != nil {
+		add(fmt.Errorf("%w (members, NACOS_SERVERS or cluster.conf)", err))
+	}
+	switch c.MemberLookup {
+	case "", LookupStatic, LookupFile, LookupDNS:
+	default:
+		add(fmt.Errorf("%w: member-lookup %q: use static, file or dns (or leave it empty)", ErrInvalidLookup, c.MemberLookup))
+	}
+	switch c.Mode {
+	case ModeStandalone:
+		if len(members) > 1 || (len(members) == 1 && self != "" && members[0] != self) {
+			add(fmt.Errorf("%w: got %s: set MODE=cluster, or remove NACOS_SERVERS/members", ErrStandaloneMembers, strings.Join(members, ",")))
+		}
+		if c.MemberDNS != "" {
+			add(fmt.Errorf("%w: member-dns %q is set: set MODE=cluster, or remove it", ErrStandaloneMembers, c.MemberDNS))
+		}
+	case ModeCluster:
+		lookup := c.Lookup()
+		switch lookup {
+		case LookupStatic, LookupFile:
+			if err == nil && len(members) == 0 {
+				add(fmt.Errorf("%w (member-lookup %s found none)", ErrNoMembers, lookup))
+			}
+		case LookupDNS:
+			if strings.TrimSpace(c.MemberDNS) == "" {
+				add(fmt.Errorf("%w: member-lookup is dns but member-dns is empty: set DISTROD_MEMBER_DNS", ErrInvalidLookup))
+			}
+		}
+		if err == nil {
+			all := members
+			if self != "" && !contains(all, self) {
+				all = append(append([]string(nil), members...), self)
+			}
+			errs = append(errs, c.checkMemberPorts(all)...)
+			if self != "" && isLoopbackHost(hostOf(self)) {
+				for _, m := range all {
+					if !isLoopbackHost(hostOf(m)) {
+						add(fmt.Errorf("%w: ip %s is loopback but member %s is remote, so peers cannot reach this node: set NACOS_SERVER_IP",
+							ErrSelfAddr, c.IP, m))
+						break
+					}
+				}
+			}
+		}
+	}
+
+	// Durations: every one must be positive.
+	rv := reflect.ValueOf(c)
+	for _, s := range settings() {
+		if s.field.Type == durationType {
+			if d := time.Duration(rv.FieldByIndex(s.field.Index).Int()); d <= 0 {
+				add(fmt.Errorf("%w: %s is %v", ErrInvalidDuration, s.key, d))
+			}
+		}
+	}
+	if c.SyncRetryMin > 0 && c.SyncRetryMax < c.SyncRetryMin {
+		add(fmt.Errorf("%w: sync-retry-max (%v) is below sync-retry-min (%v)", ErrTimingOrder, c.SyncRetryMax, c.SyncRetryMin))
+	}
+	if c.BeatInterval > 0 && c.InstanceUnhealthyAfter < c.BeatInterval {
+		add(fmt.Errorf("%w: instance-unhealthy-after (%v) is below beat-interval (%v); instances would flap between beats",
+			ErrTimingOrder, c.InstanceUnhealthyAfter, c.BeatInterval))
+	}
+	if c.InstanceUnhealthyAfter > 0 && c.InstanceDeleteAfter < c.InstanceUnhealthyAfter {
+		add(fmt.Errorf("%w: instance-delete-after (%v) is below instance-unhealthy-after (%v)",
+			ErrTimingOrder, c.InstanceDeleteAfter, c.InstanceUnhealthyAfter))
+	}
+	if c.VerifyInterval > 0 && c.TombstoneTTL < 3*c.VerifyInterval {
+		add(fmt.Errorf("%w: tombstone-ttl (%v) must cover at least three verify rounds (3 x verify-interval = %v), or deleted data can come back",
+			ErrTimingOrder, c.TombstoneTTL, 3*c.VerifyInterval))
+	}
+
+	// Counts and sizes.
+	if c.SuspectAfter < 1 {
+		add(fmt.Errorf("%w: suspect-after is %d; it must be at least 1", ErrInvalidLimit, c.SuspectAfter))
+	}
+	if c.DownAfter < c.SuspectAfter || c.DownAfter < 1 {
+		add(fmt.Errorf("%w: down-after (%d) must be at least 1 and at least suspect-after (%d)", ErrInvalidLimit, c.DownAfter, c.SuspectAfter))
+	}
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{
+		{"push-queue-size", int64(c.PushQueueSize)},
+		{"max-body-bytes", c.MaxBodyBytes},
+		{"max-header-bytes", int64(c.MaxHeaderBytes)},
+		{"max-grpc-message-bytes", int64(c.MaxGRPCMessageBytes)},
+		{"max-connections", int64(c.MaxConnections)},
+	} {
+		if l.v <= 0 {
+			add(fmt.Errorf("%w: %s is %d; it must be positive", ErrInvalidLimit, l.key, l.v))
+		}
+	}
+
+	// HTTP context path.
+	if p := c.ContextPath; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, " ?#")) {
+		add(fmt.Errorf("%w: %q: use \"\" or a path like /nacos (leading slash, no trailing slash)", ErrInvalidContextPath, p))
+	}
+
+	// Logging.
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		add(fmt.Errorf("%w: log-level %q: use debug, info, warn or error", ErrInvalidLog, c.LogLevel))
+	}
+	switch c.LogFormat {
+	case LogFormatText, LogFormatJSON:
+	default:
+		add(fmt.Errorf("%w: log-format %q: use text or json", ErrInvalidLog, c.LogFormat))
+	}
+
+	return errors.Join(errs...)
+}
+
+// checkMemberPorts checks that every member's derived ports are valid and
+// that members sharing a host do not collide: each uses Port, GRPCPort and
+// ClusterPort, so two local nodes on 8848 and 8849 would both want 9849.
+func (c Config) checkMemberPorts(members []string) []error {
+	var errs []error
+	type owner struct{ member, role string }
+	used := map[string]owner{}
+	for _, m := range members {
+		host := hostOf(m)
+		port := portOf(m)
+		for _, p := range []struct {
+			role string
+			port int
+		}{{"HTTP", port}, {"gRPC", port + c.GRPCPortOffset}, {"cluster", port + c.ClusterPortOffset}} {
+			if !validPort(p.port) {
+				errs = append(errs, fmt.Errorf("%w: member %s would need %s port %d", ErrInvalidPort, m, p.role, p.port))
+				continue
+			}
+			key := joinHostPort(host, p.port)
+			if o, dup := used[key]; dup && o.member != m {
+				errs = append(errs, fmt.Errorf("%w: %s %s port and %s %s port are both %d: space the members' ports further apart",
+					ErrPortOverlap, o.member, o.role, m, p.role, p.port))
+				continue
+			}
+			used[key] = owner{m, p.role}
+		}
+	}
+	return errs
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func validPort(p int) bool { return p >= 1 && p <= 65535 }
+
+func joinHostPort(h string, p int) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]:" + strconv.Itoa(p)
+	}
+	return h + ":" + strconv.Itoa(p)
+}
+
+// hostOf and portOf split a normalised member address.
+func hostOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	return strings.Trim(addr[:i], "[]")
+}
+
+func portOf(addr string) int {
+	i := strings.LastIndexByte(addr, ':')
+	p, _ := strconv.Atoi(addr[i+1:])
+	return p
+}
+
+func isUnspecified(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsUnspecified()
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}

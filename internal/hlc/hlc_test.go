@@ -1,0 +1,35 @@
+package hlc
+
+import "testing"
+
+func TestClock_NextIsStrictlyIncreasing(t *testing.T) {
+	c := NewClock("10.0.0.1:8848")
+	prev := c.Next(1000)
+	for i, now := range []int64{1000, 999, 1000, 1001, 5, 2000} {
+		v := c.Next(now)
+		if !v.Newer(prev) {
+			t.Fatalf("step %d: %v not newer than %v", i, v, prev)
+		}
+		prev = v
+	}
+}
+
+func TestClock_ObserveMovesPastRemote(t *testing.T) {
+	a, b := NewClock("a:1"), NewClock("b:1")
+	va := a.Next(5000)
+	b.Observe(va)
+	if vb := b.Next(10); !vb.Newer(va) {
+		t.Fatalf("%v should be newer than observed %v", vb, va)
+	}
+}
+
+func TestVersion_CompareTieBreaksOnNode(t *testing.T) {
+	x := Version{Clock: 7, Node: 1}
+	y := Version{Clock: 7, Node: 2}
+	if x.Compare(y) != -1 || y.Compare(x) != 1 || x.Compare(x) != 0 {
+		t.Fatal("tie-break on node hash is wrong")
+	}
+	if (Version{}).Newer(x) || !x.Newer(Version{}) {
+		t.Fatal("zero version must be oldest")
+	}
+}

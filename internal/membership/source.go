@@ -1,0 +1,174 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/distrod/distrod/internal/config"
+)
+
+// Source produces the current member list.
+//
+// Members is called from one goroutine at a time (a Watcher's); it may
+// block on I/O but must return when ctx is done. It returns the members as
+// normalised "host:port" addresses, sorted and without duplicates. An error
+// means "no answer this time": callers keep the list they have, so a
+// half-written file or a DNS outage never empties the cluster.
+type Source interface {
+	Members(ctx context.Context) ([]string, error)
+}
+
+// ErrNoMembers is returned by a Source that found an empty list.
+var ErrNoMembers = errors.New("membership: source lists no members")
+
+// StaticSource is a fixed list, from flags or the environment.
+type StaticSource struct {
+	// Addrs are "host[:port]" entries.
+	Addrs []string
+	// DefaultPort applies to entries without a port.
+	DefaultPort int
+}
+
+// Members returns Addrs normalised.
+func (s StaticSource) Members(ctx context.Context) ([]string, error) {
+	m, err := config.NormalizeMembers(s.Addrs, s.DefaultPort)
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, ErrNoMembers
+	}
+	return m, nil
+}
+
+// racyWindow is how long after a file's mtime we keep re-reading it even
+// if mtime and size look unchanged: file systems with coarse timestamps
+// can hide a second write within the same tick.
+const racyWindow = 2 * time.Second
+
+// FileSource reads a Nacos-format cluster.conf (see
+// config.ParseClusterConf). It re-reads the file only when its mtime or
+// size changed, or while the mtime is recent enough that a same-tick
+// rewrite could hide, and re-parses only when the content changed. Safe
+// for concurrent use.
+type FileSource struct {
+	path        string
+	defaultPort int
+	now         func() time.Time
+
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	readAt  time.Time
+	content []byte
+	members []string
+	have    bool
+}
+
+// NewFileSource returns a source for the file at path; entries without a
+// port get defaultPort. now supplies the time used to decide whether an
+// unchanged mtime can be trusted; nil means time.Now.
+func NewFileSource(path string, defaultPort int, now func() time.Time) *FileSource {
+	if now == nil {
+		now = time.Now
+	}
+	return &FileSource{path: path, defaultPort: defaultPort, now: now}
+}
+
+// Path returns the watched file's path.
+func (f *FileSource) Path() string { return f.path }
+
+// Members returns the file's member list. A missing, unreadable,
+// unparseable or empty file is an error.
+func (f *FileSource) Members(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("membership: member file: %w", err)
+	}
+	if f.have && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size && f.readAt.Sub(f.modTime) > racyWindow {
+		return slices.Clone(f.members), nil
+	}
+	readAt := f.now()
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("membership: member file: %w", err)
+	}
+	if !f.have || !bytes.Equal(data, f.content) {
+		m, err := config.ParseClusterConf(bytes.NewReader(data), f.defaultPort)
+		if err != nil {
+			return nil, fmt.Errorf("%w (in %s)", err, f.path)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("%w: %s", ErrNoMembers, f.path)
+		}
+		f.content, f.members, f.have = data, m, true
+	}
+	// Record the stat seen before the read: if the file changed in
+	// between, the next call sees a different mtime or size and re-reads.
+	f.modTime, f.size, f.readAt = fi.ModTime(), fi.Size(), readAt
+	return slices.Clone(f.members), nil
+}
+
+// Resolver looks host up and returns its addresses, like
+// net.Resolver.LookupHost.
+type Resolver func(ctx context.Context, host string) ([]string, error)
+
+// DNSSource resolves a name, such as a Kubernetes headless service, to the
+// member list: every address it returns is a member on Port.
+type DNSSource struct {
+	// Host is the name to resolve.
+	Host string
+	// Port is every member's HTTP port.
+	Port int
+	// Resolve looks Host up; nil means net.DefaultResolver.LookupHost.
+	Resolve Resolver
+}
+
+// Members resolves Host. No addresses is ErrNoMembers.
+func (d DNSSource) Members(ctx context.Context) ([]string, error) {
+	resolve := d.Resolve
+	if resolve == nil {
+		resolve = net.DefaultResolver.LookupHost
+	}
+	ips, err := resolve(ctx, d.Host)
+	if err != nil {
+		return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
+	}
+	m, err := config.NormalizeMembers(ips, d.Port)
+	if err != nil {
+		return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%w: %s resolved to no address", ErrNoMembers, d.Host)
+	}
+	return m, nil
+}
+
+// SourceFor returns the Source c asks for and the interval to poll it at:
+// this node alone in standalone mode, c.Members for static lookup,
+// c.MemberFilePath() for file lookup and c.MemberDNS for dns lookup. Pass
+// a normalised Config (config.Load returns one).
+func SourceFor(c config.Config) (Source, time.Duration) {
+	switch c.Lookup() {
+	case config.LookupFile:
+		return NewFileSource(c.MemberFilePath(), c.Port, nil), c.MemberFileReload
+	case config.LookupDNS:
+		return DNSSource{Host: c.MemberDNS, Port: c.Port}, c.MemberDNSRefresh
+	}
+	if c.Mode == config.ModeStandalone {
+		return StaticSource{Addrs: []string{c.SelfAddr()}, DefaultPort: c.Port}, c.MemberFileReload
+	}
+	return StaticSource{Addrs: c.Members, DefaultPort: c.Port}, c.MemberFileReload
+}

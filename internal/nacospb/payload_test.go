@@ -1,0 +1,87 @@
+package nacospb
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	sdkpb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
+	"github.com/golang/protobuf/proto"
+	"github.com/golang/protobuf/ptypes/any"
+)
+
+func TestPayload_RoundTrip(t *testing.T) {
+	in := &Payload{
+		Type:     "InstanceRequest",
+		Headers:  map[string]string{"app": "demo", "accessToken": "t"},
+		ClientIP: "10.0.0.5",
+		Body:     []byte(`{"requestId":"","module":"naming"}`),
+	}
+	b := in.Marshal()
+	if len(b) != in.Size() {
+		t.Fatalf("Size()=%d, encoded %d bytes", in.Size(), len(b))
+	}
+	var out Payload
+	if err := out.Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, &out) {
+		t.Fatalf("round trip: got %+v want %+v", out, *in)
+	}
+}
+
+// The SDK's generated code is the reference encoder: our bytes must decode
+// there and its bytes must decode here.
+func TestPayload_InteroperatesWithSDKEncoding(t *testing.T) {
+	ref := &sdkpb.Payload{
+		Metadata: &sdkpb.Metadata{Type: "ServerCheckRequest", ClientIp: "1.2.3.4", Headers: map[string]string{"k": "v"}},
+		Body:     &any.Any{Value: []byte(`{"module":"internal"}`)},
+	}
+	refBytes, err := proto.Marshal(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours Payload
+	if err := ours.Unmarshal(refBytes); err != nil {
+		t.Fatal(err)
+	}
+	if ours.Type != "ServerCheckRequest" || ours.ClientIP != "1.2.3.4" || ours.Headers["k"] != "v" ||
+		!bytes.Equal(ours.Body, []byte(`{"module":"internal"}`)) {
+		t.Fatalf("decoded SDK payload wrong: %+v", ours)
+	}
+	back := new(sdkpb.Payload)
+	if err := proto.Unmarshal(ours.Marshal(), back); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(ref, back) {
+		t.Fatalf("SDK decoded our bytes as %v, want %v", back, ref)
+	}
+}
+
+func TestPayload_MalformedInputIsAnError(t *testing.T) {
+	for _, b := range [][]byte{{0x12}, {0x12, 0x05, 0x1a}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
+		var p Payload
+		if err := p.Unmarshal(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal(%x) = %v, want ErrMalformed", b, err)
+		}
+	}
+}
+
+func FuzzPayload_Unmarshal(f *testing.F) {
+	f.Add((&Payload{Type: "T", Body: []byte("{}")}).Marshal())
+	f.Add([]byte{0x12, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p Payload
+		if err := p.Unmarshal(b); err != nil {
+			return
+		}
+		var q Payload
+		if err := q.Unmarshal(p.Marshal()); err != nil {
+			t.Fatalf("re-decoding our own encoding failed: %v", err)
+		}
+		if q.Type != p.Type || q.ClientIP != p.ClientIP || !bytes.Equal(q.Body, p.Body) || len(q.Headers) != len(p.Headers) {
+			t.Fatalf("unstable round trip: %+v vs %+v", p, q)
+		}
+	})
+}

@@ -1,0 +1,758 @@
+package naming
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/distrod/distrod/internal/hlc"
+)
+
+// Publication is what one client publishes for one service: a single
+// instance (Batch false, one element) or a batch registration.
+type Publication struct {
+	Batch     bool
+	Instances []Instance
+}
+
+func (p *Publication) clone() *Publication {
+	c := &Publication{Batch: p.Batch, Instances: make([]Instance, len(p.Instances))}
+	for i := range p.Instances {
+		c.Instances[i] = p.Instances[i].Clone()
+	}
+	return c
+}
+
+func (p *Publication) sameContent(o *Publication) bool {
+	if p.Batch != o.Batch || len(p.Instances) != len(o.Instances) {
+		return false
+	}
+	for i := range p.Instances {
+		if !p.Instances[i].sameContent(&o.Instances[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// RecordMeta describes one replicated record without its data.
+type RecordMeta struct {
+	Key       string
+	Version   hlc.Version
+	Owner     string
+	Tag       string
+	Tombstone bool
+}
+
+// Record is a replicated record with its encoded data (nil for tombstones).
+// Its fields mirror distro.Record; the server adapts one to the other.
+type Record struct {
+	RecordMeta
+	Data []byte
+}
+
+// Change is emitted after every mutation of the store.
+type Change struct {
+	// Record is the record that changed, at its new version.
+	Record RecordMeta
+	// Local is true when this node wrote the change as owner, false when it
+	// applied or dropped a peer's record.
+	Local bool
+	// Services lists the services whose instance list or metadata changed.
+	Services []ServiceKey
+}
+
+type client struct {
+	id        string
+	kind      ClientKind
+	version   hlc.Version
+	owner     string
+	tombstone bool
+	services  map[ServiceKey]*Publication
+	// owned is the responsibility seen by the last ExpireCheck; a client
+	// that becomes owned gets a fresh beat deadline.
+	owned bool
+}
+
+func (c *client) meta() RecordMeta {
+	return RecordMeta{Key: c.id, Version: c.version, Owner: c.owner, Tag: TagOf(c.id), Tombstone: c.tombstone}
+}
+
+type service struct {
+	key        ServiceKey
+	publishers map[string]struct{}
+	// meta is nil for a service that exists only because it has publishers.
+	meta        *ServiceMeta
+	metaVersion hlc.Version
+	metaOwner   string
+	metaTomb    bool
+	revision    uint64
+}
+
+func (s *service) exists() bool { return s.meta != nil || len(s.publishers) > 0 }
+
+func (s *service) recordMeta() RecordMeta {
+	k := ServiceRecordKey(s.key)
+	return RecordMeta{Key: k, Version: s.metaVersion, Owner: s.metaOwner, Tag: k, Tombstone: s.metaTomb}
+}
+
+// ServiceRecordKey is the replication key of a service's metadata record. It
+// is also its ownership tag.
+func ServiceRecordKey(k ServiceKey) string { return "svc:" + k.String() }
+
+// Store holds all naming data of one node. It is safe for concurrent use.
+type Store struct {
+	self  string
+	clock *hlc.Clock
+
+	mu          sync.RWMutex
+	clients     map[string]*client
+	services    map[ServiceKey]*service
+	byNamespace map[string]map[ServiceKey]*service
+	byRecordKey map[string]*service
+	instances   int
+
+	// unhealthyMs and deleteMs are the expiry defaults for instances whose
+	// metadata sets none.
+	unhealthyMs, deleteMs int64
+
+	lmu       sync.RWMutex
+	listeners []func(Change)
+}
+
+// SetExpiry changes the default heartbeat timeouts (milliseconds) applied to
+// instances whose metadata does not override them. Call before serving.
+func (s *Store) SetExpiry(unhealthyMs, deleteMs int64) {
+	s.mu.Lock()
+	s.unhealthyMs, s.deleteMs = unhealthyMs, deleteMs
+	s.mu.Unlock()
+}
+
+// NewStore returns an empty store for the node with address self, stamping
+// versions from clock.
+func NewStore(self string, clock *hlc.Clock) *Store {
+	return &Store{
+		self:        self,
+		clock:       clock,
+		clients:     make(map[string]*client),
+		services:    make(map[ServiceKey]*service),
+		byNamespace: make(map[string]map[ServiceKey]*service),
+		byRecordKey: make(map[string]*service),
+		unhealthyMs: DefaultBeatTimeoutMs,
+		deleteMs:    DefaultDeleteTimeoutMs,
+	}
+}
+
+// Self returns the address of the node the store belongs to.
+func (s *Store) Self() string { return s.self }
+
+// OnChange registers fn to be called after every mutation, outside the
+// store's lock, on the goroutine that made the change. fn must not block.
+func (s *Store) OnChange(fn func(Change)) {
+	s.lmu.Lock()
+	s.listeners = append(s.listeners, fn)
+	s.lmu.Unlock()
+}
+
+func (s *Store) emit(chs []Change) {
+	if len(chs) == 0 {
+		return
+	}
+	s.lmu.RLock()
+	ls := s.listeners
+	s.lmu.RUnlock()
+	for _, ch := range chs {
+		for _, fn := range ls {
+			fn(ch)
+		}
+	}
+}
+
+// --- index maintenance (callers hold s.mu) ---
+
+func (s *Store) serviceLocked(k ServiceKey, create bool) *service {
+	sv := s.services[k]
+	if sv == nil && create {
+		sv = &service{key: k, publishers: make(map[string]struct{})}
+		s.services[k] = sv
+		ns := s.byNamespace[k.Namespace]
+		if ns == nil {
+			ns = make(map[ServiceKey]*service)
+			s.byNamespace[k.Namespace] = ns
+		}
+		ns[k] = sv
+		s.byRecordKey[ServiceRecordKey(k)] = sv
+	}
+	return sv
+}
+
+func (s *Store) gcServiceLocked(sv *service) {
+	if sv.exists() || !sv.metaVersion.IsZero() {
+		return
+	}
+	delete(s.services, sv.key)
+	delete(s.byRecordKey, ServiceRecordKey(sv.key))
+	if ns := s.byNamespace[sv.key.Namespace]; ns != nil {
+		delete(ns, sv.key)
+		if len(ns) == 0 {
+			delete(s.byNamespace, sv.key.Namespace)
+		}
+	}
+}
+
+// setServicesLocked replaces c's publications with pubs, keeping the index
+// in step, and returns the services whose content changed.
+func (s *Store) setServicesLocked(c *client, pubs map[ServiceKey]*Publication) []ServiceKey {
+	var changed []ServiceKey
+	for k, old := range c.services {
+		if nw, ok := pubs[k]; ok && nw.sameContent(old) {
+			continue
+		}
+		changed = append(changed, k)
+		if _, ok := pubs[k]; !ok {
+			s.instances -= len(old.Instances)
+			if sv := s.services[k]; sv != nil {
+				delete(sv.publishers, c.id)
+				sv.revision++
+				s.gcServiceLocked(sv)
+			}
+		}
+	}
+	for k, nw := range pubs {
+		old, had := c.services[k]
+		if had && nw.sameContent(old) {
+			continue
+		}
+		if !had {
+			changed = append(changed, k)
+		}
+		s.instances += len(nw.Instances)
+		if had {
+			s.instances -= len(old.Instances)
+		}
+		sv := s.serviceLocked(k, true)
+		sv.publishers[c.id] = struct{}{}
+		sv.revision++
+	}
+	c.services = pubs
+	sortKeys(changed)
+	return changed
+}
+
+func sortKeys(ks []ServiceKey) {
+	sort.Slice(ks, func(i, j int) bool { return ks[i].Less(ks[j]) })
+}
+
+// --- owner writes ---
+
+// Publish sets client's publication for svc (register, re-register, batch
+// register). The client is created if needed. An identical re-publish only
+// refreshes heartbeat times and emits no change.
+func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publication) error {
+	if clientID == "" {
+		return fmt.Errorf("%w: empty client id", ErrInvalidParam)
+	}
+	if svc.Name == "" {
+		return fmt.Errorf("%w: serviceName is empty", ErrInvalidParam)
+	}
+	np := pub.clone()
+	for i := range np.Instances {
+		if err := np.Instances[i].Normalize(); err != nil {
+			return err
+		}
+		np.Instances[i].LastBeat = now
+	}
+	s.mu.Lock()
+	c := s.clients[clientID]
+	if c == nil {
+		c = &client{id: clientID, kind: ClientKindOf(clientID), services: map[ServiceKey]*Publication{}}
+		s.clients[clientID] = c
+	}
+	if old, ok := c.services[svc]; ok && !c.tombstone && old.sameContent(np) {
+		for i := range old.Instances {
+			old.Instances[i].LastBeat = now
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	pubs := make(map[ServiceKey]*Publication, len(c.services)+1)
+	for k, v := range c.services {
+		pubs[k] = v
+	}
+	pubs[svc] = np
+	ch := s.writeLocked(now, c, pubs)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return nil
+}
+
+// writeLocked stamps a new owner version on c with the given publications;
+// an IP-port client left with nothing becomes a tombstone.
+func (s *Store) writeLocked(now int64, c *client, pubs map[ServiceKey]*Publication) Change {
+	changed := s.setServicesLocked(c, pubs)
+	c.tombstone = len(pubs) == 0 && c.kind == KindIPPort
+	c.version = s.clock.Next(now)
+	c.owner = s.self
+	return Change{Record: c.meta(), Local: true, Services: changed}
+}
+
+// Unpublish removes client's publication for svc. It reports whether there
+// was one.
+func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
+	s.mu.Lock()
+	c := s.clients[clientID]
+	if c == nil || c.tombstone {
+		s.mu.Unlock()
+		return false
+	}
+	if _, ok := c.services[svc]; !ok {
+		s.mu.Unlock()
+		return false
+	}
+	pubs := make(map[ServiceKey]*Publication, len(c.services))
+	for k, v := range c.services {
+		if k != svc {
+			pubs[k] = v
+		}
+	}
+	ch := s.writeLocked(now, c, pubs)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true
+}
+
+// RemoveClient deletes a client as its owner (connection closed, or an
+// HTTP client's last instance gone), leaving a tombstone.
+func (s *Store) RemoveClient(now int64, clientID string) bool {
+	s.mu.Lock()
+	c := s.clients[clientID]
+	if c == nil || c.tombstone {
+		s.mu.Unlock()
+		return false
+	}
+	changed := s.setServicesLocked(c, map[ServiceKey]*Publication{})
+	c.tombstone = true
+	c.version = s.clock.Next(now)
+	c.owner = s.self
+	ch := Change{Record: c.meta(), Local: true, Services: changed}
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true
+}
+
+// UpdateInstance applies fn to the instance ip:port (in cluster, "" = any)
+// that clientID publishes for svc, as its owner. fn may change Weight,
+// Enabled, Healthy and Metadata.
+func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip string, port int, cluster string, fn func(*Instance)) error {
+	s.mu.Lock()
+	c := s.clients[clientID]
+	if c == nil || c.tombstone || c.services[svc] == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
+	}
+	np := c.services[svc].clone()
+	found := false
+	for i := range np.Instances {
+		in := &np.Instances[i]
+		if in.IP == ip && in.Port == port && (cluster == "" || cluster == in.ClusterName) {
+			fn(in)
+			if err := in.Normalize(); err != nil {
+				s.mu.Unlock()
+				return err
+			}
+			found = true
+		}
+	}
+	if !found {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
+	}
+	pubs := make(map[ServiceKey]*Publication, len(c.services))
+	for k, v := range c.services {
+		pubs[k] = v
+	}
+	pubs[svc] = np
+	ch := s.writeLocked(now, c, pubs)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return nil
+}
+
+// Beat records a heartbeat of ip:port in svc from an IP-port client, on the
+// node responsible for it. It reports whether the instance exists; an
+// unhealthy instance becomes healthy again (a new version).
+func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port int) bool {
+	s.mu.Lock()
+	c := s.clients[clientID]
+	if c == nil || c.tombstone || c.services[svc] == nil {
+		s.mu.Unlock()
+		return false
+	}
+	pub := c.services[svc]
+	found, revive := false, false
+	for i := range pub.Instances {
+		in := &pub.Instances[i]
+		if in.IP == ip && in.Port == port {
+			found = true
+			in.LastBeat = now
+			if !in.Healthy {
+				revive = true
+			}
+		}
+	}
+	if !revive {
+		s.mu.Unlock()
+		return found
+	}
+	np := pub.clone()
+	for i := range np.Instances {
+		if np.Instances[i].IP == ip && np.Instances[i].Port == port {
+			np.Instances[i].Healthy = true
+		}
+	}
+	pubs := make(map[ServiceKey]*Publication, len(c.services))
+	for k, v := range c.services {
+		pubs[k] = v
+	}
+	pubs[svc] = np
+	ch := s.writeLocked(now, c, pubs)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true
+}
+
+// ExpireCheck runs heartbeat expiry on the IP-port clients this node owns
+// (owns reports responsibility for an "ip:port" tag): instances without
+// beats turn unhealthy after their beat timeout and are removed after their
+// delete timeout. A client that just became owned here gets a fresh
+// deadline instead, so a new owner never expires what it has not watched.
+// It returns the number of clients changed.
+func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
+	s.mu.Lock()
+	var chs []Change
+	ids := make([]string, 0, 64)
+	for id, c := range s.clients {
+		if c.kind == KindIPPort && !c.tombstone {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := s.clients[id]
+		if !owns(TagOf(id)) {
+			c.owned = false
+			continue
+		}
+		if !c.owned {
+			c.owned = true
+			for _, p := range c.services {
+				for i := range p.Instances {
+					p.Instances[i].LastBeat = now
+				}
+			}
+			continue
+		}
+		var pubs map[ServiceKey]*Publication
+		for k, p := range c.services {
+			var keep []Instance
+			dirty := false
+			for i := range p.Instances {
+				in := p.Instances[i]
+				idle := now - in.LastBeat
+				if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
+					dirty = true
+					continue
+				}
+				if in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) {
+					in = in.Clone()
+					in.Healthy = false
+					dirty = true
+				}
+				keep = append(keep, in)
+			}
+			if !dirty {
+				continue
+			}
+			if pubs == nil {
+				pubs = make(map[ServiceKey]*Publication, len(c.services))
+				for k2, v2 := range c.services {
+					pubs[k2] = v2
+				}
+			}
+			if len(keep) == 0 {
+				delete(pubs, k)
+			} else {
+				pubs[k] = &Publication{Batch: p.Batch, Instances: keep}
+			}
+		}
+		if pubs != nil {
+			chs = append(chs, s.writeLocked(now, c, pubs))
+		}
+	}
+	s.mu.Unlock()
+	s.emit(chs)
+	return len(chs)
+}
+
+// --- service metadata (owner writes) ---
+
+// CreateService creates a service explicitly with meta.
+func (s *Store) CreateService(now int64, k ServiceKey, meta ServiceMeta) error {
+	s.mu.Lock()
+	sv := s.serviceLocked(k, true)
+	if sv.meta != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: specified service %s already exists", ErrServiceExists, k.Grouped())
+	}
+	ch := s.writeMetaLocked(now, sv, &meta)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return nil
+}
+
+// UpdateService replaces the metadata of an existing service.
+func (s *Store) UpdateService(now int64, k ServiceKey, meta ServiceMeta) error {
+	s.mu.Lock()
+	sv := s.services[k]
+	if sv == nil || !sv.exists() {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: service %s not found", ErrServiceNotFound, k.Grouped())
+	}
+	ch := s.writeMetaLocked(now, sv, &meta)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return nil
+}
+
+// DeleteService removes a service that has no instances.
+func (s *Store) DeleteService(now int64, k ServiceKey) error {
+	s.mu.Lock()
+	sv := s.services[k]
+	if sv == nil || !sv.exists() {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: service %s not found", ErrServiceNotFound, k.Grouped())
+	}
+	if len(sv.publishers) > 0 {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: service %s has instances, can not delete", ErrServiceHasInstances, k.Grouped())
+	}
+	ch := s.writeMetaLocked(now, sv, nil)
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return nil
+}
+
+func (s *Store) writeMetaLocked(now int64, sv *service, meta *ServiceMeta) Change {
+	if meta != nil {
+		m := *meta
+		m.Metadata = cloneMap(meta.Metadata)
+		meta = &m
+	}
+	sv.meta = meta
+	sv.metaTomb = meta == nil
+	sv.metaVersion = s.clock.Next(now)
+	sv.metaOwner = s.self
+	sv.revision++
+	ch := Change{Record: sv.recordMeta(), Local: true, Services: []ServiceKey{sv.key}}
+	return ch
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// --- replication (called by the Distro shell) ---
+
+type wirePub struct {
+	Namespace string     `json:"ns"`
+	Group     string     `json:"g"`
+	Name      string     `json:"s"`
+	Batch     bool       `json:"b,omitempty"`
+	Instances []Instance `json:"i"`
+}
+
+type wireService struct {
+	Namespace string      `json:"ns"`
+	Group     string      `json:"g"`
+	Name      string      `json:"s"`
+	Meta      ServiceMeta `json:"m"`
+}
+
+// Get returns the record stored under key (a client id or a
+// ServiceRecordKey), tombstones included.
+func (s *Store) Get(key string) (Record, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if strings.HasPrefix(key, "svc:") {
+		if sv := s.byRecordKey[key]; sv != nil && !sv.metaVersion.IsZero() {
+			return s.serviceRecordLocked(sv), true
+		}
+		return Record{}, false
+	}
+	c := s.clients[key]
+	if c == nil {
+		return Record{}, false
+	}
+	r := Record{RecordMeta: c.meta()}
+	if !c.tombstone {
+		keys := make([]ServiceKey, 0, len(c.services))
+		for k := range c.services {
+			keys = append(keys, k)
+		}
+		sortKeys(keys)
+		w := make([]wirePub, 0, len(keys))
+		for _, k := range keys {
+			p := c.services[k]
+			w = append(w, wirePub{Namespace: k.Namespace, Group: k.Group, Name: k.Name, Batch: p.Batch, Instances: p.Instances})
+		}
+		r.Data, _ = json.Marshal(w)
+	}
+	return r, true
+}
+
+func (s *Store) serviceRecordLocked(sv *service) Record {
+	r := Record{RecordMeta: sv.recordMeta()}
+	if sv.meta != nil {
+		r.Data, _ = json.Marshal(wireService{Namespace: sv.key.Namespace, Group: sv.key.Group, Name: sv.key.Name, Meta: *sv.meta})
+	}
+	return r
+}
+
+// Apply installs a peer's record if its version is newer than the stored
+// one, and reports whether it did. now refreshes the heartbeat times of the
+// record's instances.
+func (s *Store) Apply(now int64, r Record) (bool, error) {
+	s.clock.Observe(r.Version)
+	if strings.HasPrefix(r.Key, "svc:") {
+		return s.applyService(r)
+	}
+	pubs := map[ServiceKey]*Publication{}
+	if !r.Tombstone {
+		var w []wirePub
+		if err := json.Unmarshal(r.Data, &w); err != nil {
+			return false, fmt.Errorf("naming: decode client %s: %w", r.Key, err)
+		}
+		for _, p := range w {
+			for i := range p.Instances {
+				p.Instances[i].LastBeat = now
+			}
+			pubs[ServiceKey{Namespace: p.Namespace, Group: p.Group, Name: p.Name}] = &Publication{Batch: p.Batch, Instances: p.Instances}
+		}
+	}
+	s.mu.Lock()
+	c := s.clients[r.Key]
+	if c != nil && !r.Version.Newer(c.version) {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if c == nil {
+		c = &client{id: r.Key, kind: ClientKindOf(r.Key), services: map[ServiceKey]*Publication{}}
+		s.clients[r.Key] = c
+	}
+	changed := s.setServicesLocked(c, pubs)
+	c.version, c.owner, c.tombstone = r.Version, r.Owner, r.Tombstone
+	c.owned = false
+	ch := Change{Record: c.meta(), Services: changed}
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true, nil
+}
+
+func (s *Store) applyService(r Record) (bool, error) {
+	var w wireService
+	if r.Tombstone {
+		k, err := parseServiceRecordKey(r.Key)
+		if err != nil {
+			return false, err
+		}
+		w.Namespace, w.Group, w.Name = k.Namespace, k.Group, k.Name
+	} else if err := json.Unmarshal(r.Data, &w); err != nil {
+		return false, fmt.Errorf("naming: decode service %s: %w", r.Key, err)
+	}
+	k := ServiceKey{Namespace: w.Namespace, Group: w.Group, Name: w.Name}
+	s.mu.Lock()
+	sv := s.serviceLocked(k, true)
+	if !r.Version.Newer(sv.metaVersion) {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if r.Tombstone {
+		sv.meta = nil
+	} else {
+		m := w.Meta
+		sv.meta = &m
+	}
+	sv.metaTomb, sv.metaVersion, sv.metaOwner = r.Tombstone, r.Version, r.Owner
+	sv.revision++
+	ch := Change{Record: sv.recordMeta(), Services: []ServiceKey{k}}
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true, nil
+}
+
+func parseServiceRecordKey(key string) (ServiceKey, error) {
+	rest := strings.TrimPrefix(key, "svc:")
+	i := strings.Index(rest, "##")
+	if i < 0 {
+		return ServiceKey{}, fmt.Errorf("%w: bad service record key %q", ErrInvalidParam, key)
+	}
+	return ParseServiceKey(rest[:i], rest[i+2:], "")
+}
+
+// Drop removes the local copy of a record without a tombstone: a
+// tombstone's garbage collection, or cleanup of a dead owner's clients.
+func (s *Store) Drop(key string) bool {
+	s.mu.Lock()
+	if strings.HasPrefix(key, "svc:") {
+		sv := s.byRecordKey[key]
+		if sv == nil || sv.metaVersion.IsZero() {
+			s.mu.Unlock()
+			return false
+		}
+		sv.meta, sv.metaTomb, sv.metaVersion, sv.metaOwner = nil, false, hlc.Version{}, ""
+		sv.revision++
+		s.gcServiceLocked(sv)
+		ch := Change{Record: RecordMeta{Key: key, Tag: key}, Services: []ServiceKey{sv.key}}
+		s.mu.Unlock()
+		s.emit([]Change{ch})
+		return true
+	}
+	c := s.clients[key]
+	if c == nil {
+		s.mu.Unlock()
+		return false
+	}
+	changed := s.setServicesLocked(c, map[ServiceKey]*Publication{})
+	delete(s.clients, key)
+	ch := Change{Record: RecordMeta{Key: key, Tag: TagOf(key)}, Services: changed}
+	s.mu.Unlock()
+	s.emit([]Change{ch})
+	return true
+}
+
+// Metas returns the metadata of every record (clients and services,
+// tombstones included), sorted by key.
+func (s *Store) Metas() []RecordMeta {
+	s.mu.RLock()
+	out := make([]RecordMeta, 0, len(s.clients)+len(s.services))
+	for _, c := range s.clients {
+		out = append(out, c.meta())
+	}
+	for _, sv := range s.services {
+		if !sv.metaVersion.IsZero() {
+			out = append(out, sv.recordMeta())
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}

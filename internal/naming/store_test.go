@@ -1,0 +1,200 @@
+package naming
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/distrod/distrod/internal/hlc"
+)
+
+func newTestStore(self string) *Store { return NewStore(self, hlc.NewClock(self)) }
+
+func inst(ip string, port int) Instance {
+	return Instance{IP: ip, Port: port, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true}
+}
+
+var svcA = NewServiceKey("", "", "a")
+
+func TestStore_PublishIndexesAndQueries(t *testing.T) {
+	s := newTestStore("n1:8848")
+	var changes []Change
+	s.OnChange(func(c Change) { changes = append(changes, c) })
+	if err := s.Publish(1000, IPPortClientID("10.0.0.2", 80), svcA, Publication{Instances: []Instance{inst("10.0.0.2", 80)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(1000, "conn1", svcA, Publication{Batch: true, Instances: []Instance{inst("10.0.0.1", 1), inst("10.0.0.1", 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	v := s.Service(svcA, Query{EnabledOnly: true})
+	if !v.Exists || len(v.Hosts) != 3 || v.Hosts[0].Port != 1 || v.Hosts[2].IP != "10.0.0.2" {
+		t.Fatalf("unexpected view %+v", v)
+	}
+	if v.Hosts[0].ClusterName != DefaultCluster {
+		t.Fatalf("cluster not defaulted: %q", v.Hosts[0].ClusterName)
+	}
+	if len(changes) != 2 || !changes[0].Local || changes[0].Services[0] != svcA {
+		t.Fatalf("changes %+v", changes)
+	}
+	// Identical re-publish: no new version, no change.
+	before, _ := s.Get("conn1")
+	if err := s.Publish(2000, "conn1", svcA, Publication{Batch: true, Instances: []Instance{inst("10.0.0.1", 1), inst("10.0.0.1", 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := s.Get("conn1")
+	if after.Version != before.Version || len(changes) != 2 {
+		t.Fatal("identical re-publish must not bump the version")
+	}
+	if st := s.Stats(); st.Instances != 3 || st.Clients != 2 || st.Services != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStore_ValidationLeavesNoPartialState(t *testing.T) {
+	s := newTestStore("n1:8848")
+	bad := inst("10.0.0.1", 1)
+	bad.ClusterName = "bad_cluster!"
+	err := s.Publish(1, "c", svcA, Publication{Instances: []Instance{inst("10.0.0.1", 2), bad}})
+	if !errors.Is(err, ErrInvalidParam) {
+		t.Fatalf("err = %v", err)
+	}
+	heavy := inst("10.0.0.1", 1)
+	heavy.Weight = 10001
+	if err := s.Publish(1, "c", svcA, Publication{Instances: []Instance{heavy}}); !errors.Is(err, ErrInvalidParam) {
+		t.Fatalf("weight err = %v", err)
+	}
+	if st := s.Stats(); st.Instances != 0 || st.Clients != 0 || st.Services != 0 {
+		t.Fatalf("partial state left: %+v", st)
+	}
+}
+
+func TestStore_ExpireCheckUnhealthyThenRemoved(t *testing.T) {
+	s := newTestStore("n1:8848")
+	id := IPPortClientID("10.0.0.9", 9)
+	_ = s.Publish(0, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	owns := func(string) bool { return true }
+	s.ExpireCheck(0, owns) // first check only takes ownership
+	s.ExpireCheck(15000, owns)
+	if v := s.Service(svcA, Query{}); !v.Hosts[0].Healthy {
+		t.Fatal("unhealthy too early")
+	}
+	s.ExpireCheck(15001, owns)
+	if v := s.Service(svcA, Query{}); v.Hosts[0].Healthy || v.ReachProtectionThreshold {
+		// protect threshold 0 with zero healthy fires and marks healthy
+		if !v.ReachProtectionThreshold {
+			t.Fatal("expected unhealthy")
+		}
+	}
+	if !s.Beat(16000, id, svcA, "10.0.0.9", 9) {
+		t.Fatal("beat lost instance")
+	}
+	if v := s.Service(svcA, Query{HealthyOnly: true}); len(v.Hosts) != 1 || !v.Hosts[0].Healthy {
+		t.Fatal("beat did not revive")
+	}
+	s.ExpireCheck(46001, owns)
+	if v := s.Service(svcA, Query{}); v.Exists {
+		t.Fatalf("instance should be removed: %+v", v)
+	}
+	r, ok := s.Get(id)
+	if !ok || !r.Tombstone {
+		t.Fatalf("empty ip-port client should be a tombstone: %+v", r)
+	}
+}
+
+func TestStore_ExpireCheckSkipsClientsNotOwned(t *testing.T) {
+	s := newTestStore("n1:8848")
+	id := IPPortClientID("10.0.0.9", 9)
+	_ = s.Publish(0, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	s.ExpireCheck(100000, func(string) bool { return false })
+	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 {
+		t.Fatal("a node must not expire what it does not own")
+	}
+	// Taking ownership gives a fresh deadline.
+	s.ExpireCheck(200000, func(string) bool { return true })
+	s.ExpireCheck(200000+20000, func(string) bool { return true })
+	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 {
+		t.Fatal("a new owner must give a full delete timeout")
+	}
+}
+
+func TestStore_ApplyNewerWinsAndTombstonesHold(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	_ = a.Publish(1000, "conn1", svcA, Publication{Instances: []Instance{inst("1.1.1.1", 1)}})
+	r1, _ := a.Get("conn1")
+	a.RemoveClient(2000, "conn1")
+	r2, _ := a.Get("conn1")
+	if ok, err := b.Apply(5, r2); !ok || err != nil {
+		t.Fatal("tombstone not applied", err)
+	}
+	if ok, _ := b.Apply(5, r1); ok {
+		t.Fatal("older record resurrected a delete")
+	}
+	if v := b.Service(svcA, Query{}); v.Exists {
+		t.Fatal("deleted instance visible")
+	}
+	if ok, _ := b.Apply(5, r2); ok {
+		t.Fatal("duplicate apply must be a no-op")
+	}
+	if a.Digest() != b.Digest() {
+		t.Fatal("digests differ after convergence")
+	}
+	// Drop removes without tombstone.
+	if !b.Drop("conn1") {
+		t.Fatal("drop failed")
+	}
+	if _, ok := b.Get("conn1"); ok {
+		t.Fatal("dropped record still present")
+	}
+}
+
+func TestStore_ServiceRecordsReplicate(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	if err := a.CreateService(1, svcA, ServiceMeta{ProtectThreshold: 0.5, Metadata: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateService(2, svcA, ServiceMeta{}); !errors.Is(err, ErrServiceExists) {
+		t.Fatalf("err = %v", err)
+	}
+	r, ok := a.Get(ServiceRecordKey(svcA))
+	if !ok {
+		t.Fatal("no service record")
+	}
+	if ok, err := b.Apply(1, r); !ok || err != nil {
+		t.Fatal(err)
+	}
+	v := b.Service(svcA, Query{})
+	if !v.Explicit || v.Meta.ProtectThreshold != 0.5 || v.Meta.Metadata["k"] != "v" {
+		t.Fatalf("view %+v", v)
+	}
+	if err := a.DeleteService(3, svcA); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = a.Get(ServiceRecordKey(svcA))
+	if ok, _ := b.Apply(1, r); !ok || b.Service(svcA, Query{}).Exists {
+		t.Fatal("service delete did not replicate")
+	}
+}
+
+func TestStore_ProtectThreshold(t *testing.T) {
+	s := newTestStore("a:1")
+	_ = s.CreateService(1, svcA, ServiceMeta{ProtectThreshold: 0.6})
+	sick := inst("1.1.1.2", 2)
+	sick.Healthy = false
+	_ = s.Publish(1, "c", svcA, Publication{Batch: true, Instances: []Instance{inst("1.1.1.1", 1), sick}})
+	v := s.Service(svcA, Query{HealthyOnly: true})
+	if !v.ReachProtectionThreshold || len(v.Hosts) != 2 || !v.Hosts[1].Healthy {
+		t.Fatalf("protection should return all marked healthy: %+v", v)
+	}
+}
+
+func TestParseServiceKey_GroupedNameWins(t *testing.T) {
+	k, err := ParseServiceKey("", "g1@@svc", "other")
+	if err != nil || k != (ServiceKey{Namespace: "public", Group: "g1", Name: "svc"}) {
+		t.Fatalf("%v %v", k, err)
+	}
+	if _, err := ParseServiceKey("", "@@svc", ""); !errors.Is(err, ErrInvalidParam) {
+		t.Fatal("empty group must fail")
+	}
+	if k, _ := ParseServiceKey("ns", "svc", ""); k.Group != DefaultGroup || k.Namespace != "ns" {
+		t.Fatalf("%v", k)
+	}
+}

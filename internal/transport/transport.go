@@ -1,0 +1,352 @@
+// Package transport carries the Distro core's messages between distrod
+// nodes over gRPC on the cluster port (HTTP port + 1001), with protobuf
+// messages of our own (clusterpb), and answers membership probes.
+//
+// Each node keeps one long client stream to every peer it talks to and
+// writes its messages into it; answers come back on the peer's own stream
+// to us. Sending never blocks the caller: every peer has a bounded queue
+// drained by its own goroutine, and a message that cannot be queued or
+// written is reported through the failure callback, which the Distro core
+// turns into a retry. When a cluster secret is configured every call must
+// carry it (metadata "x-distrod-cluster-secret"), compared in constant time.
+package transport
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/distrod/distrod/internal/distro"
+	pb "github.com/distrod/distrod/internal/transport/clusterpb"
+)
+
+// Errors.
+var (
+	ErrBadMessage = errors.New("transport: bad message")
+	ErrClosed     = errors.New("transport: closed")
+	ErrQueueFull  = errors.New("transport: peer queue full")
+)
+
+const secretHeader = "x-distrod-cluster-secret"
+
+// Options configure a Transport.
+type Options struct {
+	// Self is this node's member address ("ip:port", the HTTP port).
+	Self string
+	// PortOffset maps a member address to its cluster port (default 1001).
+	PortOffset int
+	// Secret, when not empty, must be presented by every peer.
+	Secret string
+	// MaxMessageBytes bounds one message (default 64 MiB).
+	MaxMessageBytes int
+	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
+	QueueSize int
+	// Ready reports this node's readiness in Ping answers.
+	Ready func() bool
+	// Logger receives transport events.
+	Logger *slog.Logger
+}
+
+// Handler receives a decoded message from a peer. It is called from the
+// stream's goroutine and must not block for long.
+type Handler func(from string, msg distro.Message)
+
+// FailHandler is told about a message that could not be delivered.
+type FailHandler func(to string, msg distro.Message)
+
+// Transport is one node's cluster endpoint. Its methods are safe for
+// concurrent use.
+type Transport struct {
+	o      Options
+	onMsg  Handler
+	onFail FailHandler
+	server *grpc.Server
+
+	mu     sync.Mutex
+	peers  map[string]*peer
+	closed bool
+}
+
+// New returns a transport; call Serve to accept peers.
+func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
+	if o.PortOffset == 0 {
+		o.PortOffset = 1001
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 64 << 20
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 4096
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Ready == nil {
+		o.Ready = func() bool { return true }
+	}
+	t := &Transport{o: o, onMsg: onMsg, onFail: onFail, peers: map[string]*peer{}}
+	t.server = grpc.NewServer(
+		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
+		grpc.MaxSendMsgSize(o.MaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.UnaryInterceptor(t.authUnary),
+		grpc.StreamInterceptor(t.authStream),
+	)
+	pb.RegisterClusterServer(t.server, &service{t: t})
+	return t
+}
+
+// ClusterAddr returns the cluster endpoint of a member address.
+func ClusterAddr(member string, offset int) (string, error) {
+	host, port, err := net.SplitHostPort(member)
+	if err != nil {
+		return "", fmt.Errorf("transport: member %q: %w", member, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("transport: member %q: bad port: %w", member, err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+offset)), nil
+}
+
+// Serve accepts peer connections on lis until Close.
+func (t *Transport) Serve(lis net.Listener) error {
+	if err := t.server.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("transport: serve: %w", err)
+	}
+	return nil
+}
+
+// Close stops the server and every peer stream.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	peers := t.peers
+	t.peers = map[string]*peer{}
+	t.mu.Unlock()
+	for _, p := range peers {
+		p.close()
+	}
+	t.server.Stop()
+}
+
+// Send queues msg for delivery to the member at address to. It never
+// blocks; a full queue reports the message as failed at once.
+func (t *Transport) Send(to string, msg distro.Message) {
+	p, err := t.peer(to)
+	if err != nil {
+		t.onFail(to, msg)
+		return
+	}
+	select {
+	case p.queue <- msg:
+	default:
+		t.onFail(to, msg)
+	}
+}
+
+// Ping probes a member and reports whether it answered and is ready.
+func (t *Transport) Ping(ctx context.Context, to string) (ready bool, err error) {
+	p, err := t.peer(to)
+	if err != nil {
+		return false, err
+	}
+	resp, err := pb.NewClusterClient(p.conn).Ping(t.outgoing(ctx), &pb.PingRequest{From: t.o.Self})
+	if err != nil {
+		return false, fmt.Errorf("transport: ping %s: %w", to, err)
+	}
+	return resp.GetReady(), nil
+}
+
+func (t *Transport) outgoing(ctx context.Context) context.Context {
+	if t.o.Secret == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, secretHeader, t.o.Secret)
+}
+
+func (t *Transport) peer(addr string) (*peer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	if p := t.peers[addr]; p != nil {
+		return p, nil
+	}
+	target, err := ClusterAddr(addr, t.o.PortOffset)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.o.MaxMessageBytes), grpc.MaxCallSendMsgSize(t.o.MaxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s: %w", target, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &peer{t: t, addr: addr, conn: conn, queue: make(chan distro.Message, t.o.QueueSize), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	t.peers[addr] = p
+	go p.run()
+	return p, nil
+}
+
+// Forget closes the connection to a member that left the cluster.
+func (t *Transport) Forget(addr string) {
+	t.mu.Lock()
+	p := t.peers[addr]
+	delete(t.peers, addr)
+	t.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+type peer struct {
+	t      *Transport
+	addr   string
+	conn   *grpc.ClientConn
+	queue  chan distro.Message
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *peer) close() {
+	p.cancel()
+	<-p.done
+	_ = p.conn.Close()
+}
+
+// run drains the queue into one client stream, reopening it after errors.
+func (p *peer) run() {
+	defer close(p.done)
+	var stream grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary]
+	var streamCancel context.CancelFunc
+	var broken chan error
+	closeStream := func() {
+		if stream != nil {
+			_ = stream.CloseSend()
+			streamCancel()
+			stream, streamCancel, broken = nil, nil, nil
+		}
+	}
+	defer closeStream()
+	for {
+		var msg distro.Message
+		select {
+		case <-p.ctx.Done():
+			return
+		case msg = <-p.queue:
+		}
+		env, err := Encode(p.t.o.Self, msg)
+		if err != nil {
+			p.t.o.Logger.Error("cannot encode message", "to", p.addr, "type", fmt.Sprintf("%T", msg), "err", err)
+			continue
+		}
+		if broken != nil {
+			select {
+			case err := <-broken:
+				level := slog.LevelDebug
+				if status.Code(err) == codes.Unauthenticated {
+					level = slog.LevelError
+				}
+				p.t.o.Logger.Log(p.ctx, level, "cluster stream to peer ended", "peer", p.addr, "err", err)
+				closeStream()
+			default:
+			}
+		}
+		if stream == nil {
+			ctx, cancel := context.WithCancel(p.t.outgoing(p.ctx))
+			s, err := pb.NewClusterClient(p.conn).Stream(ctx)
+			if err != nil {
+				cancel()
+				p.t.onFail(p.addr, msg)
+				continue
+			}
+			stream, streamCancel = s, cancel
+			// The server only answers when the stream ends; a receiver
+			// goroutine notices that (a refused secret, a restart) so the
+			// next message opens a new stream instead of vanishing.
+			broken = make(chan error, 1)
+			go func(s grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary], ch chan error) {
+				err := s.RecvMsg(new(pb.StreamSummary))
+				if err == nil {
+					err = errors.New("stream closed by peer")
+				}
+				ch <- err
+			}(s, broken)
+		}
+		if err := stream.Send(env); err != nil {
+			closeStream()
+			p.t.onFail(p.addr, msg)
+		}
+	}
+}
+
+type service struct {
+	pb.UnimplementedClusterServer
+	t *Transport
+}
+
+func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.StreamSummary]) error {
+	var n uint64
+	for {
+		env, err := stream.Recv()
+		if err != nil {
+			return stream.SendAndClose(&pb.StreamSummary{Received: n})
+		}
+		n++
+		msg, err := Decode(env)
+		if err != nil {
+			s.t.o.Logger.Warn("dropping undecodable cluster message", "from", env.GetFrom(), "err", err)
+			continue
+		}
+		s.t.onMsg(env.GetFrom(), msg)
+	}
+}
+
+func (s *service) Ping(_ context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+	return &pb.PingResponse{Addr: s.t.o.Self, Ready: s.t.o.Ready()}, nil
+}
+
+func (t *Transport) authorized(ctx context.Context) error {
+	if t.o.Secret == "" {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(secretHeader)
+	if len(vals) != 1 || subtle.ConstantTimeCompare([]byte(vals[0]), []byte(t.o.Secret)) != 1 {
+		return status.Error(codes.Unauthenticated, "transport: missing or wrong cluster secret")
+	}
+	return nil
+}
+
+func (t *Transport) authUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := t.authorized(ctx); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (t *Transport) authStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := t.authorized(ss.Context()); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}

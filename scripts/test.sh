@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check and test of distrod: formatting, go vet, and the whole
+# test suite with the race detector (unit tests, the seeded Distro
+# simulation, the real-SDK tests and the multi-process cluster tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+# -p 2: two packages at a time on the 2-core machines we run on.
+go test -race -p 2 -timeout 14m "$@" ./...
