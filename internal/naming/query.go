@@ -3,6 +3,8 @@ package naming
 import (
 	"sort"
 	"strings"
+
+	"github.com/distrod/distrod/internal/hlc"
 )
 
 // Query selects instances of a service.
@@ -65,10 +67,23 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 		want[c] = true
 	}
 	clusters := map[string]bool{}
-	var hosts []Instance
-	healthy := 0
+	// An instance (ip, port, cluster) published by several clients — a
+	// gRPC client that re-registered on another node while the copy from
+	// its dead connection still waits for cleanup — is shown once: the
+	// copy from the most recently written client wins.
+	type pick struct {
+		in *Instance
+		v  hlc.Version
+	}
+	type addrKey struct {
+		ip      string
+		port    int
+		cluster string
+	}
+	picked := make(map[addrKey]pick, 8)
 	for id := range sv.publishers {
-		p := s.clients[id].services[k]
+		c := s.clients[id]
+		p := c.services[k]
 		for i := range p.Instances {
 			in := &p.Instances[i]
 			clusters[in.ClusterName] = true
@@ -78,11 +93,20 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 			if q.EnabledOnly && !in.Enabled {
 				continue
 			}
-			if in.Healthy {
-				healthy++
+			ak := addrKey{in.IP, in.Port, in.ClusterName}
+			if old, ok := picked[ak]; ok && !c.version.Newer(old.v) {
+				continue
 			}
-			hosts = append(hosts, in.Clone())
+			picked[ak] = pick{in: in, v: c.version}
 		}
+	}
+	hosts := make([]Instance, 0, len(picked))
+	healthy := 0
+	for _, pk := range picked {
+		if pk.in.Healthy {
+			healthy++
+		}
+		hosts = append(hosts, pk.in.Clone())
 	}
 	for c := range clusters {
 		v.Clusters = append(v.Clusters, c)

@@ -498,11 +498,12 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 
 // --- service metadata (owner writes) ---
 
-// CreateService creates a service explicitly with meta.
+// CreateService creates a service explicitly with meta. A service that
+// already exists (created, or holding instances) is an error, as in Nacos.
 func (s *Store) CreateService(now int64, k ServiceKey, meta ServiceMeta) error {
 	s.mu.Lock()
 	sv := s.serviceLocked(k, true)
-	if sv.meta != nil {
+	if sv.exists() {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: specified service %s already exists", ErrServiceExists, k.Grouped())
 	}

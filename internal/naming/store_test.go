@@ -198,3 +198,21 @@ func TestParseServiceKey_GroupedNameWins(t *testing.T) {
 		t.Fatalf("%v", k)
 	}
 }
+
+func TestStore_DuplicateInstanceFromTwoClientsShowsOnce(t *testing.T) {
+	s := newTestStore("a:1")
+	old := inst("10.0.0.1", 80)
+	old.Metadata = map[string]string{"gen": "old"}
+	_ = s.Publish(1000, "conn-dead", svcA, Publication{Instances: []Instance{old}})
+	nw := inst("10.0.0.1", 80)
+	nw.Metadata = map[string]string{"gen": "new"}
+	_ = s.Publish(2000, "conn-new", svcA, Publication{Instances: []Instance{nw}})
+	v := s.Service(svcA, Query{})
+	if len(v.Hosts) != 1 || v.Hosts[0].Metadata["gen"] != "new" {
+		t.Fatalf("want one host from the newest client, got %+v", v.Hosts)
+	}
+	s.RemoveClient(3000, "conn-new")
+	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 || v.Hosts[0].Metadata["gen"] != "old" {
+		t.Fatalf("remaining copy should show: %+v", v.Hosts)
+	}
+}

@@ -1,0 +1,365 @@
+package nacoshttp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// Options configures the handler returned by New. Zero values take the
+// defaults documented on each field.
+type Options struct {
+	// Store is the naming store every endpoint reads and writes. Required.
+	Store *naming.Store
+	// Now is the clock; tests inject a fake one. Default time.Now.
+	Now func() time.Time
+	// Router decides which node handles a write. nil means standalone: every
+	// write is handled locally.
+	Router Router
+	// UDP registers v1 UDP push subscriptions from GET /v1/ns/instance/list.
+	// nil means UDP push is not supported and udpPort is ignored.
+	UDP UDPSubscriber
+	// Registry receives the request counter and latency histogram. nil means
+	// no metrics.
+	Registry prometheus.Registerer
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// ContextPath prefixes every route. Default "/nacos".
+	ContextPath string
+	// BeatIntervalMs is the clientBeatInterval advertised to HTTP clients,
+	// in milliseconds. Default 5000.
+	BeatIntervalMs int64
+	// CacheMillis is the cacheMillis of HTTP ServiceInfo answers, which v1
+	// clients use as their polling period, in milliseconds. Default 10000.
+	CacheMillis int64
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// ForwardTimeout bounds one forwarded write (connect, send, answer).
+	// Default 2 s.
+	ForwardTimeout time.Duration
+	// Ready reports readiness (snapshot loaded). nil means always ready.
+	// While it returns false the readiness probe answers 503 and metrics
+	// report STARTING; every other API keeps serving.
+	Ready func() bool
+	// Extra holds additional handlers mounted under ContextPath (for example
+	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
+	// it. May be nil.
+	Extra map[string]http.Handler
+}
+
+// Router decides who handles a write for an ownership tag: "ip:port" for
+// instance writes and beats, naming.ServiceRecordKey(key) for service
+// writes. It is called on the request goroutine for every write, must be
+// safe for concurrent use and must not block.
+type Router interface {
+	// Route returns the owner's address ("ip:port" of its HTTP listener)
+	// and whether this node is the owner.
+	Route(tag string) (owner string, local bool)
+}
+
+// UDPSubscriber registers a v1 client's UDP push target, from GET
+// /v1/ns/instance/list?udpPort=..&clientIP=... It is called on the request
+// goroutine and must not block.
+type UDPSubscriber interface {
+	// SubscribeUDP subscribes addr to pushes of svc filtered by clusters
+	// (Nacos's comma-separated list, "" = all).
+	SubscribeUDP(svc naming.ServiceKey, clusters string, addr netip.AddrPort, userAgent string)
+}
+
+// ForwardedHeader marks a write forwarded by a peer; its value is the
+// forwarding node. A request carrying it is always handled locally.
+const ForwardedHeader = "X-Distrod-Forwarded"
+
+// New returns the Nacos HTTP open API (v1 and v2 naming, console health)
+// as an http.Handler.
+func New(o Options) (http.Handler, error) {
+	if o.Store == nil {
+		return nil, errors.New("nacoshttp: Options.Store is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ContextPath == "" {
+		o.ContextPath = "/nacos"
+	}
+	o.ContextPath = "/" + strings.Trim(o.ContextPath, "/")
+	if o.ContextPath == "/" {
+		o.ContextPath = ""
+	}
+	if o.BeatIntervalMs <= 0 {
+		o.BeatIntervalMs = naming.DefaultBeatIntervalMs
+	}
+	if o.CacheMillis <= 0 {
+		o.CacheMillis = 10000
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.ForwardTimeout <= 0 {
+		o.ForwardTimeout = 2 * time.Second
+	}
+	s := &server{
+		o:     o,
+		store: o.Store,
+		log:   o.Logger.With("component", "nacoshttp"),
+		sw:    defaultSwitches(o.BeatIntervalMs, o.CacheMillis),
+	}
+	s.fwd = newForwarder(o.ForwardTimeout)
+	if err := s.initMetrics(o.Registry); err != nil {
+		return nil, err
+	}
+	s.routes = map[string]map[string]*endpoint{}
+	s.registerV1()
+	s.registerV2()
+	s.registerConsole()
+	return s, nil
+}
+
+// endpoint is one method on one path.
+type endpoint struct {
+	// api labels metrics and logs, e.g. "v1_instance_register".
+	api string
+	// v2 selects the {code,message,data} envelope.
+	v2 bool
+	// raw answers v2 success values without the envelope (v2 beat).
+	raw bool
+	// naming gates the endpoint on readiness.
+	naming bool
+	// tag returns the ownership tag of a write; nil for reads. ok=false
+	// means the request is malformed: it is handled locally so that the
+	// handler reports the error.
+	tag func(c *call) (tag string, ok bool)
+	fn  func(c *call) (any, error)
+}
+
+type server struct {
+	o      Options
+	store  *naming.Store
+	log    *slog.Logger
+	fwd    *http.Client
+	routes map[string]map[string]*endpoint
+
+	swMu sync.Mutex
+	sw   switches
+
+	reqs *prometheus.CounterVec
+	lat  *prometheus.HistogramVec
+}
+
+// call is one request in flight.
+type call struct {
+	s    *server
+	r    *http.Request
+	p    params
+	body []byte
+	now  time.Time
+	ep   *endpoint
+}
+
+func (c *call) nowMs() int64 { return c.now.UnixMilli() }
+
+// text is a plain-text answer.
+type text string
+
+func (s *server) handle(path string, methods []string, ep endpoint) {
+	m := s.routes[path]
+	if m == nil {
+		m = map[string]*endpoint{}
+		s.routes[path] = m
+	}
+	for _, meth := range methods {
+		e := ep
+		m[meth] = &e
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	api := s.serve(rec, r)
+	s.observe(api, rec.status, time.Since(start))
+}
+
+func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
+	path, ok := strings.CutPrefix(r.URL.Path, s.o.ContextPath)
+	if !ok || (path != "" && path[0] != '/') {
+		http.Error(w, "no such api: "+r.URL.Path, http.StatusNotFound)
+		return "unknown"
+	}
+	if h := s.extra(path); h != nil {
+		h.ServeHTTP(w, r)
+		return "extra"
+	}
+	byMethod := s.routes[strings.TrimSuffix(path, "/")]
+	if byMethod == nil {
+		http.Error(w, "no such api: "+r.URL.Path, http.StatusNotFound)
+		return "unknown"
+	}
+	ep := byMethod[r.Method]
+	if ep == nil {
+		http.Error(w, fmt.Sprintf("Request method '%s' is not supported", r.Method), http.StatusMethodNotAllowed)
+		return "unknown"
+	}
+	c := &call{s: s, r: r, ep: ep, now: s.o.Now(), p: params{}}
+	if err := c.readBody(w); err != nil {
+		s.writeError(w, c, err)
+		return ep.api
+	}
+	// Reads and writes are served while the startup snapshot loads: reads
+	// never wait for the network (Distro is AP), and writes are versioned,
+	// so a load that finishes later cannot roll them back. Only the
+	// readiness probe reports the load.
+	forwarded := r.Header.Get(ForwardedHeader) != ""
+	if ep.tag != nil && s.o.Router != nil && !forwarded {
+		if tag, ok := ep.tag(c); ok && tag != "" {
+			if owner, local := s.o.Router.Route(tag); !local {
+				s.forward(w, c, owner, tag)
+				return ep.api
+			}
+		}
+	}
+	v, err := ep.fn(c)
+	if err != nil {
+		s.writeError(w, c, err)
+		return ep.api
+	}
+	s.writeOK(w, c, v)
+	return ep.api
+}
+
+func (s *server) extra(path string) http.Handler {
+	if len(s.o.Extra) == 0 {
+		return nil
+	}
+	if h, ok := s.o.Extra[path]; ok {
+		return h
+	}
+	best := ""
+	for k := range s.o.Extra {
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(path, k) && len(k) > len(best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	return s.o.Extra[best]
+}
+
+// readBody reads the bounded body and merges query and form parameters.
+func (c *call) readBody(w http.ResponseWriter) error {
+	parseParams(c.p, c.r.URL.RawQuery)
+	if c.r.Body == nil || c.r.Body == http.NoBody {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, c.r.Body, c.s.o.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return newErr(http.StatusRequestEntityTooLarge, codeParameterValidate,
+				"request body is larger than %d bytes", c.s.o.MaxBodyBytes)
+		}
+		return newErr(http.StatusBadRequest, codeParameterValidate, "cannot read request body: %v", err)
+	}
+	c.body = body
+	ct := c.r.Header.Get("Content-Type")
+	if strings.Contains(ct, "json") || strings.Contains(ct, "multipart") {
+		return nil
+	}
+	parseParams(c.p, string(body))
+	return nil
+}
+
+// writeOK writes a success value: v1 as is (text or JSON), v2 wrapped in
+// the envelope unless the endpoint is raw.
+func (s *server) writeOK(w http.ResponseWriter, c *call, v any) {
+	if c.ep.v2 && !c.ep.raw {
+		writeJSON(w, http.StatusOK, envelope{Code: codeSuccess, Message: codeMessages[codeSuccess], Data: v})
+		return
+	}
+	if t, ok := v.(text); ok {
+		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, string(t))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *server) writeError(w http.ResponseWriter, c *call, err error) {
+	ae := toAPIError(err)
+	lvl := slog.LevelDebug
+	if ae.Status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	s.log.Log(c.r.Context(), lvl, "request failed", "api", c.ep.api, "method", c.r.Method,
+		"path", c.r.URL.Path, "status", ae.Status, "code", ae.Code, "err", ae.Msg)
+	if c.ep.v2 {
+		writeJSON(w, ae.Status, envelope{Code: ae.Code, Message: codeMessages[ae.Code], Data: ae.Msg})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+	w.WriteHeader(ae.Status)
+	_, _ = io.WriteString(w, ae.Msg)
+}
+
+// envelope is the v2 Result.
+type envelope struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data"`
+}
+
+// writeJSON writes v as Jackson would: no HTML escaping of '&', '<', '>'.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := []byte(`{"code":30000,"message":"server error","data":"cannot encode answer"}`)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+	} else {
+		b = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// statusRecorder remembers the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,301 @@
+package nacoshttp
+
+import (
+	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// switches is the in-memory subset of Nacos's SwitchDomain that distrod
+// honours, plus fixed values reported for compatibility.
+type switches struct {
+	Name                     string            `json:"name"`
+	Masters                  []string          `json:"masters"`
+	AdWeightMap              map[string]int    `json:"adWeightMap"`
+	DefaultPushCacheMillis   int64             `json:"defaultPushCacheMillis"`
+	ClientBeatInterval       int64             `json:"clientBeatInterval"`
+	DefaultCacheMillis       int64             `json:"defaultCacheMillis"`
+	DistroThreshold          jfloat            `json:"distroThreshold"`
+	HealthCheckEnabled       bool              `json:"healthCheckEnabled"`
+	AutoChangeHealthCheck    bool              `json:"autoChangeHealthCheckEnabled"`
+	DistroEnabled            bool              `json:"distroEnabled"`
+	EnableStandalone         bool              `json:"enableStandalone"`
+	PushEnabled              bool              `json:"pushEnabled"`
+	CheckTimes               int               `json:"checkTimes"`
+	IncrementalList          []string          `json:"incrementalList"`
+	DisableAddIP             bool              `json:"disableAddIP"`
+	SendBeatOnly             bool              `json:"sendBeatOnly"`
+	LightBeatEnabled         bool              `json:"lightBeatEnabled"`
+	LimitedURLMap            map[string]int    `json:"limitedUrlMap"`
+	DistroServerExpiredMs    int64             `json:"distroServerExpiredMillis"`
+	PushGoVersion            string            `json:"pushGoVersion"`
+	PushJavaVersion          string            `json:"pushJavaVersion"`
+	PushPythonVersion        string            `json:"pushPythonVersion"`
+	PushCVersion             string            `json:"pushCVersion"`
+	PushCSharpVersion        string            `json:"pushCSharpVersion"`
+	EnableAuthentication     bool              `json:"enableAuthentication"`
+	DefaultInstanceEphemeral bool              `json:"defaultInstanceEphemeral"`
+	HealthCheckWhiteList     []string          `json:"healthCheckWhiteList"`
+	Checksum                 *string           `json:"checksum"`
+	Extra                    map[string]string `json:"-"`
+}
+
+func defaultSwitches(beatMs, cacheMs int64) switches {
+	return switches{
+		Name:                     "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00",
+		Masters:                  nil,
+		AdWeightMap:              map[string]int{},
+		DefaultPushCacheMillis:   cacheMs,
+		ClientBeatInterval:       beatMs,
+		DefaultCacheMillis:       3000,
+		DistroThreshold:          0.7,
+		HealthCheckEnabled:       true,
+		AutoChangeHealthCheck:    true,
+		DistroEnabled:            true,
+		EnableStandalone:         true,
+		PushEnabled:              true,
+		CheckTimes:               3,
+		IncrementalList:          []string{},
+		LightBeatEnabled:         true,
+		LimitedURLMap:            map[string]int{},
+		DistroServerExpiredMs:    10000,
+		PushGoVersion:            "0.1.0",
+		PushJavaVersion:          "0.1.0",
+		PushPythonVersion:        "0.4.3",
+		PushCVersion:             "1.0.12",
+		PushCSharpVersion:        "0.9.0",
+		DefaultInstanceEphemeral: true,
+		HealthCheckWhiteList:     []string{},
+	}
+}
+
+func (s *server) switches() switches {
+	s.swMu.Lock()
+	defer s.swMu.Unlock()
+	return s.sw
+}
+
+func (s *server) cacheMillis() int64 { return s.switches().DefaultPushCacheMillis }
+
+func (c *call) getSwitches() (any, error) { return c.s.switches(), nil }
+
+// putSwitch is PUT /operator/switches?entry&value. Only switches distrod
+// honours can change; Nacos's other entries are reported read-only.
+func (c *call) putSwitch() (any, error) {
+	entry, err := c.required("entry", "String")
+	if err != nil {
+		return nil, err
+	}
+	value, err := c.required("value", "String")
+	if err != nil {
+		return nil, err
+	}
+	s := c.s
+	positive := func() (int64, error) {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return 0, badNumber(value)
+		}
+		if n <= 0 {
+			return 0, newErr(http.StatusBadRequest, codeParameterValidate, "%s must be positive, got %d", entry, n)
+		}
+		return n, nil
+	}
+	switch entry {
+	case "clientBeatInterval":
+		n, err := positive()
+		if err != nil {
+			return nil, err
+		}
+		s.swMu.Lock()
+		s.sw.ClientBeatInterval = n
+		s.swMu.Unlock()
+	case "defaultPushCacheMillis":
+		n, err := positive()
+		if err != nil {
+			return nil, err
+		}
+		s.swMu.Lock()
+		s.sw.DefaultPushCacheMillis = n
+		s.swMu.Unlock()
+	case "lightBeatEnabled":
+		if value != "true" && value != "false" {
+			return nil, newErr(http.StatusBadRequest, codeParameterValidate, "lightBeatEnabled must be true or false, got %q", value)
+		}
+		s.swMu.Lock()
+		s.sw.LightBeatEnabled = value == "true"
+		s.swMu.Unlock()
+	default:
+		if readOnlySwitches[entry] {
+			return nil, newErr(http.StatusBadRequest, codeParameterValidate, "switch entry %s is read-only in distrod", entry)
+		}
+		return nil, newErr(http.StatusBadRequest, codeParameterValidate, "update entry not found: %s", entry)
+	}
+	s.log.Info("switch updated", "entry", entry, "value", value)
+	return text("ok"), nil
+}
+
+var readOnlySwitches = map[string]bool{
+	"distroThreshold": true, "healthCheckEnabled": true, "autoChangeHealthCheckEnabled": true,
+	"distroEnabled": true, "pushEnabled": true, "checkTimes": true, "defaultCacheMillis": true,
+	"masters": true, "adWeight": true, "incrementalList": true, "disableAddIP": true, "sendBeatOnly": true,
+	"limitedUrlMap": true, "distroServerExpiredMillis": true, "pushVersion": true,
+	"enableAuthentication": true, "defaultInstanceEphemeral": true, "healthCheckWhiteList": true,
+	"overriddenServerStatus": true, "serverStatusSynchronizationPeriodMillis": true,
+	"serviceStatusSynchronizationPeriodMillis": true, "pushGoVersion": true, "pushJavaVersion": true,
+	"pushPythonVersion": true, "pushCVersion": true, "pushCSharpVersion": true,
+}
+
+// metricsJSON is /operator/metrics with onlyStatus=false.
+type metricsJSON struct {
+	Status                      string `json:"status"`
+	ServiceCount                int    `json:"serviceCount"`
+	InstanceCount               int    `json:"instanceCount"`
+	SubscribeCount              int    `json:"subscribeCount"`
+	ResponsibleInstanceCount    int    `json:"responsibleInstanceCount"`
+	ClientCount                 int    `json:"clientCount"`
+	ConnectionBasedClientCount  int    `json:"connectionBasedClientCount"`
+	EphemeralIPPortClientCount  int    `json:"ephemeralIpPortClientCount"`
+	PersistentIPPortClientCount int    `json:"persistentIpPortClientCount"`
+	ResponsibleClientCount      int    `json:"responsibleClientCount"`
+	CPU                         jfloat `json:"cpu"`
+	Load                        jfloat `json:"load"`
+	Mem                         jfloat `json:"mem"`
+}
+
+func (c *call) status() string {
+	if c.s.o.Ready != nil && !c.s.o.Ready() {
+		return "STARTING"
+	}
+	return "UP"
+}
+
+func (c *call) metrics() (any, error) {
+	if c.optBool("onlyStatus", true) {
+		return struct {
+			Status string `json:"status"`
+		}{c.status()}, nil
+	}
+	st := c.s.store.Stats()
+	m := metricsJSON{
+		Status:                     c.status(),
+		ServiceCount:               st.Services,
+		InstanceCount:              st.Instances,
+		ClientCount:                st.Clients,
+		ConnectionBasedClientCount: st.ConnectionClients,
+		EphemeralIPPortClientCount: st.IPPortClients,
+	}
+	// Responsibility is counted over IP-port clients (connection clients
+	// belong to whoever holds the connection, which the store records as
+	// the record's owner).
+	self := c.s.store.Self()
+	for _, id := range c.s.store.ClientIDs() {
+		cv, ok := c.s.store.Client(id)
+		if !ok {
+			continue
+		}
+		mine := cv.Meta.Owner == self
+		if cv.Kind == naming.KindIPPort && c.s.o.Router != nil {
+			_, mine = c.s.o.Router.Route(naming.TagOf(id))
+		}
+		if !mine {
+			continue
+		}
+		m.ResponsibleClientCount++
+		for _, p := range cv.Services {
+			m.ResponsibleInstanceCount += len(p.Instances)
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.Sys > 0 {
+		m.Mem = jfloat(float64(ms.HeapInuse) / float64(ms.Sys))
+	}
+	return m, nil
+}
+
+// distroClient is /operator/distro/client?ip&port.
+func (c *call) distroClient() (any, error) {
+	ip := c.optional("ip", "")
+	if ip == "" {
+		return nil, c.missingRP("ip", "String")
+	}
+	port := c.optional("port", "")
+	if port == "" {
+		return nil, c.missingRP("port", "String")
+	}
+	owner := c.s.store.Self()
+	if c.s.o.Router != nil {
+		owner, _ = c.s.o.Router.Route(ip + ":" + port)
+	}
+	return struct {
+		ResponsibleServer string `json:"responsibleServer"`
+	}{owner}, nil
+}
+
+// missingRP is the missing-@RequestParam error, v1 or v2 style.
+func (c *call) missingRP(name, typ string) error {
+	if c.ep.v2 {
+		return missingParam(true, name, typ)
+	}
+	return missingRequestParam(name)
+}
+
+// clientList is v2 /client/list: ids of all live clients.
+func (c *call) clientList() (any, error) {
+	ids := c.s.store.ClientIDs()
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// clientInfo is v2 /client?clientId.
+func (c *call) clientInfo() (any, error) {
+	id, err := c.required("clientId", "String")
+	if err != nil {
+		return nil, err
+	}
+	cv, ok := c.s.store.Client(id)
+	if !ok || cv.Meta.Tombstone {
+		return nil, newErr(http.StatusNotFound, codeResourceNotFound, "clientId [ %s ] not exist", id)
+	}
+	type pub struct {
+		NamespaceID string `json:"namespaceId"`
+		GroupName   string `json:"groupName"`
+		ServiceName string `json:"serviceName"`
+		Count       int    `json:"instanceCount"`
+	}
+	out := struct {
+		ClientID        string `json:"clientId"`
+		Ephemeral       bool   `json:"ephemeral"`
+		LastUpdatedTime int64  `json:"lastUpdatedTime"`
+		ClientType      string `json:"clientType"`
+		ClientIP        string `json:"clientIp,omitempty"`
+		ClientPort      string `json:"clientPort,omitempty"`
+		Owner           string `json:"responsibleServer"`
+		Publish         []pub  `json:"publishedServices"`
+	}{ClientID: id, Ephemeral: true, LastUpdatedTime: cv.Meta.Version.Millis(), Owner: cv.Meta.Owner, Publish: []pub{}}
+	if cv.Kind == naming.KindIPPort {
+		out.ClientType = "ipport"
+		tag := naming.TagOf(id)
+		if i := strings.LastIndexByte(tag, ':'); i >= 0 {
+			out.ClientIP, out.ClientPort = tag[:i], tag[i+1:]
+		}
+	} else {
+		out.ClientType = "connection"
+	}
+	keys := make([]naming.ServiceKey, 0, len(cv.Services))
+	for k := range cv.Services {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
+	for _, k := range keys {
+		out.Publish = append(out.Publish, pub{k.Namespace, k.Group, k.Name, len(cv.Services[k].Instances)})
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/distrod/distrod/internal/api/nacoshttp"
+	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/hlc"
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// Server is one distrod node.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *naming.Store
+	cluster *cluster // nil in standalone mode
+	http    *http.Server
+}
+
+// New builds a node from a validated configuration. It opens no sockets;
+// Run does.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
+	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
+	s.reg.MustRegister(newStoreCollector(s.store))
+
+	var router nacoshttp.Router
+	ready := func() bool { return true }
+	if cfg.Mode == config.ModeCluster {
+		c, err := newCluster(cfg, log, s.store)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = c
+		router, ready = c, c.Ready
+		s.reg.MustRegister(newClusterCollector(c))
+	}
+
+	api, err := nacoshttp.New(nacoshttp.Options{
+		Store:          s.store,
+		Router:         router,
+		Registry:       s.reg,
+		Logger:         log.With("component", "http"),
+		ContextPath:    cfg.ContextPath,
+		BeatIntervalMs: cfg.BeatInterval.Milliseconds(),
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		ForwardTimeout: cfg.ForwardTimeout,
+		Ready:          ready,
+		Extra: map[string]http.Handler{
+			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
+			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: http api: %w", err)
+	}
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	mux.Handle("/metrics", metrics)
+	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
+	mux.HandleFunc("/distrod/status", s.handleStatus)
+	mux.Handle("/", api)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Store returns the node's naming store (for tests and embedding).
+func (s *Server) Store() *naming.Store { return s.store }
+
+// owns reports whether this node is responsible for an ip:port tag.
+func (s *Server) owns(tag string) bool {
+	if s.cluster == nil {
+		return true
+	}
+	return s.cluster.Owns(tag)
+}
+
+// Run opens the listeners, serves until ctx ends, then shuts down
+// gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	httpLis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("server: http listener: %w", err)
+	}
+	var clusterLis net.Listener
+	if s.cluster != nil {
+		clusterLis, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.ClusterPort())))
+		if err != nil {
+			_ = httpLis.Close()
+			return fmt.Errorf("server: cluster listener: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	if s.cluster != nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); s.cluster.run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := s.cluster.serve(clusterLis); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.expireLoop(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("server: http: %w", err)
+		}
+	}()
+	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
+		"context_path", s.cfg.ContextPath, "grpc_port", s.cfg.GRPCPort(), "cluster_port", s.cfg.ClusterPort(),
+		"members", s.cfg.Members)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = s.http.Shutdown(shutCtx)
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+// expireLoop runs heartbeat expiry for the IP-port clients this node owns.
+func (s *Server) expireLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ExpireCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if s.cluster != nil && !s.cluster.Ready() {
+				continue // never expire what a half-loaded node has not seen beats for
+			}
+			s.store.ExpireCheck(now.UnixMilli(), s.owns)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

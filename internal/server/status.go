@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/distrod/distrod/internal/distro"
+)
+
+// NodeStatus is what /distrod/status reports: this node's view of the
+// cluster and its data. Two converged nodes report the same Digest.
+type NodeStatus struct {
+	Self  string `json:"self"`
+	Mode  string `json:"mode"`
+	Ready bool   `json:"ready"`
+	// Digest is a hash over every live record's key and version, as a hex
+	// string: equal on all nodes once the cluster converged.
+	Digest    string         `json:"digest"`
+	Services  int            `json:"services"`
+	Instances int            `json:"instances"`
+	Clients   int            `json:"clients"`
+	Members   []MemberStatus `json:"members"`
+	// Distro is the protocol core's status (cluster mode only).
+	Distro *distro.Status `json:"distro,omitempty"`
+}
+
+// MemberStatus is one member in this node's view.
+type MemberStatus struct {
+	Address string `json:"address"`
+	State   string `json:"state"`
+}
+
+// Status returns the node's status.
+func (s *Server) Status(ctx context.Context) (NodeStatus, error) {
+	st := s.store.Stats()
+	ns := NodeStatus{Self: s.cfg.SelfAddr(), Mode: string(s.cfg.Mode), Ready: true,
+		Services: st.Services, Instances: st.Instances, Clients: st.Clients}
+	if s.cluster == nil {
+		ns.Digest = fmt.Sprintf("%016x", s.store.Digest())
+		ns.Members = []MemberStatus{{Address: s.cfg.SelfAddr(), State: "UP"}}
+		return ns, nil
+	}
+	ds, err := s.cluster.Status(ctx)
+	if err != nil {
+		return ns, fmt.Errorf("server: cluster status: %w", err)
+	}
+	ns.Ready, ns.Distro = ds.Ready, &ds
+	ns.Digest = fmt.Sprintf("%016x", ds.Digest)
+	for _, m := range ds.Members {
+		ns.Members = append(ns.Members, MemberStatus{Address: m.Addr, State: m.State.String()})
+	}
+	return ns, nil
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	st, err := s.Status(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// nacosMember is a member in the shape of Nacos's /v1/core/cluster/nodes.
+type nacosMember struct {
+	IP            string         `json:"ip"`
+	Port          int            `json:"port"`
+	State         string         `json:"state"`
+	Address       string         `json:"address"`
+	FailAccessCnt int            `json:"failAccessCnt"`
+	ExtendInfo    map[string]any `json:"extendInfo"`
+}
+
+func (s *Server) nacosMembers(ctx context.Context) ([]nacosMember, error) {
+	st, err := s.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nacosMember, 0, len(st.Members))
+	for _, m := range st.Members {
+		host, port, _ := net.SplitHostPort(m.Address)
+		p, _ := strconv.Atoi(port)
+		out = append(out, nacosMember{IP: host, Port: p, State: m.State, Address: m.Address,
+			ExtendInfo: map[string]any{"version": "distrod", "readyToUpgrade": true}})
+	}
+	return out, nil
+}
+
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.nacosMembers(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": err.Error(), "data": nil})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": nil, "data": ms})
+}
+
+func (s *Server) handleSelf(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.nacosMembers(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": err.Error(), "data": nil})
+		return
+	}
+	for _, m := range ms {
+		if m.Address == s.cfg.SelfAddr() {
+			writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": nil, "data": m})
+			return
+		}
+	}
+}
