@@ -6,9 +6,9 @@ import (
 	"reflect"
 	"testing"
 
-	sdkpb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 	"github.com/golang/protobuf/proto"
 	"github.com/golang/protobuf/ptypes/any"
+	sdkpb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 )
 
 func TestPayload_RoundTrip(t *testing.T) {
