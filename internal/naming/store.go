@@ -62,6 +62,9 @@ type Change struct {
 	Local bool
 	// Services lists the services whose instance list or metadata changed.
 	Services []ServiceKey
+	// Dropped is true when the change removed a local copy without a new
+	// version (Drop): Record then carries only Key and Tag.
+	Dropped bool
 }
 
 type client struct {
@@ -722,7 +725,7 @@ func (s *Store) Drop(key string) bool {
 		sv.meta, sv.metaTomb, sv.metaVersion, sv.metaOwner = nil, false, hlc.Version{}, ""
 		sv.revision++
 		s.gcServiceLocked(sv)
-		ch := Change{Record: RecordMeta{Key: key, Tag: key}, Services: []ServiceKey{sv.key}}
+		ch := Change{Record: RecordMeta{Key: key, Tag: key}, Services: []ServiceKey{sv.key}, Dropped: true}
 		s.mu.Unlock()
 		s.emit([]Change{ch})
 		return true
@@ -734,7 +737,7 @@ func (s *Store) Drop(key string) bool {
 	}
 	changed := s.setServicesLocked(c, map[ServiceKey]*Publication{})
 	delete(s.clients, key)
-	ch := Change{Record: RecordMeta{Key: key, Tag: TagOf(key)}, Services: changed}
+	ch := Change{Record: RecordMeta{Key: key, Tag: TagOf(key)}, Services: changed, Dropped: true}
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true

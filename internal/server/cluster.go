@@ -79,7 +79,11 @@ type cluster struct {
 	inbox      chan event
 	changeMu   sync.Mutex
 	changes    []distro.Meta
+	stale      []string // own connection clients from before a restart
 	changeKick chan struct{}
+	// liveConn reports whether this process holds gRPC connection id; set
+	// before run by the server (nil: none).
+	liveConn func(id string) bool
 
 	ring    atomic.Pointer[distro.Ring]
 	ready   atomic.Bool
@@ -140,8 +144,21 @@ func (c *cluster) onFail(to string, msg distro.Message) {
 }
 
 func (c *cluster) onChange(ch naming.Change) {
+	if ch.Dropped {
+		return // the core dropped it itself; only new versions are observed
+	}
+	m := ch.Record
+	// A connection client this node owned, arriving from a peer, is from
+	// before a restart: its connection died with the old process, so it is
+	// deleted as its owner would have (a peer can never hold a newer
+	// version of a live connection's record than the node holding it).
+	staleOwn := !ch.Local && m.Tag == "" && !m.Tombstone && m.Owner == c.cfg.SelfAddr() &&
+		(c.liveConn == nil || !c.liveConn(m.Key))
 	c.changeMu.Lock()
-	c.changes = append(c.changes, metaToDistro(ch.Record))
+	c.changes = append(c.changes, metaToDistro(m))
+	if staleOwn {
+		c.stale = append(c.stale, m.Key)
+	}
 	c.changeMu.Unlock()
 	select {
 	case c.changeKick <- struct{}{}:
@@ -250,15 +267,20 @@ func (c *cluster) handle(ctx context.Context, ev event) {
 
 func (c *cluster) drainChanges() {
 	c.changeMu.Lock()
-	chs := c.changes
-	c.changes = nil
+	chs, stale := c.changes, c.stale
+	c.changes, c.stale = nil, nil
 	c.changeMu.Unlock()
-	if len(chs) == 0 {
-		return
-	}
 	now := time.Now()
 	for _, m := range chs {
 		c.node.Observe(now, m)
+	}
+	for _, id := range stale {
+		if c.store.RemoveClient(now.UnixMilli(), id) {
+			c.log.Info("deleted a connection client left from before a restart", "client", id)
+		}
+	}
+	if len(stale) > 0 {
+		c.drainChanges()
 	}
 }
 

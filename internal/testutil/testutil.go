@@ -45,7 +45,7 @@ func Poll(timeout time.Duration, cond func() error) error {
 }
 
 var portMu sync.Mutex
-var nextPort = 20000 + (os.Getpid()%400)*50
+var nextPort = 20000 + (os.Getpid()%190)*100
 
 // PortBlock returns a base port p such that p (HTTP), p+1000 (Nacos gRPC)
 // and p+1001 (cluster) are all free on 127.0.0.1 right now. Ports are
@@ -56,8 +56,10 @@ func PortBlock(t testing.TB) int {
 	portMu.Lock()
 	defer portMu.Unlock()
 	for i := 0; i < 2000; i++ {
+		// Blocks are 10 apart so that no block's +1000/+1001 ports meet
+		// another block's.
 		p := nextPort
-		nextPort++
+		nextPort += 10
 		if nextPort > 39000 {
 			nextPort = 20000
 		}
