@@ -120,6 +120,12 @@ type Config struct {
 	// transport. Empty disables peer authentication. Default empty.
 	ClusterSecret string `yaml:"cluster-secret"`
 
+	// FaultInjection mounts /distrod/debug/partition, which makes this node
+	// drop all cluster traffic to and from chosen peers: for partition
+	// tests and the heal benchmark. Never enable it in production.
+	// Default false.
+	FaultInjection bool `yaml:"fault-injection"`
+
 	// ProbeInterval is how often each peer is probed. Default 500ms
 	// (Nacos reports to one peer every 2s).
 	ProbeInterval time.Duration `yaml:"probe-interval"`

@@ -95,6 +95,12 @@ func (s setting) set(c *Config, text string) error {
 		v.SetInt(n)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
 		v.Set(reflect.ValueOf(SplitMembers(text)))
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (true or false)", text)
+		}
+		v.SetBool(b)
 	default:
 		return fmt.Errorf("unsupported field type %v", s.field.Type)
 	}

@@ -79,6 +79,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
 	mux.HandleFunc("/distrod/status", s.handleStatus)
+	if cfg.FaultInjection && s.cluster != nil {
+		log.Warn("fault injection is enabled: /distrod/debug/partition can cut this node off")
+		mux.HandleFunc("/distrod/debug/partition", s.handlePartition)
+	}
 	mux.Handle("/", api)
 	s.http = &http.Server{
 		Handler:           mux,

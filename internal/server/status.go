@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distrod/distrod/internal/distro"
@@ -113,4 +114,23 @@ func (s *Server) handleSelf(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// handlePartition cuts this node off from the peers listed in the "block"
+// parameter (comma-separated member addresses) in both directions; an empty
+// list heals. Mounted only with FaultInjection.
+func (s *Server) handlePartition(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		http.Error(w, "use POST /distrod/debug/partition?block=ip:port,ip:port (empty heals)", http.StatusMethodNotAllowed)
+		return
+	}
+	var peers []string
+	for _, p := range strings.Split(r.FormValue("block"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			peers = append(peers, p)
+		}
+	}
+	s.cluster.tr.Block(peers)
+	s.log.Warn("fault injection: cluster traffic blocked", "peers", peers)
+	writeJSON(w, http.StatusOK, map[string]any{"blocked": peers})
 }

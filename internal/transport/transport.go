@@ -75,9 +75,32 @@ type Transport struct {
 	onFail FailHandler
 	server *grpc.Server
 
-	mu     sync.Mutex
-	peers  map[string]*peer
-	closed bool
+	mu      sync.Mutex
+	peers   map[string]*peer
+	closed  bool
+	blocked map[string]bool
+}
+
+// ErrBlocked is returned for traffic to or from a peer cut off by Block.
+var ErrBlocked = errors.New("transport: peer blocked by fault injection")
+
+// Block cuts this node off from the given peers in both directions: sends
+// and probes to them fail, and their messages and probes are refused.
+// Block(nil) heals. It exists for partition tests and benchmarks.
+func (t *Transport) Block(peers []string) {
+	m := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		m[p] = true
+	}
+	t.mu.Lock()
+	t.blocked = m
+	t.mu.Unlock()
+}
+
+func (t *Transport) isBlocked(addr string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blocked[addr]
 }
 
 // New returns a transport; call Serve to accept peers.
@@ -146,6 +169,10 @@ func (t *Transport) Close() {
 // Send queues msg for delivery to the member at address to. It never
 // blocks; a full queue reports the message as failed at once.
 func (t *Transport) Send(to string, msg distro.Message) {
+	if t.isBlocked(to) {
+		t.onFail(to, msg)
+		return
+	}
 	p, err := t.peer(to)
 	if err != nil {
 		t.onFail(to, msg)
@@ -160,6 +187,9 @@ func (t *Transport) Send(to string, msg distro.Message) {
 
 // Ping probes a member and reports whether it answered and is ready.
 func (t *Transport) Ping(ctx context.Context, to string) (ready bool, err error) {
+	if t.isBlocked(to) {
+		return false, fmt.Errorf("transport: ping %s: %w", to, ErrBlocked)
+	}
 	p, err := t.peer(to)
 	if err != nil {
 		return false, err
@@ -312,6 +342,9 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 			return stream.SendAndClose(&pb.StreamSummary{Received: n})
 		}
 		n++
+		if s.t.isBlocked(env.GetFrom()) {
+			continue
+		}
 		msg, err := Decode(env)
 		if err != nil {
 			s.t.o.Logger.Warn("dropping undecodable cluster message", "from", env.GetFrom(), "err", err)
@@ -322,6 +355,9 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 }
 
 func (s *service) Ping(_ context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+	if s.t.isBlocked(req.GetFrom()) {
+		return nil, status.Error(codes.Unavailable, ErrBlocked.Error())
+	}
 	return &pb.PingResponse{Addr: s.t.o.Self, Ready: s.t.o.Ready()}, nil
 }
 

@@ -148,3 +148,32 @@ func TestTransport_UnreachablePeerReportsFailure(t *testing.T) {
 		return nil
 	})
 }
+
+func TestTransport_BlockCutsBothDirectionsUntilHealed(t *testing.T) {
+	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
+	var recvA, recvB, failed sink
+	a := startNode(t, pa, "", recvA.handle, failed.handle)
+	b := startNode(t, pb, "", recvB.handle, failed.handle)
+	addrA, addrB := "127.0.0.1:"+strconv.Itoa(pa), "127.0.0.1:"+strconv.Itoa(pb)
+	a.Block([]string{addrB})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Ping(ctx, addrB); err == nil {
+		t.Fatal("ping out of a blocked node must fail")
+	}
+	if _, err := b.Ping(ctx, addrA); err == nil {
+		t.Fatal("ping into a blocked node must fail")
+	}
+	a.Send(addrB, &distro.SyncAck{Seq: 1})
+	if failed.count() != 1 {
+		t.Fatal("send to a blocked peer must be reported as failed")
+	}
+	a.Block(nil)
+	testutil.Eventually(t, 10*time.Second, "traffic flows after heal", func() error {
+		b.Send(addrA, &distro.SyncAck{Seq: 2})
+		if recvA.count() == 0 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+}
