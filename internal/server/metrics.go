@@ -55,6 +55,7 @@ type clusterCollector struct {
 	c                                           *cluster
 	ready, pending, oldest, retry, inflight     *prometheus.Desc
 	verifyRounds, repairs, applied, stale, keys *prometheus.Desc
+	sentMsgs, sentBytes, recvMsgs, recvBytes    *prometheus.Desc
 }
 
 func newClusterCollector(c *cluster) *clusterCollector {
@@ -73,16 +74,26 @@ func newClusterCollector(c *cluster) *clusterCollector {
 		applied:      d("records_applied_total", "Remote records installed (sync, pull, snapshot)."),
 		stale:        d("records_stale_total", "Remote records ignored as not newer."),
 		keys:         d("records", "Replicated records held, by kind.", "kind"),
+		sentMsgs:     d("sent_messages_total", "Cluster messages sent, by type.", "type"),
+		sentBytes:    d("sent_bytes_total", "Encoded bytes of cluster messages sent, by type.", "type"),
+		recvMsgs:     d("received_messages_total", "Cluster messages received, by type.", "type"),
+		recvBytes:    d("received_bytes_total", "Encoded bytes of cluster messages received, by type.", "type"),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.oldest, c.retry, c.inflight, c.verifyRounds, c.repairs, c.applied, c.stale, c.keys} {
+	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.oldest, c.retry, c.inflight, c.verifyRounds, c.repairs, c.applied, c.stale, c.keys, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes} {
 		ch <- d
 	}
 }
 
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, tr := range c.c.tr.Traffic() {
+		ch <- prometheus.MustNewConstMetric(c.sentMsgs, prometheus.CounterValue, float64(tr.SentMessages), tr.Type)
+		ch <- prometheus.MustNewConstMetric(c.sentBytes, prometheus.CounterValue, float64(tr.SentBytes), tr.Type)
+		ch <- prometheus.MustNewConstMetric(c.recvMsgs, prometheus.CounterValue, float64(tr.RecvMessages), tr.Type)
+		ch <- prometheus.MustNewConstMetric(c.recvBytes, prometheus.CounterValue, float64(tr.RecvBytes), tr.Type)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.c.Status(ctx)

@@ -20,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/distrod/distrod/internal/distro"
 	pb "github.com/distrod/distrod/internal/transport/clusterpb"
@@ -75,10 +77,46 @@ type Transport struct {
 	onFail FailHandler
 	server *grpc.Server
 
+	sent, recv [16]counter // by distro.MsgType
+
 	mu      sync.Mutex
 	peers   map[string]*peer
 	closed  bool
 	blocked map[string]bool
+}
+
+type counter struct{ msgs, bytes atomic.Uint64 }
+
+// Traffic counts messages and encoded bytes of one message type.
+type Traffic struct {
+	Type         string
+	SentMessages uint64
+	SentBytes    uint64
+	RecvMessages uint64
+	RecvBytes    uint64
+}
+
+// Traffic returns cumulative per-type counters of messages written to and
+// read from peer streams.
+func (t *Transport) Traffic() []Traffic {
+	var out []Traffic
+	for i := 1; i < len(t.sent); i++ {
+		name := distro.MsgType(i).String()
+		if name == "Unknown" {
+			continue
+		}
+		out = append(out, Traffic{Type: name,
+			SentMessages: t.sent[i].msgs.Load(), SentBytes: t.sent[i].bytes.Load(),
+			RecvMessages: t.recv[i].msgs.Load(), RecvBytes: t.recv[i].bytes.Load()})
+	}
+	return out
+}
+
+func count(cs *[16]counter, m distro.Message, env *pb.Envelope) {
+	if i := int(m.Type()); i > 0 && i < len(cs) {
+		cs[i].msgs.Add(1)
+		cs[i].bytes.Add(uint64(proto.Size(env)))
+	}
 }
 
 // ErrBlocked is returned for traffic to or from a peer cut off by Block.
@@ -325,7 +363,9 @@ func (p *peer) run() {
 		if err := stream.Send(env); err != nil {
 			closeStream()
 			p.t.onFail(p.addr, msg)
+			continue
 		}
+		count(&p.t.sent, msg, env)
 	}
 }
 
@@ -350,6 +390,7 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 			s.t.o.Logger.Warn("dropping undecodable cluster message", "from", env.GetFrom(), "err", err)
 			continue
 		}
+		count(&s.t.recv, msg, env)
 		s.t.onMsg(env.GetFrom(), msg)
 	}
 }

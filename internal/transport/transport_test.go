@@ -105,6 +105,14 @@ func TestTransport_DeliversInOrderBetweenRealListeners(t *testing.T) {
 			t.Fatalf("message %d: got %+v from %s", i, recv.got[i], recv.from[i])
 		}
 	}
+	var sentMsgs, sentBytes uint64
+	for _, tr := range a.Traffic() {
+		sentMsgs += tr.SentMessages
+		sentBytes += tr.SentBytes
+	}
+	if sentMsgs != uint64(len(msgs)) || sentBytes == 0 {
+		t.Fatalf("traffic counters: %d messages, %d bytes", sentMsgs, sentBytes)
+	}
 	ready, err := a.Ping(context.Background(), to)
 	if err != nil || !ready {
 		t.Fatalf("ping: %v %v", ready, err)
