@@ -341,3 +341,42 @@ func (c *cluster) flush() {
 	}
 	c.ready.Store(c.node.Ready())
 }
+
+// flushFor waits, at most d, until no key is queued for any reachable peer,
+// so that deletes made during shutdown (closed connections) reach the
+// cluster before the process exits.
+func (c *cluster) flushFor(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		st, err := c.Status(ctx)
+		cancel()
+		if err != nil {
+			return
+		}
+		pending := 0
+		for _, p := range st.Peers {
+			if p.State != distro.StateDown {
+				pending += p.Pending
+			}
+		}
+		c.drainKick()
+		if pending == 0 && c.noChanges() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *cluster) noChanges() bool {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	return len(c.changes) == 0
+}
+
+func (c *cluster) drainKick() {
+	select {
+	case c.changeKick <- struct{}{}:
+	default:
+	}
+}

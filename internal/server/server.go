@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/push"
 )
 
 // Server is one distrod node.
@@ -30,6 +32,8 @@ type Server struct {
 	store   *naming.Store
 	cluster *cluster // nil in standalone mode
 	http    *http.Server
+	push    *push.Engine
+	grpc    *nacosgrpc.Server
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -43,6 +47,31 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
 	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
 	s.reg.MustRegister(newStoreCollector(s.store))
+	// Push listens to every store change, local or replicated, so a change
+	// made on any node reaches this node's subscribers.
+	s.push = push.New(push.Options{
+		Store:      s.store,
+		Delay:      cfg.PushDelay,
+		Timeout:    cfg.PushTimeout,
+		RetryDelay: cfg.PushRetryDelay,
+		QueueSize:  cfg.PushQueueSize,
+		Logger:     log.With("component", "push"),
+		Registry:   s.reg,
+	})
+	s.store.OnChange(s.push.OnChange)
+	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
+		Store:           s.store,
+		Push:            s.push,
+		Logger:          log.With("component", "grpc"),
+		Registry:        s.reg,
+		MaxConnections:  cfg.MaxConnections,
+		MaxMessageBytes: cfg.MaxGRPCMessageBytes,
+		Self:            cfg.SelfAddr(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: grpc api: %w", err)
+	}
+	s.grpc = grpcSrv
 
 	var router nacoshttp.Router
 	ready := func() bool { return true }
@@ -51,6 +80,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.liveConn = grpcSrv.HasConnection
 		s.cluster = c
 		router, ready = c, c.Ready
 		s.reg.MustRegister(newClusterCollector(c))
@@ -59,6 +89,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	api, err := nacoshttp.New(nacoshttp.Options{
 		Store:          s.store,
 		Router:         router,
+		UDP:            s.push,
 		Registry:       s.reg,
 		Logger:         log.With("component", "http"),
 		ContextPath:    cfg.ContextPath,
@@ -114,16 +145,31 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: http listener: %w", err)
 	}
+	grpcLis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.GRPCPort())))
+	if err != nil {
+		_ = httpLis.Close()
+		return fmt.Errorf("server: grpc listener: %w", err)
+	}
 	var clusterLis net.Listener
 	if s.cluster != nil {
 		clusterLis, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.ClusterPort())))
 		if err != nil {
 			_ = httpLis.Close()
+			_ = grpcLis.Close()
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := s.push.Start(ctx); err != nil {
+		_ = httpLis.Close()
+		_ = grpcLis.Close()
+		if clusterLis != nil {
+			_ = clusterLis.Close()
+		}
+		return fmt.Errorf("server: push: %w", err)
+	}
+	defer s.push.Stop()
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	if s.cluster != nil {
@@ -136,7 +182,13 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := s.grpc.Serve(grpcLis); err != nil {
+			errc <- fmt.Errorf("server: grpc: %w", err)
+		}
+	}()
 	go func() { defer wg.Done(); s.expireLoop(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -145,7 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
-		"context_path", s.cfg.ContextPath, "grpc_port", s.cfg.GRPCPort(), "cluster_port", s.cfg.ClusterPort(),
+		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
 		"members", s.cfg.Members)
 
 	var runErr error
@@ -157,6 +209,12 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	_ = s.http.Shutdown(shutCtx)
+	// Closing the gRPC connections removes their clients' instances as
+	// owner deletes, which the cluster loop still replicates before it stops.
+	s.grpc.GracefulStop()
+	if s.cluster != nil {
+		s.cluster.flushFor(2 * time.Second)
+	}
 	cancel()
 	wg.Wait()
 	return runErr
@@ -177,6 +235,13 @@ func (s *Server) expireLoop(ctx context.Context) {
 			s.store.ExpireCheck(now.UnixMilli(), s.owns)
 		}
 	}
+}
+
+func listenAddr(l net.Listener) string {
+	if l == nil {
+		return "none (standalone)"
+	}
+	return l.Addr().String()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

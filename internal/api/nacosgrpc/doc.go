@@ -1,0 +1,34 @@
+// Package nacosgrpc is the SDK-facing Nacos 2.x gRPC server: the unary
+// /Request/request and the bidirectional /BiRequestStream/requestBiStream,
+// carrying JSON bodies in nacospb Payloads.
+//
+// Connections. A stats.Handler gives every transport a connection id
+// "<ms>_<ip>_<port>" when it is accepted; unary calls and the bi-stream find
+// their connection through the context, because the SDK never sends the id.
+// ServerCheckRequest is answered before anything else. The
+// ConnectionSetupRequest that opens the bi-stream registers the connection
+// synchronously (the SDK sends its first request 100ms later without
+// waiting for an answer); any other request on an unregistered connection
+// gets ErrorResponse 301, which makes the SDK reconnect. A connection whose
+// transport or stream ends, or that fails to ack ClientDetectionRequest
+// after being idle, is unregistered: its naming client is removed from the
+// store (a tombstone that Distro replicates) and its subscriptions are
+// dropped from the push engine.
+//
+// Requests follow Nacos's pipeline order: server check, handler lookup
+// (302 unknown type; 502 cluster-only types and non-requests), registration
+// (301), JSON decoding (502), parameter checks (400), handler (typed
+// response, or ErrorResponse with the mapped code). Every answer has the
+// exact response type the SDK expects: it type-asserts without checking.
+//
+// Naming semantics: the connection id is the naming client id; a
+// connection holds at most one registration per service (register
+// replaces, deregister removes whatever ip:port it names, a batch replaces
+// the whole set). Instances are stored exactly as sent. serviceInfo answers
+// come from the push engine's builder (bare name, echoed clusters, strictly
+// increasing lastRefTime, disabled instances hidden).
+//
+// Lock order: conn.mu, then Server.mu; neither is held while sending on a
+// stream. Store and push-engine calls are made with at most conn.mu held
+// for reading.
+package nacosgrpc

@@ -1,0 +1,48 @@
+package nacosgrpc
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type serverMetrics struct {
+	requests     *prometheus.CounterVec
+	refused      prometheus.Counter
+	detectFailed prometheus.Counter
+}
+
+func newServerMetrics(reg prometheus.Registerer, s *Server) (*serverMetrics, error) {
+	m := &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distrod_grpc_requests_total", Help: "SDK gRPC requests by type and Nacos result code.",
+		}, []string{"type", "code"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distrod_grpc_connections_refused_total", Help: "Connection setups refused over MaxConnections.",
+		}),
+		detectFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distrod_grpc_detection_failures_total", Help: "Idle connections closed after an unanswered ClientDetectionRequest.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "distrod_grpc_connections", Help: "Registered SDK gRPC connections.",
+	}, func() float64 { return float64(s.Connections()) })
+	for _, c := range []prometheus.Collector{m.requests, m.refused, m.detectFailed, conns} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// request counts one answered request; unknown types share one label
+// value so a hostile client cannot grow the series without bound.
+func (m *serverMetrics) request(typ string, code int) {
+	if newRequest(typ) == nil {
+		typ = "other"
+	}
+	m.requests.WithLabelValues(typ, strconv.Itoa(code)).Inc()
+}

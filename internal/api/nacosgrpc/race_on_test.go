@@ -1,0 +1,5 @@
+//go:build race
+
+package nacosgrpc
+
+const raceEnabled = true

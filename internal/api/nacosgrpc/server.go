@@ -1,0 +1,602 @@
+package nacosgrpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/distrod/distrod/internal/nacospb"
+	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/push"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+)
+
+// Options configures a Server. Zero fields take the documented defaults.
+type Options struct {
+	// Store holds the naming data. Required.
+	Store *naming.Store
+	// Push delivers changes to this server's subscribers and builds the
+	// serviceInfo answers. Required.
+	Push *push.Engine
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives connection events. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the server's metrics; nil registers nothing.
+	Registry prometheus.Registerer
+	// MaxConnections caps registered connections; ConnectionSetupRequest
+	// beyond it ends the stream (the SDK then tries another server).
+	// Default 100000.
+	MaxConnections int
+	// MaxMessageBytes caps one received gRPC message. Default 10 MiB.
+	MaxMessageBytes int
+	// IdleDetect: a connection without traffic for this long is probed with
+	// ClientDetectionRequest. Default 20s, as Nacos.
+	IdleDetect time.Duration
+	// DetectTimeout: a probed connection that does not ack with resultCode
+	// 200 within this time is closed and its data removed. Default 5s.
+	DetectTimeout time.Duration
+	// Self is this node's address, for logs and status.
+	Self string
+}
+
+func (o *Options) setDefaults() error {
+	if o.Store == nil || o.Push == nil {
+		return errors.New("nacosgrpc: Options.Store and Options.Push are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 100000
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 10 << 20
+	}
+	if o.IdleDetect <= 0 {
+		o.IdleDetect = 20 * time.Second
+	}
+	if o.DetectTimeout <= 0 {
+		o.DetectTimeout = 5 * time.Second
+	}
+	return nil
+}
+
+// Server is the SDK-facing Nacos gRPC server: /Request/request and
+// /BiRequestStream/requestBiStream on one port.
+type Server struct {
+	o    Options
+	log  *slog.Logger
+	grpc *grpc.Server
+	m    *serverMetrics
+
+	mu      sync.Mutex
+	conns   map[string]*conn // registered connections
+	raw     map[string]net.Conn
+	stop    chan struct{}
+	stopped bool
+	wg      sync.WaitGroup
+	serve   bool
+}
+
+// NewServer builds a server; call Serve to accept connections.
+func NewServer(o Options) (*Server, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		o:     o,
+		log:   o.Logger.With("component", "nacosgrpc", "self", o.Self),
+		conns: map[string]*conn{},
+		raw:   map[string]net.Conn{},
+		stop:  make(chan struct{}),
+	}
+	m, err := newServerMetrics(o.Registry, s)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	s.grpc = grpc.NewServer(
+		nacospb.ServerOption(),
+		grpc.StatsHandler(statsHandler{s}),
+		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
+		// The SDK pings after 60s of silence; enforcing anything stricter
+		// would answer GOAWAY too_many_pings.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	)
+	nacospb.RegisterRequest(s.grpc, s)
+	nacospb.RegisterBiStream(s.grpc, s)
+	return s, nil
+}
+
+// Serve accepts connections on lis until Stop or GracefulStop. It also
+// runs the idle-connection detection.
+func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		lis.Close()
+		return grpc.ErrServerStopped
+	}
+	if !s.serve {
+		s.serve = true
+		s.wg.Add(1)
+		go s.detectLoop()
+	}
+	s.mu.Unlock()
+	return s.grpc.Serve(&trackingListener{Listener: lis, s: s})
+}
+
+// Stop closes every connection at once (their data is removed as for any
+// closed connection) and stops serving.
+func (s *Server) Stop() {
+	s.stopDetect()
+	s.grpc.Stop()
+	s.closeAll("server stopped", false)
+}
+
+// GracefulStop ends every bi-stream (clients reconnect elsewhere), lets
+// in-flight unary calls finish, and stops serving.
+func (s *Server) GracefulStop() {
+	s.stopDetect()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	// Bi-streams never end by themselves; end them until GracefulStop
+	// returns (a connection may register while the listener closes).
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.closeAll("server stopping", false)
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) stopDetect() {
+	s.mu.Lock()
+	first := !s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+	if first {
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) closeAll(reason string, kill bool) {
+	s.mu.Lock()
+	cs := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		s.closeConn(c, reason, kill)
+	}
+}
+
+// Connections returns the number of registered connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// HasConnection reports whether connection id is registered here.
+func (s *Server) HasConnection(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.conns[id]
+	return ok
+}
+
+// ConnectionInfo describes one registered connection.
+type ConnectionInfo struct {
+	ID            string
+	Remote        netip.AddrPort
+	ClientIP      string
+	ClientVersion string
+	Labels        map[string]string
+	Created       time.Time
+	LastActive    time.Time
+}
+
+// ConnectionInfos lists the registered connections, sorted by id.
+func (s *Server) ConnectionInfos() []ConnectionInfo {
+	s.mu.Lock()
+	cs := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	out := make([]ConnectionInfo, 0, len(cs))
+	for _, c := range cs {
+		c.mu.RLock()
+		out = append(out, ConnectionInfo{ID: c.id, Remote: c.remote, ClientIP: c.clientIP, ClientVersion: c.version,
+			Labels: c.labels, Created: c.created, LastActive: time.UnixMilli(c.lastActive.Load())})
+		c.mu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ResetConnection asks connection id to move to another server with
+// ConnectResetRequest (load shedding). serverIP may be empty; the client
+// honours it only if it is in its own server list, and with an empty one it
+// stays put while its current connection is healthy. It waits for the ack.
+func (s *Server) ResetConnection(ctx context.Context, id, serverIP string, serverPort int) error {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("nacosgrpc: connection %s: %w", id, push.ErrTargetClosed)
+	}
+	rid := push.NextRequestID()
+	req := connectResetRequest{serverRequest: serverRequest{Headers: map[string]string{}, RequestID: rid, Module: moduleInternal},
+		ServerIP: serverIP, ConnectionID: id}
+	if serverPort > 0 {
+		req.ServerPort = strconv.Itoa(serverPort)
+	}
+	body, _ := json.Marshal(req)
+	return c.Request(ctx, typeConnectResetRequest, rid, body)
+}
+
+// CloseConnection closes connection id's transport; its data is removed.
+func (s *Server) CloseConnection(id string) bool {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s.closeConn(c, "closed by server", true)
+	return true
+}
+
+// --- transport tracking ---
+
+type connKey struct{}
+
+func connFrom(ctx context.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+// trackingListener remembers accepted net.Conns by remote address, so the
+// server can tear down a transport that grpc-go gives no handle on.
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s, key: c.RemoteAddr().String()}
+	l.s.mu.Lock()
+	l.s.raw[tc.key] = tc
+	l.s.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	key  string
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		if c.s.raw[c.key] == net.Conn(c) {
+			delete(c.s.raw, c.key)
+		}
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// statsHandler ties connection ids to transports: TagConn creates the
+// connection state, ConnEnd tears it down.
+type statsHandler struct{ s *Server }
+
+func (h statsHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	s := h.s
+	now := s.o.Now()
+	remote, _ := netip.ParseAddrPort(info.RemoteAddr.String())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	c := &conn{
+		s:       s,
+		id:      strconv.FormatInt(now.UnixMilli(), 10) + "_" + remote.Addr().String() + "_" + strconv.Itoa(int(remote.Port())),
+		remote:  remote,
+		created: now,
+		out:     make(chan outMsg, 16),
+		done:    make(chan struct{}),
+		acks:    map[string]chan int{},
+	}
+	c.lastActive.Store(now.UnixMilli())
+	s.mu.Lock()
+	c.raw = s.raw[info.RemoteAddr.String()]
+	s.mu.Unlock()
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+func (h statsHandler) HandleConn(ctx context.Context, st stats.ConnStats) {
+	if _, end := st.(*stats.ConnEnd); end {
+		if c := connFrom(ctx); c != nil {
+			h.s.closeConn(c, "transport closed", false)
+		}
+	}
+}
+
+func (statsHandler) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// --- unary requests ---
+
+// Request serves /Request/request in Nacos's pipeline order: server check,
+// handler lookup (302/502), registration (301), parse (502), parameters
+// (400), handler.
+func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Payload, error) {
+	c := connFrom(ctx)
+	if in.Type == typeServerCheckRequest {
+		id := ""
+		if c != nil {
+			id = c.id
+		}
+		s.m.request(in.Type, CodeSuccess)
+		return reply(typeServerCheckResponse, serverCheckResponse{responseHead: ok(requestIDOf(in.Body)), ConnectionID: id}), nil
+	}
+	if err := lookup(in.Type); err != nil {
+		return s.fail(in, err), nil
+	}
+	if c == nil {
+		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.state != stateRegistered {
+		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
+	}
+	c.touch()
+	req, derr := decodeRequest(in.Type, in.Body)
+	if derr != nil {
+		return s.fail(in, derr), nil
+	}
+	typ, resp, err := s.handle(c, req)
+	if err != nil {
+		return s.fail(in, err), nil
+	}
+	s.m.request(in.Type, CodeSuccess)
+	return reply(typ, resp), nil
+}
+
+func (s *Server) fail(in *nacospb.Payload, err error) *nacospb.Payload {
+	code := codeOf(err)
+	msg := err.Error()
+	var re *rpcError
+	if errors.As(err, &re) {
+		msg = re.msg
+	}
+	s.m.request(in.Type, code)
+	if code >= CodeServerError && code != CodeBadGateway {
+		s.log.Warn("request failed", "type", in.Type, "code", code, "err", err)
+	}
+	return reply(typeErrorResponse, responseHead{ResultCode: code, ErrorCode: code, Message: msg, RequestID: requestIDOf(in.Body)})
+}
+
+func reply(typ string, body any) *nacospb.Payload {
+	b, err := json.Marshal(body)
+	if err != nil {
+		b, _ = json.Marshal(responseHead{ResultCode: CodeServerError, ErrorCode: CodeServerError, Message: err.Error()})
+		typ = typeErrorResponse
+	}
+	return &nacospb.Payload{Type: typ, Body: b}
+}
+
+// --- the bi-stream ---
+
+// RequestBiStream serves /BiRequestStream/requestBiStream: the first
+// ConnectionSetupRequest registers the connection; client acks of server
+// requests arrive here too. This goroutine is the stream's only sender.
+func (s *Server) RequestBiStream(st nacospb.BiStream) error {
+	c := connFrom(st.Context())
+	if c == nil {
+		return status.Error(codes.Internal, "nacosgrpc: connection unknown")
+	}
+	c.mu.Lock()
+	if c.streamOn || c.state == stateClosed {
+		c.mu.Unlock()
+		return status.Error(codes.FailedPrecondition, "nacosgrpc: connection already has a stream")
+	}
+	c.streamOn = true
+	c.mu.Unlock()
+	recvDone := make(chan error, 1)
+	go func() { recvDone <- s.recvLoop(c, st) }()
+	for {
+		select {
+		case m := <-c.out:
+			err := st.Send(m.p)
+			if m.sent != nil {
+				m.sent <- err
+			}
+			if err != nil {
+				s.closeConn(c, "send failed", true)
+				return err
+			}
+		case <-c.done:
+			return status.Error(codes.Unavailable, "nacosgrpc: connection closed by server")
+		case err := <-recvDone:
+			s.closeConn(c, "stream ended", false)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
+	for {
+		p, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		c.touch()
+		switch {
+		case p.Type == typeConnectionSetupRequest:
+			var req connectionSetupRequest
+			if err := decodeObject(p.Body, &req); err != nil {
+				return status.Errorf(codes.InvalidArgument, "nacosgrpc: bad ConnectionSetupRequest: %v", err)
+			}
+			if err := s.register(c, p.ClientIP, &req); err != nil {
+				return err
+			}
+		case len(p.Type) > len("Response") && p.Type[len(p.Type)-len("Response"):] == "Response":
+			var a ackResponse
+			if err := json.Unmarshal(p.Body, &a); err != nil {
+				s.log.Debug("bad ack", "conn", c.id, "type", p.Type, "err", err)
+				continue
+			}
+			c.ack(a.RequestID, a.ResultCode)
+		default:
+			s.log.Debug("ignoring stream message", "conn", c.id, "type", p.Type)
+		}
+	}
+}
+
+// register makes c a registered connection, synchronously: the SDK sends
+// its first request about 100ms after ConnectionSetupRequest.
+func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateNew {
+		return nil
+	}
+	s.mu.Lock()
+	if len(s.conns) >= s.o.MaxConnections {
+		s.mu.Unlock()
+		s.m.refused.Inc()
+		s.log.Warn("connection refused: limit reached", "conn", c.id, "max", s.o.MaxConnections)
+		return status.Errorf(codes.ResourceExhausted, "nacosgrpc: connection limit %d reached", s.o.MaxConnections)
+	}
+	s.conns[c.id] = c
+	s.mu.Unlock()
+	c.state = stateRegistered
+	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
+	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)
+	return nil
+}
+
+// closeConn unregisters c, removes its instances (a tombstone that Distro
+// replicates) and its subscriptions, and ends its stream; kill also closes
+// the transport at once.
+func (s *Server) closeConn(c *conn, reason string, kill bool) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	was := c.state
+	c.state = stateClosed
+	close(c.done)
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+	if was == stateRegistered {
+		s.o.Push.DropTarget(c.id)
+		s.o.Store.RemoveClient(s.o.Now().UnixMilli(), c.id)
+		s.log.Debug("connection closed", "conn", c.id, "reason", reason)
+	}
+	if kill && c.raw != nil {
+		c.raw.Close()
+	}
+}
+
+// detectLoop probes idle connections with ClientDetectionRequest.
+func (s *Server) detectLoop() {
+	defer s.wg.Done()
+	every := min(max(s.o.IdleDetect/4, 10*time.Millisecond), 3*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		now := s.o.Now().UnixMilli()
+		s.mu.Lock()
+		var idle []*conn
+		for _, c := range s.conns {
+			if now-c.lastActive.Load() >= s.o.IdleDetect.Milliseconds() && c.probing.CompareAndSwap(false, true) {
+				idle = append(idle, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range idle {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.probing.Store(false)
+				s.probe(c)
+			}()
+		}
+	}
+}
+
+func (s *Server) probe(c *conn) {
+	rid := push.NextRequestID()
+	body, _ := json.Marshal(serverRequest{Headers: map[string]string{}, RequestID: rid, Module: moduleInternal})
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.DetectTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := c.Request(ctx, typeClientDetectionRequest, rid, body)
+	if err == nil || errors.Is(err, push.ErrTargetClosed) {
+		return
+	}
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	s.m.detectFailed.Inc()
+	s.log.Info("client detection failed, closing connection", "conn", c.id, "err", err)
+	s.closeConn(c, "detection failed", true)
+}

@@ -1,0 +1,26 @@
+// Package push delivers service changes to the subscribers held by this
+// node: Nacos 2.x SDK connections (NotifySubscriberRequest over the gRPC
+// bi-stream) and Nacos 1.x clients (UDP datagrams).
+//
+// The Engine is fed by naming.Store.OnChange. Changes to one service are
+// merged for Options.Delay (the first change anchors the deadline), then
+// every subscriber of the service gets the full, freshly built service view
+// filtered by its own cluster list.
+//
+// Per target (a connection or a UDP address) the engine keeps a set of
+// pending (service, clusters) keys, not payloads: the payload is built when
+// the push is sent, so a client that does not read merges naturally into
+// "the latest view per service" and its queue can never hold more entries
+// than it has subscriptions (and never more than Options.QueueSize). One push
+// per target is in flight at a time, so a slow client delays only itself.
+//
+// The Engine also builds the serviceInfo documents that the gRPC API returns
+// for subscribe and query requests (Engine.ServiceInfo), because every
+// serviceInfo a client sees must carry a strictly increasing lastRefTime and
+// content that is never older than any view stamped earlier: building and
+// stamping happen under one per-service lock, from one process-wide clock
+// (NextRefTime).
+//
+// Lock order: Engine.mu before nothing (it is a leaf; Store calls happen
+// outside it); build stripes before naming.Store.mu.
+package push

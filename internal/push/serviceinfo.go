@@ -1,0 +1,206 @@
+package push
+
+import (
+	"encoding/json"
+	"hash/maphash"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// DefaultCacheMillis is the cacheMillis every serviceInfo carries: the
+// polling period of v1 clients (and of v2 clients with AsyncUpdateService).
+const DefaultCacheMillis = 10000
+
+// lastRef is the process-wide lastRefTime clock. The SDKs drop every
+// serviceInfo whose lastRefTime is not greater than the cached one, so two
+// views of one service must never share a stamp and a newer view must never
+// get a smaller one, whichever engine or API built it.
+var lastRef atomic.Int64
+
+// NextRefTime returns a Unix-millisecond stamp that is greater than every
+// stamp returned before in this process: max(now, last+1).
+func NextRefTime(now time.Time) int64 {
+	ms := now.UnixMilli()
+	for {
+		last := lastRef.Load()
+		next := ms
+		if next <= last {
+			next = last + 1
+		}
+		if lastRef.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+var requestSeq atomic.Uint64
+
+// NextRequestID returns a process-wide unique id for a server-initiated
+// request (push, client detection, connect reset). Clients echo it in their
+// ack.
+func NextRequestID() string { return strconv.FormatUint(requestSeq.Add(1), 10) }
+
+// Weight is an instance weight that always encodes as a JSON floating-point
+// number (1.0, not 1), as Java peers and tools expect.
+type Weight float64
+
+// MarshalJSON writes w with at least one decimal.
+func (w Weight) MarshalJSON() ([]byte, error) {
+	f := float64(w)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("0.0"), nil
+	}
+	b := strconv.AppendFloat(nil, f, 'f', -1, 64)
+	for _, c := range b {
+		if c == '.' {
+			return b, nil
+		}
+	}
+	return append(b, '.', '0'), nil
+}
+
+// Host is one instance as the Nacos SDKs read it (Java Instance JSON).
+type Host struct {
+	InstanceID                string            `json:"instanceId"`
+	IP                        string            `json:"ip"`
+	Port                      int               `json:"port"`
+	Weight                    Weight            `json:"weight"`
+	Healthy                   bool              `json:"healthy"`
+	Enabled                   bool              `json:"enabled"`
+	Ephemeral                 bool              `json:"ephemeral"`
+	ClusterName               string            `json:"clusterName"`
+	ServiceName               string            `json:"serviceName"`
+	Metadata                  map[string]string `json:"metadata"`
+	InstanceHeartBeatInterval int64             `json:"instanceHeartBeatInterval"`
+	InstanceHeartBeatTimeOut  int64             `json:"instanceHeartBeatTimeOut"`
+	IPDeleteTimeout           int64             `json:"ipDeleteTimeout"`
+	InstanceIDGenerator       string            `json:"instanceIdGenerator,omitempty"`
+}
+
+// ServiceInfo is the Nacos serviceInfo document: the body of subscribe and
+// query answers and of every push. Over gRPC Name is the bare service name;
+// the v1 HTTP API and UDP pushes use the grouped form (see Grouped).
+type ServiceInfo struct {
+	Name                     string `json:"name"`
+	GroupName                string `json:"groupName"`
+	Clusters                 string `json:"clusters"`
+	CacheMillis              int64  `json:"cacheMillis"`
+	Hosts                    []Host `json:"hosts"`
+	LastRefTime              int64  `json:"lastRefTime"`
+	Checksum                 string `json:"checksum"`
+	AllIPs                   bool   `json:"allIPs"`
+	ReachProtectionThreshold bool   `json:"reachProtectionThreshold"`
+	Valid                    bool   `json:"valid"`
+}
+
+// Grouped returns a copy whose Name is "group@@name", the form v1 clients
+// use as their cache key.
+func (si ServiceInfo) Grouped() ServiceInfo {
+	si.Name = si.GroupName + naming.GroupSeparator + si.Name
+	return si
+}
+
+// HostOf converts a stored instance of svc to its wire form.
+func HostOf(svc naming.ServiceKey, in *naming.Instance) Host {
+	md := in.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	h := Host{
+		InstanceID:                in.ID(svc),
+		IP:                        in.IP,
+		Port:                      in.Port,
+		Weight:                    Weight(in.Weight),
+		Healthy:                   in.Healthy,
+		Enabled:                   in.Enabled,
+		Ephemeral:                 in.Ephemeral,
+		ClusterName:               in.ClusterName,
+		ServiceName:               svc.Grouped(),
+		Metadata:                  md,
+		InstanceHeartBeatInterval: in.BeatIntervalMs(),
+		InstanceHeartBeatTimeOut:  in.BeatTimeoutMs(),
+		IPDeleteTimeout:           in.DeleteTimeoutMs(),
+	}
+	if len(in.Metadata) == 0 {
+		h.InstanceIDGenerator = "simple"
+	} else if g, ok := in.Metadata[naming.MetaIDGenerator]; ok {
+		h.InstanceIDGenerator = g
+	}
+	return h
+}
+
+// Builder builds stamped serviceInfo documents from a store. Building and
+// stamping one service happen under one lock, so for each service a larger
+// lastRefTime always comes with content at least as new.
+type Builder struct {
+	store   *naming.Store
+	now     func() time.Time
+	seed    maphash.Seed
+	stripes [64]sync.Mutex
+}
+
+// NewBuilder returns a builder over store using now as its clock.
+func NewBuilder(store *naming.Store, now func() time.Time) *Builder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Builder{store: store, now: now, seed: maphash.MakeSeed()}
+}
+
+// Build returns the current view of svc for a subscriber of clusters (the
+// comma-separated string is echoed in the result), hiding disabled
+// instances and applying protection; healthyOnly keeps healthy ones only.
+// Hosts that several clients publish with the same ip, port and cluster
+// (a client re-registering on a new connection before its old one closed)
+// appear once.
+func (b *Builder) Build(svc naming.ServiceKey, clusters string, healthyOnly bool) ServiceInfo {
+	var h maphash.Hash
+	h.SetSeed(b.seed)
+	h.WriteString(svc.String())
+	mu := &b.stripes[h.Sum64()%uint64(len(b.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	v := b.store.Service(svc, naming.Query{Clusters: naming.ParseClusters(clusters), HealthyOnly: healthyOnly, EnabledOnly: true})
+	si := ServiceInfo{
+		Name:                     svc.Name,
+		GroupName:                svc.Group,
+		Clusters:                 clusters,
+		CacheMillis:              DefaultCacheMillis,
+		Hosts:                    make([]Host, 0, len(v.Hosts)),
+		ReachProtectionThreshold: v.ReachProtectionThreshold,
+		Valid:                    true,
+	}
+	for i := range v.Hosts {
+		in := &v.Hosts[i]
+		if i > 0 {
+			p := &v.Hosts[i-1]
+			if p.IP == in.IP && p.Port == in.Port && p.ClusterName == in.ClusterName {
+				continue
+			}
+		}
+		si.Hosts = append(si.Hosts, HostOf(svc, in))
+	}
+	si.LastRefTime = NextRefTime(b.now())
+	return si
+}
+
+// notifyBody encodes a NotifySubscriberRequest around an encoded
+// serviceInfo. requestId is mandatory: the Go SDK dereferences a nil header
+// struct (and crashes the process) when it is absent.
+func notifyBody(requestID string, svc naming.ServiceKey, info json.RawMessage) []byte {
+	body, _ := json.Marshal(struct {
+		Headers     map[string]string `json:"headers"`
+		RequestID   string            `json:"requestId"`
+		Module      string            `json:"module"`
+		Namespace   string            `json:"namespace"`
+		ServiceName string            `json:"serviceName"`
+		GroupName   string            `json:"groupName"`
+		ServiceInfo json.RawMessage   `json:"serviceInfo"`
+	}{map[string]string{}, requestID, "naming", svc.Namespace, svc.Name, svc.Group, info})
+	return body
+}
