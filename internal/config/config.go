@@ -126,6 +126,10 @@ type Config struct {
 	// Default false.
 	FaultInjection bool `yaml:"fault-injection"`
 
+	// Pprof mounts Go's profiler under /debug/pprof/ on the HTTP port.
+	// Default false.
+	Pprof bool `yaml:"pprof"`
+
 	// ProbeInterval is how often each peer is probed. Default 500ms
 	// (Nacos reports to one peer every 2s).
 	ProbeInterval time.Duration `yaml:"probe-interval"`

@@ -244,6 +244,48 @@ func (s *Store) setServicesLocked(c *client, pubs map[ServiceKey]*Publication) [
 	return changed
 }
 
+// putPubLocked sets (np != nil) or removes (np == nil) c's publication for
+// k, keeping the index in step, and reports whether the content changed.
+// It costs O(1) in the number of services the client publishes.
+func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
+	old, had := c.services[k]
+	if np == nil {
+		if !had {
+			return false
+		}
+		delete(c.services, k)
+		s.instances -= len(old.Instances)
+		if sv := s.services[k]; sv != nil {
+			delete(sv.publishers, c.id)
+			sv.revision++
+			s.gcServiceLocked(sv)
+		}
+		return true
+	}
+	if had && np.sameContent(old) {
+		return false
+	}
+	if had {
+		s.instances -= len(old.Instances)
+	}
+	s.instances += len(np.Instances)
+	c.services[k] = np
+	sv := s.serviceLocked(k, true)
+	sv.publishers[c.id] = struct{}{}
+	sv.revision++
+	return true
+}
+
+// stampLocked gives c a new owner version after a change to services; an
+// IP-port client left with nothing becomes a tombstone.
+func (s *Store) stampLocked(now int64, c *client, services []ServiceKey) Change {
+	c.tombstone = len(c.services) == 0 && c.kind == KindIPPort
+	c.version = s.clock.Next(now)
+	c.owner = s.self
+	sortKeys(services)
+	return Change{Record: c.meta(), Local: true, Services: services}
+}
+
 func sortKeys(ks []ServiceKey) {
 	sort.Slice(ks, func(i, j int) bool { return ks[i].Less(ks[j]) })
 }
@@ -280,25 +322,11 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		s.mu.Unlock()
 		return nil
 	}
-	pubs := make(map[ServiceKey]*Publication, len(c.services)+1)
-	for k, v := range c.services {
-		pubs[k] = v
-	}
-	pubs[svc] = np
-	ch := s.writeLocked(now, c, pubs)
+	s.putPubLocked(c, svc, np)
+	ch := s.stampLocked(now, c, []ServiceKey{svc})
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
-}
-
-// writeLocked stamps a new owner version on c with the given publications;
-// an IP-port client left with nothing becomes a tombstone.
-func (s *Store) writeLocked(now int64, c *client, pubs map[ServiceKey]*Publication) Change {
-	changed := s.setServicesLocked(c, pubs)
-	c.tombstone = len(pubs) == 0 && c.kind == KindIPPort
-	c.version = s.clock.Next(now)
-	c.owner = s.self
-	return Change{Record: c.meta(), Local: true, Services: changed}
 }
 
 // Unpublish removes client's publication for svc. It reports whether there
@@ -310,17 +338,11 @@ func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if _, ok := c.services[svc]; !ok {
+	if !s.putPubLocked(c, svc, nil) {
 		s.mu.Unlock()
 		return false
 	}
-	pubs := make(map[ServiceKey]*Publication, len(c.services))
-	for k, v := range c.services {
-		if k != svc {
-			pubs[k] = v
-		}
-	}
-	ch := s.writeLocked(now, c, pubs)
+	ch := s.stampLocked(now, c, []ServiceKey{svc})
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
@@ -372,12 +394,11 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
 	}
-	pubs := make(map[ServiceKey]*Publication, len(c.services))
-	for k, v := range c.services {
-		pubs[k] = v
+	if !s.putPubLocked(c, svc, np) {
+		s.mu.Unlock()
+		return nil
 	}
-	pubs[svc] = np
-	ch := s.writeLocked(now, c, pubs)
+	ch := s.stampLocked(now, c, []ServiceKey{svc})
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
@@ -415,12 +436,8 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 			np.Instances[i].Healthy = true
 		}
 	}
-	pubs := make(map[ServiceKey]*Publication, len(c.services))
-	for k, v := range c.services {
-		pubs[k] = v
-	}
-	pubs[svc] = np
-	ch := s.writeLocked(now, c, pubs)
+	s.putPubLocked(c, svc, np)
+	ch := s.stampLocked(now, c, []ServiceKey{svc})
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
@@ -457,7 +474,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 			}
 			continue
 		}
-		var pubs map[ServiceKey]*Publication
+		var changed []ServiceKey
 		for k, p := range c.services {
 			var keep []Instance
 			dirty := false
@@ -475,23 +492,17 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 				}
 				keep = append(keep, in)
 			}
-			if !dirty {
-				continue
-			}
-			if pubs == nil {
-				pubs = make(map[ServiceKey]*Publication, len(c.services))
-				for k2, v2 := range c.services {
-					pubs[k2] = v2
+			if dirty {
+				changed = append(changed, k)
+				if len(keep) == 0 {
+					s.putPubLocked(c, k, nil)
+				} else {
+					s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
 				}
 			}
-			if len(keep) == 0 {
-				delete(pubs, k)
-			} else {
-				pubs[k] = &Publication{Batch: p.Batch, Instances: keep}
-			}
 		}
-		if pubs != nil {
-			chs = append(chs, s.writeLocked(now, c, pubs))
+		if changed != nil {
+			chs = append(chs, s.stampLocked(now, c, changed))
 		}
 	}
 	s.mu.Unlock()

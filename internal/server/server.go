@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -110,6 +111,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
 	mux.HandleFunc("/distrod/status", s.handleStatus)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if cfg.FaultInjection && s.cluster != nil {
 		log.Warn("fault injection is enabled: /distrod/debug/partition can cut this node off")
 		mux.HandleFunc("/distrod/debug/partition", s.handlePartition)
