@@ -10,6 +10,10 @@ import (
 // every other scenario's (and the baseline's fixed hosts).
 const stormPreloadBase = 1_000_000_000
 
+// stormWindowPad extends the observed expiry window past the poll that
+// found the watched service empty.
+const stormWindowPad = time.Second
+
 // stormSample is one timed registration of the storm's live phase.
 type stormSample struct {
 	at      time.Time
@@ -23,8 +27,8 @@ type stormSample struct {
 // fresh instances into separate services at Rate (default 200/s) for
 // Duration (default 50s: it must cover the delete timeout). A monitor
 // polls one preloaded service on node A every 250ms to find the expiry
-// window (from the first poll showing fewer instances to the first showing
-// none) and samples every node's RSS. Reported: registration latency over
+// window (from the last poll showing all its instances to the first
+// showing none, plus 1s) and samples every node's RSS. Reported: registration latency over
 // the whole run and inside the expiry window ("register-in-expiry"), and
 // peak RSS per node. If nothing expires within the run the window is
 // reported as not observed.
@@ -68,7 +72,7 @@ func Storm(ctx context.Context, cfg Config) (*Result, error) {
 	// Monitor: expiry window and peak RSS.
 	mctx, stopMon := context.WithCancel(ctx)
 	var mon sync.WaitGroup
-	var winStart, winEnd time.Time
+	var winStart, winEnd, lastFull time.Time
 	peak := make([]int64, len(cfg.Targets))
 	sampleCount, initial := -1, -1
 	mon.Add(1)
@@ -93,11 +97,19 @@ func Storm(ctx context.Context, cfg Config) (*Result, error) {
 				if initial < 0 {
 					initial = sampleCount
 				}
-				if winStart.IsZero() && sampleCount < initial {
-					winStart = now
+				if winStart.IsZero() {
+					if sampleCount < initial {
+						// Expiry began after the last poll that still
+						// showed every instance.
+						winStart = lastFull
+					} else {
+						lastFull = now
+					}
 				}
 				if !winStart.IsZero() && winEnd.IsZero() && sampleCount == 0 {
-					winEnd = now
+					// The other services' instances expire in the same
+					// sweep, possibly a little later: pad the end.
+					winEnd = now.Add(stormWindowPad)
 				}
 			}
 			select {
@@ -137,8 +149,10 @@ func Storm(ctx context.Context, cfg Config) (*Result, error) {
 		res.Note("expiry window not observed: %s still listed %d of its %d preloaded instances at the end (run longer than the delete timeout)", preNames[0], sampleCount, len(watched))
 	default:
 		if winEnd.IsZero() {
-			winEnd = end
 			res.Note("expiry had not finished at the end of the run")
+		}
+		if winEnd.IsZero() || winEnd.After(end) {
+			winEnd = end
 		}
 		win := NewRecorder()
 		win.Declare(OpStormWindow)
