@@ -94,10 +94,11 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 				continue
 			}
 			ak := addrKey{in.IP, in.Port, in.ClusterName}
-			if old, ok := picked[ak]; ok && !c.version.Newer(old.v) {
+			v := c.recs[k].version
+			if old, ok := picked[ak]; ok && !v.Newer(old.v) {
 				continue
 			}
-			picked[ak] = pick{in: in, v: c.version}
+			picked[ak] = pick{in: in, v: v}
 		}
 	}
 	hosts := make([]Instance, 0, len(picked))
@@ -227,7 +228,8 @@ type Stats struct {
 	Clients           int
 	ConnectionClients int
 	IPPortClients     int
-	Tombstones        int
+	// Tombstones counts publication tombstones kept for replication.
+	Tombstones int
 }
 
 // Stats returns current counts.
@@ -241,8 +243,8 @@ func (s *Store) Stats() Stats {
 		}
 	}
 	for _, c := range s.clients {
-		if c.tombstone {
-			st.Tombstones++
+		st.Tombstones += len(c.recs) - len(c.services)
+		if len(c.services) == 0 {
 			continue
 		}
 		st.Clients++
@@ -257,6 +259,8 @@ func (s *Store) Stats() Stats {
 
 // ClientView describes one client for introspection APIs.
 type ClientView struct {
+	// Meta summarises the client: Key is the client id, Version and Owner
+	// are those of its newest record, Tombstone means it publishes nothing.
 	Meta     RecordMeta
 	Kind     ClientKind
 	Services map[ServiceKey]Publication
@@ -270,7 +274,7 @@ func (s *Store) Client(id string) (ClientView, bool) {
 	if c == nil {
 		return ClientView{}, false
 	}
-	v := ClientView{Meta: c.meta(), Kind: c.kind, Services: make(map[ServiceKey]Publication, len(c.services))}
+	v := ClientView{Meta: c.summary(), Kind: c.kind, Services: make(map[ServiceKey]Publication, len(c.services))}
 	for k, p := range c.services {
 		v.Services[k] = *p.clone()
 	}
@@ -282,7 +286,7 @@ func (s *Store) ClientIDs() []string {
 	s.mu.RLock()
 	out := make([]string, 0, len(s.clients))
 	for id, c := range s.clients {
-		if !c.tombstone {
+		if len(c.services) > 0 {
 			out = append(out, id)
 		}
 	}

@@ -67,20 +67,86 @@ type Change struct {
 	Dropped bool
 }
 
-type client struct {
-	id        string
-	kind      ClientKind
+// pubMeta is the replication metadata of one publication record: a live
+// publication or the tombstone of a removed one.
+type pubMeta struct {
 	version   hlc.Version
 	owner     string
 	tombstone bool
-	services  map[ServiceKey]*Publication
+}
+
+type client struct {
+	id   string
+	kind ClientKind
+	// services holds the live publications.
+	services map[ServiceKey]*Publication
+	// recs holds the record metadata of every publication, live or
+	// tombstoned: services[k] exists iff recs[k] exists and is live.
+	recs map[ServiceKey]*pubMeta
 	// owned is the responsibility seen by the last ExpireCheck; a client
 	// that becomes owned gets a fresh beat deadline.
 	owned bool
 }
 
-func (c *client) meta() RecordMeta {
-	return RecordMeta{Key: c.id, Version: c.version, Owner: c.owner, Tag: TagOf(c.id), Tombstone: c.tombstone}
+func newClient(id string) *client {
+	return &client{id: id, kind: ClientKindOf(id), services: map[ServiceKey]*Publication{}, recs: map[ServiceKey]*pubMeta{}}
+}
+
+func (c *client) recMeta(k ServiceKey) RecordMeta {
+	m := c.recs[k]
+	return RecordMeta{Key: PubKey(c.id, k), Version: m.version, Owner: m.owner, Tag: TagOf(c.id), Tombstone: m.tombstone}
+}
+
+// summary describes the client as a whole: its newest record's version and
+// writer, and whether it publishes nothing.
+func (c *client) summary() RecordMeta {
+	var best *pubMeta
+	for _, m := range c.recs {
+		if best == nil || m.version.Newer(best.version) {
+			best = m
+		}
+	}
+	r := RecordMeta{Key: c.id, Tag: TagOf(c.id), Tombstone: len(c.services) == 0}
+	if best != nil {
+		r.Version, r.Owner = best.version, best.owner
+	}
+	return r
+}
+
+// PubKey is the replication key of client id's publication for service k:
+// "clientID|namespace##group@@service". Replicating each publication as its
+// own record keeps a sync proportional to what changed, however many
+// services one client publishes.
+func PubKey(clientID string, k ServiceKey) string { return clientID + "|" + k.String() }
+
+// ParsePubKey splits a publication record key into client id and service.
+func ParsePubKey(key string) (string, ServiceKey, error) {
+	i := strings.IndexByte(key, '|')
+	if i <= 0 {
+		return "", ServiceKey{}, fmt.Errorf("%w: bad record key %q", ErrInvalidParam, key)
+	}
+	rest := key[i+1:]
+	j := strings.Index(rest, "##")
+	if j < 0 {
+		return "", ServiceKey{}, fmt.Errorf("%w: bad record key %q", ErrInvalidParam, key)
+	}
+	svc, err := ParseServiceKey(rest[:j], rest[j+2:], "")
+	if err != nil {
+		return "", ServiceKey{}, fmt.Errorf("%w: bad record key %q", ErrInvalidParam, key)
+	}
+	return key[:i], svc, nil
+}
+
+// ClientOfKey returns the client id a record key belongs to ("" for a
+// service metadata record or a malformed key).
+func ClientOfKey(key string) string {
+	if strings.HasPrefix(key, "svc:") {
+		return ""
+	}
+	if i := strings.IndexByte(key, '|'); i > 0 {
+		return key[:i]
+	}
+	return ""
 }
 
 type service struct {
@@ -205,45 +271,6 @@ func (s *Store) gcServiceLocked(sv *service) {
 	}
 }
 
-// setServicesLocked replaces c's publications with pubs, keeping the index
-// in step, and returns the services whose content changed.
-func (s *Store) setServicesLocked(c *client, pubs map[ServiceKey]*Publication) []ServiceKey {
-	var changed []ServiceKey
-	for k, old := range c.services {
-		if nw, ok := pubs[k]; ok && nw.sameContent(old) {
-			continue
-		}
-		changed = append(changed, k)
-		if _, ok := pubs[k]; !ok {
-			s.instances -= len(old.Instances)
-			if sv := s.services[k]; sv != nil {
-				delete(sv.publishers, c.id)
-				sv.revision++
-				s.gcServiceLocked(sv)
-			}
-		}
-	}
-	for k, nw := range pubs {
-		old, had := c.services[k]
-		if had && nw.sameContent(old) {
-			continue
-		}
-		if !had {
-			changed = append(changed, k)
-		}
-		s.instances += len(nw.Instances)
-		if had {
-			s.instances -= len(old.Instances)
-		}
-		sv := s.serviceLocked(k, true)
-		sv.publishers[c.id] = struct{}{}
-		sv.revision++
-	}
-	c.services = pubs
-	sortKeys(changed)
-	return changed
-}
-
 // putPubLocked sets (np != nil) or removes (np == nil) c's publication for
 // k, keeping the index in step, and reports whether the content changed.
 // It costs O(1) in the number of services the client publishes.
@@ -276,14 +303,18 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	return true
 }
 
-// stampLocked gives c a new owner version after a change to services; an
-// IP-port client left with nothing becomes a tombstone.
-func (s *Store) stampLocked(now int64, c *client, services []ServiceKey) Change {
-	c.tombstone = len(c.services) == 0 && c.kind == KindIPPort
-	c.version = s.clock.Next(now)
-	c.owner = s.self
-	sortKeys(services)
-	return Change{Record: c.meta(), Local: true, Services: services}
+// stampLocked gives c's publication record for k a new owner version,
+// live or tombstone as the publication now is.
+func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
+	m := c.recs[k]
+	if m == nil {
+		m = &pubMeta{}
+		c.recs[k] = m
+	}
+	m.version = s.clock.Next(now)
+	m.owner = s.self
+	m.tombstone = c.services[k] == nil
+	return Change{Record: c.recMeta(k), Local: true, Services: []ServiceKey{k}}
 }
 
 func sortKeys(ks []ServiceKey) {
@@ -312,10 +343,10 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 	s.mu.Lock()
 	c := s.clients[clientID]
 	if c == nil {
-		c = &client{id: clientID, kind: ClientKindOf(clientID), services: map[ServiceKey]*Publication{}}
+		c = newClient(clientID)
 		s.clients[clientID] = c
 	}
-	if old, ok := c.services[svc]; ok && !c.tombstone && old.sameContent(np) {
+	if old, ok := c.services[svc]; ok && old.sameContent(np) {
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
 		}
@@ -323,7 +354,7 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		return nil
 	}
 	s.putPubLocked(c, svc, np)
-	ch := s.stampLocked(now, c, []ServiceKey{svc})
+	ch := s.stampLocked(now, c, svc)
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
@@ -334,36 +365,38 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.tombstone {
+	if c == nil || !s.putPubLocked(c, svc, nil) {
 		s.mu.Unlock()
 		return false
 	}
-	if !s.putPubLocked(c, svc, nil) {
-		s.mu.Unlock()
-		return false
-	}
-	ch := s.stampLocked(now, c, []ServiceKey{svc})
+	ch := s.stampLocked(now, c, svc)
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
 }
 
-// RemoveClient deletes a client as its owner (connection closed, or an
-// HTTP client's last instance gone), leaving a tombstone.
+// RemoveClient deletes every publication of a client as its owner
+// (connection closed), leaving a tombstone for each. It reports whether the
+// client published anything.
 func (s *Store) RemoveClient(now int64, clientID string) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.tombstone {
+	if c == nil || len(c.services) == 0 {
 		s.mu.Unlock()
 		return false
 	}
-	changed := s.setServicesLocked(c, map[ServiceKey]*Publication{})
-	c.tombstone = true
-	c.version = s.clock.Next(now)
-	c.owner = s.self
-	ch := Change{Record: c.meta(), Local: true, Services: changed}
+	keys := make([]ServiceKey, 0, len(c.services))
+	for k := range c.services {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	chs := make([]Change, 0, len(keys))
+	for _, k := range keys {
+		s.putPubLocked(c, k, nil)
+		chs = append(chs, s.stampLocked(now, c, k))
+	}
 	s.mu.Unlock()
-	s.emit([]Change{ch})
+	s.emit(chs)
 	return true
 }
 
@@ -373,7 +406,7 @@ func (s *Store) RemoveClient(now int64, clientID string) bool {
 func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip string, port int, cluster string, fn func(*Instance)) error {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.tombstone || c.services[svc] == nil {
+	if c == nil || c.services[svc] == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
 	}
@@ -398,7 +431,7 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 		s.mu.Unlock()
 		return nil
 	}
-	ch := s.stampLocked(now, c, []ServiceKey{svc})
+	ch := s.stampLocked(now, c, svc)
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
@@ -410,7 +443,7 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port int) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.tombstone || c.services[svc] == nil {
+	if c == nil || c.services[svc] == nil {
 		s.mu.Unlock()
 		return false
 	}
@@ -437,7 +470,7 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		}
 	}
 	s.putPubLocked(c, svc, np)
-	ch := s.stampLocked(now, c, []ServiceKey{svc})
+	ch := s.stampLocked(now, c, svc)
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
@@ -448,13 +481,13 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // beats turn unhealthy after their beat timeout and are removed after their
 // delete timeout. A client that just became owned here gets a fresh
 // deadline instead, so a new owner never expires what it has not watched.
-// It returns the number of clients changed.
+// It returns the number of publication records changed.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	s.mu.Lock()
 	var chs []Change
 	ids := make([]string, 0, 64)
 	for id, c := range s.clients {
-		if c.kind == KindIPPort && !c.tombstone {
+		if c.kind == KindIPPort && len(c.services) > 0 {
 			ids = append(ids, id)
 		}
 	}
@@ -501,8 +534,9 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 				}
 			}
 		}
-		if changed != nil {
-			chs = append(chs, s.stampLocked(now, c, changed))
+		sortKeys(changed)
+		for _, k := range changed {
+			chs = append(chs, s.stampLocked(now, c, k))
 		}
 	}
 	s.mu.Unlock()
@@ -587,10 +621,9 @@ func cloneMap(m map[string]string) map[string]string {
 
 // --- replication (called by the Distro shell) ---
 
+// wirePub is the encoded data of a publication record; the service is in
+// the record key.
 type wirePub struct {
-	Namespace string     `json:"ns"`
-	Group     string     `json:"g"`
-	Name      string     `json:"s"`
 	Batch     bool       `json:"b,omitempty"`
 	Instances []Instance `json:"i"`
 }
@@ -602,7 +635,7 @@ type wireService struct {
 	Meta      ServiceMeta `json:"m"`
 }
 
-// Get returns the record stored under key (a client id or a
+// Get returns the record stored under key (a PubKey or a
 // ServiceRecordKey), tombstones included.
 func (s *Store) Get(key string) (Record, bool) {
 	s.mu.RLock()
@@ -613,23 +646,17 @@ func (s *Store) Get(key string) (Record, bool) {
 		}
 		return Record{}, false
 	}
-	c := s.clients[key]
-	if c == nil {
+	id, k, err := ParsePubKey(key)
+	if err != nil {
 		return Record{}, false
 	}
-	r := Record{RecordMeta: c.meta()}
-	if !c.tombstone {
-		keys := make([]ServiceKey, 0, len(c.services))
-		for k := range c.services {
-			keys = append(keys, k)
-		}
-		sortKeys(keys)
-		w := make([]wirePub, 0, len(keys))
-		for _, k := range keys {
-			p := c.services[k]
-			w = append(w, wirePub{Namespace: k.Namespace, Group: k.Group, Name: k.Name, Batch: p.Batch, Instances: p.Instances})
-		}
-		r.Data, _ = json.Marshal(w)
+	c := s.clients[id]
+	if c == nil || c.recs[k] == nil {
+		return Record{}, false
+	}
+	r := Record{RecordMeta: c.recMeta(k)}
+	if p := c.services[k]; p != nil {
+		r.Data, _ = json.Marshal(wirePub{Batch: p.Batch, Instances: p.Instances})
 	}
 	return r, true
 }
@@ -644,39 +671,52 @@ func (s *Store) serviceRecordLocked(sv *service) Record {
 
 // Apply installs a peer's record if its version is newer than the stored
 // one, and reports whether it did. now refreshes the heartbeat times of the
-// record's instances.
+// record's instances. A malformed record is an error and changes nothing.
 func (s *Store) Apply(now int64, r Record) (bool, error) {
-	s.clock.Observe(r.Version)
 	if strings.HasPrefix(r.Key, "svc:") {
+		s.clock.Observe(r.Version)
 		return s.applyService(r)
 	}
-	pubs := map[ServiceKey]*Publication{}
-	if !r.Tombstone {
-		var w []wirePub
-		if err := json.Unmarshal(r.Data, &w); err != nil {
-			return false, fmt.Errorf("naming: decode client %s: %w", r.Key, err)
-		}
-		for _, p := range w {
-			for i := range p.Instances {
-				p.Instances[i].LastBeat = now
-			}
-			pubs[ServiceKey{Namespace: p.Namespace, Group: p.Group, Name: p.Name}] = &Publication{Batch: p.Batch, Instances: p.Instances}
-		}
+	id, k, err := ParsePubKey(r.Key)
+	if err != nil {
+		return false, err
 	}
+	var np *Publication
+	if !r.Tombstone {
+		var w wirePub
+		if err := json.Unmarshal(r.Data, &w); err != nil {
+			return false, fmt.Errorf("naming: decode %s: %w", r.Key, err)
+		}
+		for i := range w.Instances {
+			if err := w.Instances[i].Normalize(); err != nil {
+				return false, fmt.Errorf("naming: record %s: %w", r.Key, err)
+			}
+			w.Instances[i].LastBeat = now
+		}
+		np = &Publication{Batch: w.Batch, Instances: w.Instances}
+	}
+	s.clock.Observe(r.Version)
 	s.mu.Lock()
-	c := s.clients[r.Key]
-	if c != nil && !r.Version.Newer(c.version) {
+	c := s.clients[id]
+	if c != nil && c.recs[k] != nil && !r.Version.Newer(c.recs[k].version) {
 		s.mu.Unlock()
 		return false, nil
 	}
 	if c == nil {
-		c = &client{id: r.Key, kind: ClientKindOf(r.Key), services: map[ServiceKey]*Publication{}}
-		s.clients[r.Key] = c
+		c = newClient(id)
+		s.clients[id] = c
 	}
-	changed := s.setServicesLocked(c, pubs)
-	c.version, c.owner, c.tombstone = r.Version, r.Owner, r.Tombstone
-	c.owned = false
-	ch := Change{Record: c.meta(), Services: changed}
+	changed := s.putPubLocked(c, k, np)
+	m := c.recs[k]
+	if m == nil {
+		m = &pubMeta{}
+		c.recs[k] = m
+	}
+	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
+	ch := Change{Record: c.recMeta(k)}
+	if changed {
+		ch.Services = []ServiceKey{k}
+	}
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true, nil
@@ -741,26 +781,38 @@ func (s *Store) Drop(key string) bool {
 		s.emit([]Change{ch})
 		return true
 	}
-	c := s.clients[key]
-	if c == nil {
+	id, k, err := ParsePubKey(key)
+	c := s.clients[id]
+	if err != nil || c == nil || c.recs[k] == nil {
 		s.mu.Unlock()
 		return false
 	}
-	changed := s.setServicesLocked(c, map[ServiceKey]*Publication{})
-	delete(s.clients, key)
-	ch := Change{Record: RecordMeta{Key: key, Tag: TagOf(key)}, Services: changed, Dropped: true}
+	ch := Change{Record: RecordMeta{Key: key, Tag: TagOf(id)}, Dropped: true}
+	if s.putPubLocked(c, k, nil) {
+		ch.Services = []ServiceKey{k}
+	}
+	delete(c.recs, k)
+	if len(c.recs) == 0 {
+		delete(s.clients, id)
+	}
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
 }
 
-// Metas returns the metadata of every record (clients and services,
+// Metas returns the metadata of every record (publications and services,
 // tombstones included), sorted by key.
 func (s *Store) Metas() []RecordMeta {
 	s.mu.RLock()
-	out := make([]RecordMeta, 0, len(s.clients)+len(s.services))
+	n := len(s.services)
 	for _, c := range s.clients {
-		out = append(out, c.meta())
+		n += len(c.recs)
+	}
+	out := make([]RecordMeta, 0, n)
+	for _, c := range s.clients {
+		for k := range c.recs {
+			out = append(out, c.recMeta(k))
+		}
 	}
 	for _, sv := range s.services {
 		if !sv.metaVersion.IsZero() {

@@ -36,11 +36,11 @@ func TestStore_PublishIndexesAndQueries(t *testing.T) {
 		t.Fatalf("changes %+v", changes)
 	}
 	// Identical re-publish: no new version, no change.
-	before, _ := s.Get("conn1")
+	before, _ := s.Get(PubKey("conn1", svcA))
 	if err := s.Publish(2000, "conn1", svcA, Publication{Batch: true, Instances: []Instance{inst("10.0.0.1", 1), inst("10.0.0.1", 2)}}); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := s.Get("conn1")
+	after, _ := s.Get(PubKey("conn1", svcA))
 	if after.Version != before.Version || len(changes) != 2 {
 		t.Fatal("identical re-publish must not bump the version")
 	}
@@ -94,9 +94,9 @@ func TestStore_ExpireCheckUnhealthyThenRemoved(t *testing.T) {
 	if v := s.Service(svcA, Query{}); v.Exists {
 		t.Fatalf("instance should be removed: %+v", v)
 	}
-	r, ok := s.Get(id)
+	r, ok := s.Get(PubKey(id, svcA))
 	if !ok || !r.Tombstone {
-		t.Fatalf("empty ip-port client should be a tombstone: %+v", r)
+		t.Fatalf("the expired publication should be a tombstone: %+v", r)
 	}
 }
 
@@ -119,9 +119,10 @@ func TestStore_ExpireCheckSkipsClientsNotOwned(t *testing.T) {
 func TestStore_ApplyNewerWinsAndTombstonesHold(t *testing.T) {
 	a, b := newTestStore("a:1"), newTestStore("b:1")
 	_ = a.Publish(1000, "conn1", svcA, Publication{Instances: []Instance{inst("1.1.1.1", 1)}})
-	r1, _ := a.Get("conn1")
+	key := PubKey("conn1", svcA)
+	r1, _ := a.Get(key)
 	a.RemoveClient(2000, "conn1")
-	r2, _ := a.Get("conn1")
+	r2, _ := a.Get(key)
 	if ok, err := b.Apply(5, r2); !ok || err != nil {
 		t.Fatal("tombstone not applied", err)
 	}
@@ -138,10 +139,10 @@ func TestStore_ApplyNewerWinsAndTombstonesHold(t *testing.T) {
 		t.Fatal("digests differ after convergence")
 	}
 	// Drop removes without tombstone.
-	if !b.Drop("conn1") {
+	if !b.Drop(key) {
 		t.Fatal("drop failed")
 	}
-	if _, ok := b.Get("conn1"); ok {
+	if _, ok := b.Get(key); ok {
 		t.Fatal("dropped record still present")
 	}
 }
@@ -214,5 +215,35 @@ func TestStore_DuplicateInstanceFromTwoClientsShowsOnce(t *testing.T) {
 	s.RemoveClient(3000, "conn-new")
 	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 || v.Hosts[0].Metadata["gen"] != "old" {
 		t.Fatalf("remaining copy should show: %+v", v.Hosts)
+	}
+}
+
+func TestStore_EachPublicationIsItsOwnRecord(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	svcB := NewServiceKey("", "", "b")
+	_ = a.Publish(1, "conn1", svcA, Publication{Instances: []Instance{inst("1.1.1.1", 1)}})
+	_ = a.Publish(2, "conn1", svcB, Publication{Instances: []Instance{inst("1.1.1.1", 2)}})
+	ms := a.Metas()
+	if len(ms) != 2 || ms[0].Key != PubKey("conn1", svcA) || ms[0].Tag != "" || ms[1].Owner != "a:1" {
+		t.Fatalf("metas %+v", ms)
+	}
+	// Replicating only svcB's record shows only svcB on the peer.
+	rb, _ := a.Get(PubKey("conn1", svcB))
+	if ok, err := b.Apply(5, rb); !ok || err != nil {
+		t.Fatal(err)
+	}
+	if b.Service(svcA, Query{}).Exists || len(b.Service(svcB, Query{}).Hosts) != 1 {
+		t.Fatal("per-publication replication mixed services up")
+	}
+	id, k, err := ParsePubKey(PubKey("10.0.0.1:80#true", svcB))
+	if err != nil || id != "10.0.0.1:80#true" || k != svcB || ClientOfKey(PubKey(id, k)) != id {
+		t.Fatalf("key round trip: %q %v %v", id, k, err)
+	}
+	if _, err := b.Apply(5, Record{RecordMeta: RecordMeta{Key: "garbage"}}); err == nil {
+		t.Fatal("a malformed key must be an error")
+	}
+	bad := Record{RecordMeta: RecordMeta{Key: PubKey("c2", svcA), Version: hlc.Version{Clock: 9 << 16}}, Data: []byte(`{"i":[{"ip":"1.1.1.1","port":1,"weight":-4}]}`)}
+	if _, err := b.Apply(5, bad); err == nil || b.Service(svcA, Query{}).Exists {
+		t.Fatal("an invalid replicated instance must be rejected without state")
 	}
 }

@@ -148,16 +148,17 @@ func (c *cluster) onChange(ch naming.Change) {
 		return // the core dropped it itself; only new versions are observed
 	}
 	m := ch.Record
-	// A connection client this node owned, arriving from a peer, is from
-	// before a restart: its connection died with the old process, so it is
-	// deleted as its owner would have (a peer can never hold a newer
-	// version of a live connection's record than the node holding it).
-	staleOwn := !ch.Local && m.Tag == "" && !m.Tombstone && m.Owner == c.cfg.SelfAddr() &&
-		(c.liveConn == nil || !c.liveConn(m.Key))
+	// A connection client's record this node wrote, arriving from a peer,
+	// is from before a restart: the connection died with the old process,
+	// so the client is deleted as its owner would have (a peer can never
+	// hold a newer version of a live connection's record than its node).
+	id := naming.ClientOfKey(m.Key)
+	staleOwn := !ch.Local && m.Tag == "" && id != "" && !m.Tombstone && m.Owner == c.cfg.SelfAddr() &&
+		(c.liveConn == nil || !c.liveConn(id))
 	c.changeMu.Lock()
 	c.changes = append(c.changes, metaToDistro(m))
 	if staleOwn {
-		c.stale = append(c.stale, m.Key)
+		c.stale = append(c.stale, id)
 	}
 	c.changeMu.Unlock()
 	select {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts a local distrod cluster on loopback for experiments and benchmarks.
+#
+#   scripts/cluster.sh start [N] [BASE_PORT]   # N nodes (default 3) on BASE_PORT, +10, +20 ... (default 8848)
+#   scripts/cluster.sh stop                    # stops the nodes this script started
+#
+# Extra settings go through the environment (DISTROD_*), e.g.
+#   DISTROD_FAULT_INJECTION=true scripts/cluster.sh start
+# Logs and PIDs live in ${CLUSTER_DIR:-/tmp/distrod-cluster}. The binary is
+# built into bin/distrod unless DISTROD_BIN names one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${CLUSTER_DIR:-/tmp/distrod-cluster}
+cmd=${1:-start}
+
+stop() {
+  if [ -d "$dir" ]; then
+    for f in "$dir"/*.pid; do
+      [ -e "$f" ] || continue
+      kill "$(cat "$f")" 2>/dev/null || true
+      rm -f "$f"
+    done
+  fi
+}
+
+case "$cmd" in
+stop) stop; exit 0 ;;
+start) ;;
+*) echo "usage: $0 start [N] [BASE_PORT] | stop" >&2; exit 2 ;;
+esac
+
+n=${2:-3}
+base=${3:-8848}
+bin=${DISTROD_BIN:-}
+if [ -z "$bin" ]; then
+  go build -o bin/distrod ./cmd/distrod
+  bin=bin/distrod
+fi
+stop
+mkdir -p "$dir"
+members=""
+for i in $(seq 0 $((n - 1))); do members="$members 127.0.0.1:$((base + 10 * i))"; done
+for i in $(seq 0 $((n - 1))); do
+  port=$((base + 10 * i))
+  MODE=cluster NACOS_SERVER_IP=127.0.0.1 NACOS_SERVERS="$members" NACOS_APPLICATION_PORT=$port \
+    "$bin" >"$dir/node-$port.log" 2>&1 &
+  echo $! >"$dir/node-$port.pid"
+done
+for i in $(seq 0 $((n - 1))); do
+  port=$((base + 10 * i))
+  for _ in $(seq 1 300); do
+    if curl -fs "http://127.0.0.1:$port/nacos/v1/console/health/readiness" >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$port/nacos/v1/console/health/readiness" >/dev/null ||
+    { echo "node :$port did not become ready; see $dir/node-$port.log" >&2; exit 1; }
+  echo "node 127.0.0.1:$port ready (pid $(cat "$dir/node-$port.pid"), log $dir/node-$port.log)"
+done
