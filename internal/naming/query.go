@@ -36,7 +36,9 @@ type ServiceView struct {
 	// Explicit is true when the service was created with metadata.
 	Explicit bool
 	Meta     ServiceMeta
-	// Hosts are the selected instances, sorted by ip and port.
+	// Hosts are the selected instances, sorted by ip and port. They are
+	// copies, but their Metadata maps are shared with the store and must
+	// not be modified.
 	Hosts []Instance
 	// ReachProtectionThreshold is set when too few instances were healthy
 	// and every instance is returned marked healthy.
@@ -107,7 +109,7 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 		if pk.in.Healthy {
 			healthy++
 		}
-		hosts = append(hosts, pk.in.Clone())
+		hosts = append(hosts, *pk.in) // shares Metadata: see ServiceView.Hosts
 	}
 	for c := range clusters {
 		v.Clusters = append(v.Clusters, c)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unique"
 
 	"github.com/distrod/distrod/internal/hlc"
 )
@@ -181,6 +182,7 @@ type Store struct {
 	services    map[ServiceKey]*service
 	byNamespace map[string]map[ServiceKey]*service
 	byRecordKey map[string]*service
+	metaIntern  map[string]map[string]string
 	instances   int
 
 	// unhealthyMs and deleteMs are the expiry defaults for instances whose
@@ -209,6 +211,7 @@ func NewStore(self string, clock *hlc.Clock) *Store {
 		services:    make(map[ServiceKey]*service),
 		byNamespace: make(map[string]map[ServiceKey]*service),
 		byRecordKey: make(map[string]*service),
+		metaIntern:  make(map[string]map[string]string),
 		unhealthyMs: DefaultBeatTimeoutMs,
 		deleteMs:    DefaultDeleteTimeoutMs,
 	}
@@ -292,6 +295,11 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	if had && np.sameContent(old) {
 		return false
 	}
+	for i := range np.Instances {
+		in := &np.Instances[i]
+		in.ClusterName = unique.Make(in.ClusterName).Value()
+		in.Metadata = s.internMetaLocked(in.Metadata)
+	}
 	if had {
 		s.instances -= len(old.Instances)
 	}
@@ -301,6 +309,42 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	sv.publishers[c.id] = struct{}{}
 	sv.revision++
 	return true
+}
+
+// maxInternedMeta bounds the table of shared metadata maps.
+const maxInternedMeta = 1 << 16
+
+// internMetaLocked returns a shared copy of metadata equal to m, so that
+// the many instances of a service that carry identical metadata hold one
+// map between them (nil when m is empty). Stored metadata maps are never
+// modified in place: every write replaces the map. The table keeps at most
+// maxInternedMeta distinct maps; beyond that m is kept as it is.
+func (s *Store) internMetaLocked(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	n := 0
+	for k, v := range m {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	for _, k := range keys {
+		b = append(b, k...)
+		b = append(b, 0)
+		b = append(b, m[k]...)
+		b = append(b, 0)
+	}
+	if shared, ok := s.metaIntern[string(b)]; ok {
+		return shared
+	}
+	if len(s.metaIntern) >= maxInternedMeta {
+		return m
+	}
+	s.metaIntern[string(b)] = m
+	return m
 }
 
 // stampLocked gives c's publication record for k a new owner version,
@@ -693,7 +737,8 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 			}
 			w.Instances[i].LastBeat = now
 		}
-		np = &Publication{Batch: w.Batch, Instances: w.Instances}
+		// An exact-size copy: the decoder's slice carries spare capacity.
+		np = &Publication{Batch: w.Batch, Instances: append([]Instance(nil), w.Instances...)}
 	}
 	s.clock.Observe(r.Version)
 	s.mu.Lock()
