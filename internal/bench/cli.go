@@ -146,7 +146,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "distrod-bench: %v\n", err)
-	if errors.Is(err, ErrNotImplemented) {
+	if errors.Is(err, ErrNeedsCluster) {
 		return 3
 	}
 	return 1

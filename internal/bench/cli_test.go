@@ -39,9 +39,9 @@ func TestMain_MarkdownRowsAndExitCodes(t *testing.T) {
 	}
 	out.Reset()
 	if code := Main(context.Background(), []string{"-scenario", "heal", "-targets", b.Targets()[0]}, &out, &errOut); code != 3 {
-		t.Fatalf("heal: exit %d, want 3 (not implemented)", code)
+		t.Fatalf("heal: exit %d, want 3 (needs a cluster)", code)
 	}
-	if !strings.Contains(errOut.String(), "not implemented yet") {
+	if !strings.Contains(errOut.String(), "needs a distrod cluster") {
 		t.Fatalf("stderr %q", errOut.String())
 	}
 }

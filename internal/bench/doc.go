@@ -20,6 +20,6 @@
 //
 // Scenarios are registered by name in a table (see Scenarios); adding one is
 // writing a ScenarioFunc and a line in that table. The cluster scenarios
-// join, verify and heal are registered but return ErrNotImplemented until
-// the cluster tooling exists.
+// join, verify and heal need a real distrod cluster (cluster.go); without
+// one they fail with ErrNeedsCluster.
 package bench

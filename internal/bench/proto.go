@@ -55,8 +55,6 @@ var (
 	ErrNotVisible = errors.New("bench: write not visible before deadline")
 	// ErrConnBroken: the bi-stream of a gRPC connection ended.
 	ErrConnBroken = errors.New("bench: connection broken")
-	// ErrNotImplemented: the scenario exists in the registry but not yet.
-	ErrNotImplemented = errors.New("bench: scenario not implemented yet")
 )
 
 // StatusError is a server answer that a client treats as a failure: a

@@ -147,12 +147,6 @@ func Run(ctx context.Context, name string, cfg Config) (*Result, error) {
 	return s.Run(ctx, cfg.WithDefaults())
 }
 
-func notImplemented(name string) ScenarioFunc {
-	return func(context.Context, Config) (*Result, error) {
-		return nil, fmt.Errorf("%w: %s needs the cluster tooling", ErrNotImplemented, name)
-	}
-}
-
 func init() {
 	RegisterScenario(Scenario{Name: "register", Summary: "gRPC InstanceRequest registrations/s, spread over the targets",
 		Defaults: func(c *Config) { setDefault(&c.Services, 1000) }, Run: Register})
@@ -175,12 +169,29 @@ func init() {
 				c.Duration = 50 * time.Second
 			}
 		}, Run: Storm})
-	for _, n := range []string{"join", "verify", "heal"} {
-		RegisterScenario(Scenario{Name: n, Summary: "not implemented yet (needs the cluster tooling)", Run: notImplemented(n)})
-	}
+	RegisterScenario(Scenario{Name: "join", Summary: "time for the last target, SIGKILLed and restarted (needs -pids), to become ready holding services x instances",
+		Defaults: func(c *Config) {
+			setDefault(&c.Instances, 10)
+			setDefault(&c.Services, 1000)
+			setDefaultDuration(&c.Settle, time.Minute)
+		}, Run: Join})
+	RegisterScenario(Scenario{Name: "verify", Summary: "verify (anti-entropy) bytes/s and bytes/round per node at steady state with -services records",
+		Defaults: func(c *Config) {
+			setDefault(&c.Instances, 1)
+			setDefault(&c.Services, 10000)
+			setDefaultDuration(&c.Settle, time.Minute)
+		}, Run: VerifyTraffic})
+	RegisterScenario(Scenario{Name: "heal", Summary: "time to identical digests after the last target is partitioned off (nodes need DISTROD_FAULT_INJECTION=true), written on both sides, and healed",
+		Defaults: func(c *Config) { setDefault(&c.Services, 100) }, Run: Heal})
 }
 
 func setDefault(v *int, d int) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func setDefaultDuration(v *time.Duration, d time.Duration) {
 	if *v <= 0 {
 		*v = d
 	}

@@ -148,11 +148,11 @@ func TestRecorder_HistogramHoldsOnlySuccesses(t *testing.T) {
 	}
 }
 
-func TestRun_ClusterScenariosNotImplemented(t *testing.T) {
-	for _, name := range []string{"join", "verify", "heal"} {
+func TestRun_ClusterScenariosRefuseWithoutACluster(t *testing.T) {
+	for _, name := range []string{"join", "heal"} {
 		_, err := Run(context.Background(), name, Config{Targets: []string{"127.0.0.1:8848"}})
-		if !errors.Is(err, ErrNotImplemented) {
-			t.Errorf("%s: err %v, want ErrNotImplemented", name, err)
+		if !errors.Is(err, ErrNeedsCluster) {
+			t.Errorf("%s: err %v, want ErrNeedsCluster", name, err)
 		}
 	}
 	if _, err := Run(context.Background(), "nope", Config{Targets: []string{"127.0.0.1:8848"}}); err == nil {

@@ -24,7 +24,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -263,6 +265,13 @@ func (t *Transport) peer(addr string) (*peer, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.o.MaxMessageBytes), grpc.MaxCallSendMsgSize(t.o.MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+		// Peers restart and come back within seconds; gRPC's default
+		// reconnect backoff (1s growing to 2min) would leave a restarted
+		// peer unreachable from here long after it is up again.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", target, err)
@@ -339,13 +348,22 @@ func (p *peer) run() {
 			default:
 			}
 		}
-		if stream == nil {
+		open := func() bool {
+			// Wait briefly for a reconnecting peer rather than failing at
+			// once; the bound keeps one dead peer from stalling its queue.
+			if st := p.conn.GetState(); st != connectivity.Ready {
+				p.conn.Connect()
+				wctx, wcancel := context.WithTimeout(p.ctx, 300*time.Millisecond)
+				for st != connectivity.Ready && p.conn.WaitForStateChange(wctx, st) {
+					st = p.conn.GetState()
+				}
+				wcancel()
+			}
 			ctx, cancel := context.WithCancel(p.t.outgoing(p.ctx))
 			s, err := pb.NewClusterClient(p.conn).Stream(ctx)
 			if err != nil {
 				cancel()
-				p.t.onFail(p.addr, msg)
-				continue
+				return false
 			}
 			stream, streamCancel = s, cancel
 			// The server only answers when the stream ends; a receiver
@@ -359,11 +377,21 @@ func (p *peer) run() {
 				}
 				ch <- err
 			}(s, broken)
+			return true
 		}
-		if err := stream.Send(env); err != nil {
-			closeStream()
+		if stream == nil && !open() {
 			p.t.onFail(p.addr, msg)
 			continue
+		}
+		if err := stream.Send(env); err != nil {
+			// The peer may have restarted since the stream opened: one
+			// fresh stream before reporting the message as failed.
+			closeStream()
+			if !open() || stream.Send(env) != nil {
+				closeStream()
+				p.t.onFail(p.addr, msg)
+				continue
+			}
 		}
 		count(&p.t.sent, msg, env)
 	}
