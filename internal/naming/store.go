@@ -665,13 +665,6 @@ func cloneMap(m map[string]string) map[string]string {
 
 // --- replication (called by the Distro shell) ---
 
-// wirePub is the encoded data of a publication record; the service is in
-// the record key.
-type wirePub struct {
-	Batch     bool       `json:"b,omitempty"`
-	Instances []Instance `json:"i"`
-}
-
 type wireService struct {
 	Namespace string      `json:"ns"`
 	Group     string      `json:"g"`
@@ -700,7 +693,7 @@ func (s *Store) Get(key string) (Record, bool) {
 	}
 	r := Record{RecordMeta: c.recMeta(k)}
 	if p := c.services[k]; p != nil {
-		r.Data, _ = json.Marshal(wirePub{Batch: p.Batch, Instances: p.Instances})
+		r.Data = encodePublication(p)
 	}
 	return r, true
 }
@@ -727,18 +720,16 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	}
 	var np *Publication
 	if !r.Tombstone {
-		var w wirePub
-		if err := json.Unmarshal(r.Data, &w); err != nil {
+		np, err = decodePublication(r.Data)
+		if err != nil {
 			return false, fmt.Errorf("naming: decode %s: %w", r.Key, err)
 		}
-		for i := range w.Instances {
-			if err := w.Instances[i].Normalize(); err != nil {
+		for i := range np.Instances {
+			if err := np.Instances[i].Normalize(); err != nil {
 				return false, fmt.Errorf("naming: record %s: %w", r.Key, err)
 			}
-			w.Instances[i].LastBeat = now
+			np.Instances[i].LastBeat = now
 		}
-		// An exact-size copy: the decoder's slice carries spare capacity.
-		np = &Publication{Batch: w.Batch, Instances: append([]Instance(nil), w.Instances...)}
 	}
 	s.clock.Observe(r.Version)
 	s.mu.Lock()

@@ -103,6 +103,11 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*clus
 	dcfg.LoadTimeout = cfg.SnapshotLoadTimeout
 	dcfg.TombstoneTTL = cfg.TombstoneTTL
 	dcfg.OwnerGrace = cfg.OwnerGrace
+	// Larger batches and snapshot chunks than the core's conservative
+	// defaults: records are compact binary, the transport takes messages up
+	// to 64 MiB, and a join needs fewer round trips.
+	dcfg.SyncBatchMaxRecords = 4096
+	dcfg.SyncBatchMaxBytes = 4 << 20
 	node, err := distro.New(dcfg, storage{s: store, log: log, now: time.Now}, rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)))
 	if err != nil {
 		return nil, fmt.Errorf("server: distro core: %w", err)
