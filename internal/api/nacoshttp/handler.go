@@ -305,7 +305,8 @@ func (s *server) writeOK(w http.ResponseWriter, c *call, v any) {
 func (s *server) writeError(w http.ResponseWriter, c *call, err error) {
 	ae := toAPIError(err)
 	lvl := slog.LevelDebug
-	if ae.Status >= 500 {
+	// A not-ready readiness probe is expected during every startup.
+	if ae.Status >= 500 && c.ep.api != "console_readiness" {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(c.r.Context(), lvl, "request failed", "api", c.ep.api, "method", c.r.Method,
