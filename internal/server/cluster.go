@@ -14,41 +14,9 @@ import (
 	"github.com/distrod/distrod/internal/distro"
 	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/replica"
 	"github.com/distrod/distrod/internal/transport"
 )
-
-// storage adapts the naming store to the Distro core's Storage contract.
-type storage struct {
-	s   *naming.Store
-	log *slog.Logger
-	now func() time.Time
-}
-
-func toDistro(r naming.Record) distro.Record {
-	return distro.Record{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone, Data: r.Data}
-}
-
-func metaToDistro(m naming.RecordMeta) distro.Meta {
-	return distro.Meta{Key: m.Key, Version: m.Version, Owner: m.Owner, Tag: m.Tag, Tombstone: m.Tombstone}
-}
-
-func (a storage) Get(key string) (distro.Record, bool) {
-	r, ok := a.s.Get(key)
-	return toDistro(r), ok
-}
-
-func (a storage) Apply(r distro.Record) bool {
-	ok, err := a.s.Apply(a.now().UnixMilli(), naming.Record{
-		RecordMeta: naming.RecordMeta{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone},
-		Data:       r.Data,
-	})
-	if err != nil {
-		a.log.Warn("rejected a replicated record", "key", r.Key, "owner", r.Owner, "err", err)
-	}
-	return ok
-}
-
-func (a storage) Drop(key string) bool { return a.s.Drop(key) }
 
 // event is something the cluster loop must handle; exactly one field set.
 type event struct {
@@ -108,7 +76,10 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*clus
 	// to 64 MiB, and a join needs fewer round trips.
 	dcfg.SyncBatchMaxRecords = 4096
 	dcfg.SyncBatchMaxBytes = 4 << 20
-	node, err := distro.New(dcfg, storage{s: store, log: log, now: time.Now}, rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)))
+	adapter := replica.Storage{Store: store, Now: time.Now, OnReject: func(r distro.Record, err error) {
+		log.Warn("rejected a replicated record", "key", r.Key, "owner", r.Owner, "err", err)
+	}}
+	node, err := distro.New(dcfg, adapter, rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)))
 	if err != nil {
 		return nil, fmt.Errorf("server: distro core: %w", err)
 	}
@@ -149,21 +120,14 @@ func (c *cluster) onFail(to string, msg distro.Message) {
 }
 
 func (c *cluster) onChange(ch naming.Change) {
-	if ch.Dropped {
-		return // the core dropped it itself; only new versions are observed
+	o := replica.Observe(ch, c.cfg.SelfAddr(), c.liveConn)
+	if !o.Observe {
+		return
 	}
-	m := ch.Record
-	// A connection client's record this node wrote, arriving from a peer,
-	// is from before a restart: the connection died with the old process,
-	// so the client is deleted as its owner would have (a peer can never
-	// hold a newer version of a live connection's record than its node).
-	id := naming.ClientOfKey(m.Key)
-	staleOwn := !ch.Local && m.Tag == "" && id != "" && !m.Tombstone && m.Owner == c.cfg.SelfAddr() &&
-		(c.liveConn == nil || !c.liveConn(id))
 	c.changeMu.Lock()
-	c.changes = append(c.changes, metaToDistro(m))
-	if staleOwn {
-		c.stale = append(c.stale, id)
+	c.changes = append(c.changes, o.Meta)
+	if o.StaleClient != "" {
+		c.stale = append(c.stale, o.StaleClient)
 	}
 	c.changeMu.Unlock()
 	select {

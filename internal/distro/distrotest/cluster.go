@@ -1,10 +1,8 @@
 package distrotest
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash"
-	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -142,7 +140,7 @@ type Cluster struct {
 	byAddr map[string]*simNode
 	now    time.Time
 	start  time.Time
-	trace  hash.Hash64
+	trace  *Trace
 	newest map[string]write
 	res    Result
 	chaos  bool
@@ -158,7 +156,7 @@ func NewCluster(opt Options) *Cluster {
 		net:    NewNetwork(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), opt.Faults),
 		byAddr: map[string]*simNode{},
 		now:    time.Unix(1_700_000_000, 0).UTC(),
-		trace:  fnv.New64a(),
+		trace:  NewTrace(),
 		newest: map[string]write{},
 		res:    Result{Seed: opt.Seed, ConvergedAfter: -1},
 	}
@@ -309,39 +307,9 @@ func (c *Cluster) event(kind, what string, x uint64) {
 	if DebugKey != "" {
 		fmt.Printf("t=%v EVENT %s %s %d\n", c.now.Sub(c.start), kind, what, x)
 	}
-	c.trace.Write([]byte(kind))
-	c.trace.Write([]byte(what))
-	c.hashU64(uint64(c.now.UnixNano()), x)
-}
-
-func (c *Cluster) hashU64(xs ...uint64) {
-	var b [8]byte
-	for _, x := range xs {
-		binary.LittleEndian.PutUint64(b[:], x)
-		c.trace.Write(b[:])
-	}
-}
-
-func (c *Cluster) hashMsg(from, to string, m distro.Message) {
-	c.trace.Write([]byte(from))
-	c.trace.Write([]byte(to))
-	c.hashU64(uint64(c.now.UnixNano()), uint64(m.Type()))
-	var recs []distro.Record
-	switch x := m.(type) {
-	case *distro.SyncBatch:
-		c.hashU64(x.Seq)
-		recs = x.Records
-	case *distro.Records:
-		recs = x.Records
-	case *distro.SnapshotChunk:
-		recs = x.Records
-	case *distro.VerifyDigest:
-		c.hashU64(x.Buckets...)
-	}
-	for _, r := range recs {
-		c.trace.Write([]byte(r.Key))
-		c.hashU64(r.Version.Clock, r.Version.Node)
-	}
+	c.trace.Strings(kind)
+	c.trace.Strings(what)
+	c.trace.U64(uint64(c.now.UnixNano()), x)
 }
 
 // updateView recomputes sn's member view from reachability (failure
@@ -392,18 +360,6 @@ func (c *Cluster) updateView(sn *simNode) {
 	c.afterCall(sn)
 }
 
-func mapsEqual(a, b map[string]distro.MemberState) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // afterCall plays the shell: feed storage changes to Observe (and the HLC),
 // then hand the outbox to the network.
 func (c *Cluster) afterCall(sn *simNode) {
@@ -438,8 +394,8 @@ func (c *Cluster) Write(sn *simNode, key, tag string, tomb bool) {
 	if w, ok := c.newest[key]; !ok || v.Newer(w.v) {
 		c.newest[key] = write{v: v, tomb: tomb, node: sn.addr, inc: sn.inc}
 	}
-	c.trace.Write([]byte(key))
-	c.hashU64(v.Clock, v.Node)
+	c.trace.Strings(key)
+	c.trace.U64(v.Clock, v.Node)
 	c.afterCall(sn)
 }
 
@@ -501,8 +457,8 @@ func (c *Cluster) Step() {
 		src, dst := c.byAddr[d.From], c.byAddr[d.To]
 		if d.Unreachable {
 			if src.up {
-				c.trace.Write([]byte("unreach"))
-				c.hashMsg(d.From, d.To, d.Msg)
+				c.trace.Strings("unreach")
+				c.trace.Message(c.now, d.From, d.To, d.Msg, false)
 				src.node.Unreachable(c.now, d.To, d.Msg)
 				c.afterCall(src)
 			}
@@ -511,7 +467,7 @@ func (c *Cluster) Step() {
 		if !dst.up {
 			continue
 		}
-		c.hashMsg(d.From, d.To, d.Msg)
+		c.trace.Message(c.now, d.From, d.To, d.Msg, false)
 		if DebugKey != "" {
 			fmt.Printf("t=%v %s -> %s %s %s\n", c.now.Sub(c.start), d.From, d.To, d.Msg.Type(), debugMsg(d.Msg))
 		}
@@ -581,7 +537,7 @@ func (c *Cluster) checkOwners() {
 	up := c.upNodes()
 	for i, a := range up {
 		for _, b := range up[i+1:] {
-			if a.view == nil || !mapsEqual(a.view, b.view) {
+			if a.view == nil || !maps.Equal(a.view, b.view) {
 				continue
 			}
 			for t := range c.opt.TagKeys {
@@ -706,7 +662,7 @@ func (c *Cluster) run() Result {
 	}
 	c.checkOwners()
 	c.finalChecks()
-	c.res.TraceHash = c.trace.Sum64()
+	c.res.TraceHash = c.trace.Sum()
 	for _, sn := range c.nodes {
 		c.res.Final = append(c.res.Final, sn.node.Status())
 	}

@@ -1,0 +1,89 @@
+// Package replica connects the naming store to the Distro core: the
+// adapter that lets distro.Node read and write naming records, and the rule
+// that turns store changes into core observations. The server's cluster
+// shell and the deterministic simulation both use it, so the simulation
+// tests exactly the code path production runs.
+package replica
+
+import (
+	"time"
+
+	"github.com/distrod/distrod/internal/distro"
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// Storage adapts a naming.Store to distro.Storage.
+type Storage struct {
+	// Store is the node's naming store.
+	Store *naming.Store
+	// Now is the node's clock: installed instances get it as their last
+	// heartbeat, so a new owner gives them a full timeout.
+	Now func() time.Time
+	// OnReject is told about a record the store refused (undecodable or
+	// invalid data); nil ignores them. Rejected records change nothing.
+	OnReject func(r distro.Record, err error)
+}
+
+var _ distro.Storage = Storage{}
+
+// ToDistro converts a naming record to the core's form.
+func ToDistro(r naming.Record) distro.Record {
+	return distro.Record{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone, Data: r.Data}
+}
+
+// MetaToDistro converts record metadata to the core's form.
+func MetaToDistro(m naming.RecordMeta) distro.Meta {
+	return distro.Meta{Key: m.Key, Version: m.Version, Owner: m.Owner, Tag: m.Tag, Tombstone: m.Tombstone}
+}
+
+// Get implements distro.Storage.
+func (a Storage) Get(key string) (distro.Record, bool) {
+	r, ok := a.Store.Get(key)
+	return ToDistro(r), ok
+}
+
+// Apply implements distro.Storage.
+func (a Storage) Apply(r distro.Record) bool {
+	ok, err := a.Store.Apply(a.Now().UnixMilli(), naming.Record{
+		RecordMeta: naming.RecordMeta{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone},
+		Data:       r.Data,
+	})
+	if err != nil && a.OnReject != nil {
+		a.OnReject(r, err)
+	}
+	return ok
+}
+
+// Drop implements distro.Storage.
+func (a Storage) Drop(key string) bool { return a.Store.Drop(key) }
+
+// Observation is what one store change means for the core.
+type Observation struct {
+	// Observe is false for drops: the core removed those records itself and
+	// observes only new versions.
+	Observe bool
+	// Meta is the record to pass to distro.Node.Observe.
+	Meta distro.Meta
+	// StaleClient, when not empty, is a connection client this node wrote
+	// before a restart: its connection died with the old process, so the
+	// shell must delete it (naming.Store.RemoveClient) as its owner would
+	// have. A peer can never hold a newer version of a live connection's
+	// record than the node holding the connection, so a remote record of
+	// one of our own connection clients that is not live here is stale.
+	StaleClient string
+}
+
+// Observe classifies a store change for node self; live reports whether
+// this process holds a gRPC connection id (nil: none).
+func Observe(ch naming.Change, self string, live func(id string) bool) Observation {
+	if ch.Dropped {
+		return Observation{}
+	}
+	m := ch.Record
+	o := Observation{Observe: true, Meta: MetaToDistro(m)}
+	id := naming.ClientOfKey(m.Key)
+	if !ch.Local && m.Tag == "" && id != "" && !m.Tombstone && m.Owner == self && (live == nil || !live(id)) {
+		o.StaleClient = id
+	}
+	return o
+}

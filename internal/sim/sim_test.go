@@ -1,0 +1,164 @@
+package sim_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/distrod/distrod/internal/sim"
+)
+
+var (
+	seedFlag  = flag.Uint64("seed", 0, "run only this simulation seed (TestSim); with -v, print its event trace")
+	seedsFlag = flag.Int("seeds", 200, "number of seeds TestSim runs (1..N)")
+)
+
+func report(t *testing.T, res sim.Result) {
+	t.Helper()
+	if res.OK() {
+		return
+	}
+	for _, v := range res.Violations {
+		t.Errorf("seed %d: %s", res.Seed, v)
+	}
+	t.Errorf("seed %d: %d violations; %s; reproduce with: %s", res.Seed, res.ViolationCount, res.Summary(), sim.Repro(res.Seed))
+}
+
+// TestSim runs the standard scenario for -seeds seeds (default 200), or
+// only -seed, and checks the invariants I1–I7 after each run.
+func TestSim(t *testing.T) {
+	if *seedFlag != 0 {
+		opt := sim.DefaultOptions(*seedFlag)
+		if testing.Verbose() {
+			opt.Trace = os.Stdout
+		}
+		res := sim.Run(opt)
+		t.Log(res.Summary())
+		for _, st := range res.Final {
+			t.Logf("  %s ready=%v live=%d tombs=%d pulled=%d pushed=%d dropped=%d gc=%d cleanup=%d",
+				st.Self, st.Ready, st.Live, st.Tombstones, st.RepairsPulled, st.RepairsPushed,
+				st.RepairsDropped, st.TombstonesCollected, st.OwnerCleanupDrops)
+		}
+		report(t, res)
+		return
+	}
+	n := *seedsFlag
+	if testing.Short() {
+		n = min(n, 20)
+	}
+	results := make([]sim.Result, n+1)
+	t.Run("seeds", func(t *testing.T) {
+		for seed := 1; seed <= n; seed++ {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				results[seed] = sim.Run(sim.DefaultOptions(uint64(seed)))
+				report(t, results[seed])
+			})
+		}
+	})
+	// Coverage: across the seeds, every fault kind and every workload
+	// path must have happened, or the run proves little.
+	var sum sim.Result
+	killed, converged := 0, 0
+	for _, r := range results[1:] {
+		sum.Crashes += r.Crashes
+		sum.Partitions += r.Partitions
+		sum.Blocks += r.Blocks
+		sum.Flaps += r.Flaps
+		sum.Sent += r.Sent
+		sum.Delivered += r.Delivered
+		sum.Reregisters += r.Reregisters
+		sum.Deregisters += r.Deregisters
+		sum.Stops += r.Stops
+		sum.ExpiryWrites += r.ExpiryWrites
+		sum.Reconnects += r.Reconnects
+		sum.Migrations += r.Migrations
+		sum.Disconnects += r.Disconnects
+		sum.Died += r.Died
+		sum.Reaped += r.Reaped
+		sum.ReadsDuringFaults += r.ReadsDuringFaults
+		sum.ReadsNotReady += r.ReadsNotReady
+		sum.StaleChecks += r.StaleChecks
+		if r.Killed != "" {
+			killed++
+		}
+		if r.ConvergedAfter >= 0 {
+			converged++
+		}
+	}
+	t.Logf("%d seeds: crashes=%d partitions=%d blocks=%d flaps=%d killed=%d msgs=%d/%d rereg=%d dereg=%d stops=%d expiry=%d "+
+		"redo=%d migrate=%d close=%d died=%d reaped=%d readsDuringFaults=%d readsNotReady=%d staleChecks=%d",
+		n, sum.Crashes, sum.Partitions, sum.Blocks, sum.Flaps, killed, sum.Delivered, sum.Sent, sum.Reregisters,
+		sum.Deregisters, sum.Stops, sum.ExpiryWrites, sum.Reconnects, sum.Migrations, sum.Disconnects, sum.Died,
+		sum.Reaped, sum.ReadsDuringFaults, sum.ReadsNotReady, sum.StaleChecks)
+	if n >= 20 {
+		for name, v := range map[string]int{
+			"crashes": sum.Crashes, "partitions": sum.Partitions, "one-way cuts": sum.Blocks, "flaps": sum.Flaps,
+			"permanent deaths": killed, "re-registrations": sum.Reregisters, "deregistrations": sum.Deregisters,
+			"expiry writes": sum.ExpiryWrites, "redo reconnects": sum.Reconnects, "deaths with the node": sum.Died,
+			"restart reaps": sum.Reaped, "reads during faults": sum.ReadsDuringFaults, "I7 checks": sum.StaleChecks,
+		} {
+			if v == 0 {
+				t.Errorf("no %s in %d seeds: the scenario lost coverage", name, n)
+			}
+		}
+		if sum.Delivered <= sum.Sent*8/10 || sum.Delivered >= sum.Sent {
+			// Drops, cuts and crashes must lose some messages; duplicates
+			// alone never make up for them.
+			t.Errorf("delivered %d of %d messages: faults not exercised", sum.Delivered, sum.Sent)
+		}
+	}
+}
+
+// TestRun_SameSeedSameTrace: a seed replays exactly.
+func TestRun_SameSeedSameTrace(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		a, b := sim.Run(sim.DefaultOptions(seed)), sim.Run(sim.DefaultOptions(seed))
+		if a.TraceHash != b.TraceHash || a.Sent != b.Sent || a.Summary() != b.Summary() {
+			t.Fatalf("seed %d not deterministic:\n%s\n%s", seed, a.Summary(), b.Summary())
+		}
+	}
+	if sim.Run(sim.DefaultOptions(1)).TraceHash == sim.Run(sim.DefaultOptions(2)).TraceHash {
+		t.Fatal("different seeds gave the same trace")
+	}
+}
+
+// TestRun_CatchesBrokenStorage: a deliberately broken adapter between the
+// core and the naming store must make some seed fail, or the checks are
+// blind.
+func TestRun_CatchesBrokenStorage(t *testing.T) {
+	for _, bug := range []sim.Bug{sim.BugIgnoreDrops, sim.BugLoseTombstones} {
+		t.Run(bug.String(), func(t *testing.T) {
+			t.Parallel()
+			caught := 0
+			for seed := uint64(1); seed <= 4; seed++ {
+				opt := sim.DefaultOptions(seed)
+				opt.Bug = bug
+				if res := sim.Run(opt); !res.OK() {
+					caught++
+					t.Logf("seed %d: %s", seed, res.Violations[0])
+				}
+			}
+			if caught == 0 {
+				t.Fatalf("a store with bug %s passed 4 seeds", bug)
+			}
+		})
+	}
+}
+
+// TestRun_CatchesMissingRestartReap: without the shell rule that a
+// restarted node deletes its earlier incarnation's connection clients, dead
+// connections linger (I3/I7 fail).
+func TestRun_CatchesMissingRestartReap(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 6; seed++ {
+		opt := sim.DefaultOptions(seed)
+		opt.NoReap = true
+		if res := sim.Run(opt); !res.OK() {
+			t.Logf("seed %d: %s", seed, res.Violations[0])
+			return
+		}
+	}
+	t.Fatal("a shell that never reaps passed 6 seeds")
+}
