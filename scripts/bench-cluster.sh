@@ -21,6 +21,7 @@ SCALE=${BENCH_SCALE_SERVICES:-10000}
 VERIFY=${BENCH_VERIFY_RECORDS:-10000 100000}
 DIR=${BENCH_DIR:-$(mktemp -d -t distrod-bench-cluster.XXXXXX)}
 export CLUSTER_DIR=$DIR/cluster
+mkdir -p "$DIR" bin
 
 log() { echo "bench-cluster.sh: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -46,6 +47,10 @@ fresh() {
 
 bin/distrod-bench baseline -listen "$B" >"$DIR/baseline.log" 2>&1 &
 BASE_PID=$!
+for _ in $(seq 1 100); do
+	curl -fs "http://127.0.0.1:$BASE_PORT/nacos/v1/console/health/readiness" >/dev/null 2>&1 && break
+	sleep 0.1
+done
 
 FAILED=0
 HEADER=-md-header

@@ -13,14 +13,28 @@ cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/distrod-cluster}
 cmd=${1:-start}
 
+# stop ends the nodes started here, including one a benchmark restarted
+# with a new PID (found by the port in its environment), and waits for them
+# to exit so their ports are free.
 stop() {
-  if [ -d "$dir" ]; then
-    for f in "$dir"/*.pid; do
-      [ -e "$f" ] || continue
-      kill "$(cat "$f")" 2>/dev/null || true
-      rm -f "$f"
+  [ -d "$dir" ] || return 0
+  local pids="" f port p
+  for f in "$dir"/node-*.pid; do
+    [ -e "$f" ] || continue
+    pids="$pids $(cat "$f")"
+    port=${f##*/node-}
+    port=${port%.pid}
+    for p in /proc/[0-9]*; do
+      if grep -qxz "NACOS_APPLICATION_PORT=$port" "$p/environ" 2>/dev/null; then
+        pids="$pids ${p#/proc/}"
+      fi
     done
-  fi
+    rm -f "$f"
+  done
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
 }
 
 case "$cmd" in
