@@ -149,7 +149,7 @@ type Config struct {
 	// ---- Distro replication ----
 
 	// SyncDelay is the merge window: changes to the same key within it are
-	// sent to peers once. Default 10ms (Nacos 1s).
+	// sent to peers once. Default 5ms (Nacos 1s).
 	SyncDelay time.Duration `yaml:"sync-delay"`
 
 	// SyncRetryMin is the first retry delay of a failed sync; it doubles
@@ -273,7 +273,7 @@ func DefaultConfig() Config {
 		SuspectAfter:     1,
 		DownAfter:        3,
 
-		SyncDelay:           10 * time.Millisecond,
+		SyncDelay:           5 * time.Millisecond,
 		SyncRetryMin:        100 * time.Millisecond,
 		SyncRetryMax:        5 * time.Second,
 		VerifyInterval:      time.Second,

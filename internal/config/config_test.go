@@ -67,7 +67,7 @@ func TestDefaultConfig_ValuesAndHelpers(t *testing.T) {
 		{"Home", c.Home, "."},
 		{"MemberFilePath", c.MemberFilePath(), filepath.Join(".", "conf", "cluster.conf")},
 		{"Lookup", c.Lookup(), LookupStatic},
-		{"SyncDelay", c.SyncDelay, 10 * time.Millisecond},
+		{"SyncDelay", c.SyncDelay, 5 * time.Millisecond},
 		{"SyncRetryMin", c.SyncRetryMin, 100 * time.Millisecond},
 		{"SyncRetryMax", c.SyncRetryMax, 5 * time.Second},
 		{"VerifyInterval", c.VerifyInterval, time.Second},

@@ -185,15 +185,17 @@ func (c *cluster) run(ctx context.Context) {
 		}, func(err error) { c.log.Warn("member source failed", "err", err) })
 	}()
 
-	tickEvery := c.cfg.SyncDelay / 2
-	if tickEvery < time.Millisecond {
-		tickEvery = time.Millisecond
-	}
-	if tickEvery > 50*time.Millisecond {
-		tickEvery = 50 * time.Millisecond
-	}
-	ticker := time.NewTicker(tickEvery)
-	defer ticker.Stop()
+	// The core needs a tick within SyncDelay of a change to keep
+	// replication lag in milliseconds, but an idle node need not wake every
+	// few milliseconds: it ticks fast while there is recent activity
+	// (changes, messages) and slowly otherwise; verify rounds, retries and
+	// timeouts are all far coarser than the slow tick.
+	fast := min(max(c.cfg.SyncDelay/2, time.Millisecond), 50*time.Millisecond)
+	const slow = 25 * time.Millisecond
+	const busyFor = 250 * time.Millisecond
+	timer := time.NewTimer(fast)
+	defer timer.Stop()
+	busyUntil := time.Now().Add(busyFor)
 	c.applyMembers(time.Now())
 	for {
 		select {
@@ -201,13 +203,20 @@ func (c *cluster) run(ctx context.Context) {
 			return
 		case ev := <-c.inbox:
 			c.handle(ctx, ev)
+			busyUntil = time.Now().Add(busyFor)
 		case <-c.changeKick:
 			c.drainChanges()
-		case <-ticker.C:
+			busyUntil = time.Now().Add(busyFor)
+		case <-timer.C:
 			now := time.Now()
 			c.drainChanges()
 			c.node.Tick(now)
 			c.startProbes(ctx, now)
+			if now.Before(busyUntil) {
+				timer.Reset(fast)
+			} else {
+				timer.Reset(min(slow, max(fast, c.cfg.ProbeInterval/4)))
+			}
 		}
 		c.flush()
 	}
