@@ -210,14 +210,14 @@ func TestLoad_Precedence(t *testing.T) {
 		wantDelay time.Duration
 		wantPort  int
 	}{
-		{"defaults", nil, nil, 10 * time.Millisecond, 8848},
+		{"defaults", nil, nil, DefaultConfig().SyncDelay, 8848},
 		{"file", []string{"-config", file}, nil, 20 * time.Millisecond, 7000},
 		{"file via env", nil, []string{"DISTROD_CONFIG", file}, 20 * time.Millisecond, 7000},
 		{"env over file", []string{"-config", file}, []string{"DISTROD_SYNC_DELAY", "30ms", "NACOS_APPLICATION_PORT", "7100"}, 30 * time.Millisecond, 7100},
-		{"DISTROD env over Nacos env", nil, []string{"NACOS_APPLICATION_PORT", "7100", "DISTROD_PORT", "7200"}, 10 * time.Millisecond, 7200},
+		{"DISTROD env over Nacos env", nil, []string{"NACOS_APPLICATION_PORT", "7100", "DISTROD_PORT", "7200"}, DefaultConfig().SyncDelay, 7200},
 		{"flag over env over file", []string{"-config", file, "-sync-delay", "40ms", "-port=7300"},
 			[]string{"DISTROD_SYNC_DELAY", "30ms", "DISTROD_PORT", "7200"}, 40 * time.Millisecond, 7300},
-		{"last flag wins", []string{"-port", "7400", "-port", "7500"}, nil, 10 * time.Millisecond, 7500},
+		{"last flag wins", []string{"-port", "7400", "-port", "7500"}, nil, DefaultConfig().SyncDelay, 7500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
