@@ -69,7 +69,9 @@ run() {
 
 fresh
 run register -duration "$DUR" -baseline "$B"
+fresh
 run replication -duration "$DUR" -rate 5000 -baseline "$B"
+fresh
 run push -duration "$DUR" -rate 1000 -baseline "$B"
 fresh
 run scale -services "$SCALE" -instances 10 -clients 32 -pids "$PIDS" -settle 3m -baseline "$B"
