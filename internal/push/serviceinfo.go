@@ -79,7 +79,10 @@ type Host struct {
 	InstanceHeartBeatInterval int64             `json:"instanceHeartBeatInterval"`
 	InstanceHeartBeatTimeOut  int64             `json:"instanceHeartBeatTimeOut"`
 	IPDeleteTimeout           int64             `json:"ipDeleteTimeout"`
-	InstanceIDGenerator       string            `json:"instanceIdGenerator,omitempty"`
+	// InstanceIDGenerator is "simple" when the metadata is empty, else the
+	// metadata's preserved.instance.id.generator, and absent (nil) when the
+	// metadata has no such key, as Java's getter behaves.
+	InstanceIDGenerator *string `json:"instanceIdGenerator,omitempty"`
 }
 
 // ServiceInfo is the Nacos serviceInfo document: the body of subscribe and
@@ -127,9 +130,10 @@ func HostOf(svc naming.ServiceKey, in *naming.Instance) Host {
 		IPDeleteTimeout:           in.DeleteTimeoutMs(),
 	}
 	if len(in.Metadata) == 0 {
-		h.InstanceIDGenerator = "simple"
+		g := "simple"
+		h.InstanceIDGenerator = &g
 	} else if g, ok := in.Metadata[naming.MetaIDGenerator]; ok {
-		h.InstanceIDGenerator = g
+		h.InstanceIDGenerator = &g
 	}
 	return h
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/push"
 )
 
 // catalogService is v1 GET /catalog/service.
@@ -54,13 +55,13 @@ func (c *call) catalogInstances() (any, error) {
 		return nil, serviceNotFound(k)
 	}
 	from, to := page(len(v.Hosts), pageNo, pageSize)
-	list := make([]instanceJSON, 0, to-from)
+	list := make([]push.Host, 0, to-from)
 	for i := from; i < to; i++ {
-		list = append(list, toInstanceJSON(k, &v.Hosts[i]))
+		list = append(list, push.HostOf(k, &v.Hosts[i]))
 	}
 	return struct {
-		List  []instanceJSON `json:"list"`
-		Count int            `json:"count"`
+		List  []push.Host `json:"list"`
+		Count int         `json:"count"`
 	}{list, len(v.Hosts)}, nil
 }
 
@@ -93,8 +94,8 @@ func (c *call) catalogServices() (any, error) {
 	from, to := page(len(sums), pageNo, pageSize)
 	if withInstances {
 		type clusterHosts struct {
-			ClusterName string         `json:"clusterName"`
-			Hosts       []instanceJSON `json:"hosts"`
+			ClusterName string      `json:"clusterName"`
+			Hosts       []push.Host `json:"hosts"`
 		}
 		type detail struct {
 			ServiceName string                  `json:"serviceName"`
@@ -110,7 +111,7 @@ func (c *call) catalogServices() (any, error) {
 				h := &v.Hosts[i]
 				ch := cm[h.ClusterName]
 				ch.ClusterName = h.ClusterName
-				ch.Hosts = append(ch.Hosts, toInstanceJSON(s.Key, h))
+				ch.Hosts = append(ch.Hosts, push.HostOf(s.Key, h))
 				cm[h.ClusterName] = ch
 			}
 			out = append(out, detail{s.Key.Name, s.Key.Group, nonNilMap(v.Meta.Metadata), cm})

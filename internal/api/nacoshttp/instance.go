@@ -177,7 +177,7 @@ func (c *call) list() (any, error) {
 		c.subscribeUDP(k, clusters, uint16(udpPort))
 	}
 	v := c.s.store.Service(k, q)
-	return toServiceInfoJSON(v, clusters, c.s.cacheMillis(), c.nowMs()), nil
+	return toServiceInfo(v, clusters, c.s.cacheMillis(), c.nowMs()), nil
 }
 
 func (c *call) subscribeUDP(k naming.ServiceKey, clusters string, port uint16) {

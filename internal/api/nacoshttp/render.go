@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/push"
 )
 
 // jfloat is a float64 written the way Java's Double.toString writes it
@@ -43,84 +44,22 @@ func javaDouble(f float64) string {
 	return mant + "E" + strconv.Itoa(e)
 }
 
-// instanceJSON is Nacos's Instance as Jackson writes it, derived getters
-// included, in Nacos's field order.
-type instanceJSON struct {
-	InstanceID                string            `json:"instanceId"`
-	IP                        string            `json:"ip"`
-	Port                      int               `json:"port"`
-	Weight                    jfloat            `json:"weight"`
-	Healthy                   bool              `json:"healthy"`
-	Enabled                   bool              `json:"enabled"`
-	Ephemeral                 bool              `json:"ephemeral"`
-	ClusterName               string            `json:"clusterName"`
-	ServiceName               string            `json:"serviceName"`
-	Metadata                  map[string]string `json:"metadata"`
-	InstanceHeartBeatInterval int64             `json:"instanceHeartBeatInterval"`
-	InstanceHeartBeatTimeOut  int64             `json:"instanceHeartBeatTimeOut"`
-	IPDeleteTimeout           int64             `json:"ipDeleteTimeout"`
-	InstanceIDGenerator       *string           `json:"instanceIdGenerator,omitempty"`
-}
-
-func toInstanceJSON(svc naming.ServiceKey, in *naming.Instance) instanceJSON {
-	md := in.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	out := instanceJSON{
-		InstanceID:                in.ID(svc),
-		IP:                        in.IP,
-		Port:                      in.Port,
-		Weight:                    jfloat(in.Weight),
-		Healthy:                   in.Healthy,
-		Enabled:                   in.Enabled,
-		Ephemeral:                 in.Ephemeral,
-		ClusterName:               in.ClusterName,
-		ServiceName:               svc.Grouped(),
-		Metadata:                  md,
-		InstanceHeartBeatInterval: in.BeatIntervalMs(),
-		InstanceHeartBeatTimeOut:  in.BeatTimeoutMs(),
-		IPDeleteTimeout:           in.DeleteTimeoutMs(),
-	}
-	// Java: "simple" only when metadata is empty; otherwise the metadata
-	// value, and the field disappears when the key is absent.
-	if len(in.Metadata) == 0 {
-		g := "simple"
-		out.InstanceIDGenerator = &g
-	} else if g, ok := in.Metadata[naming.MetaIDGenerator]; ok {
-		out.InstanceIDGenerator = &g
-	}
-	return out
-}
-
-// serviceInfoJSON is Nacos's ServiceInfo as the HTTP APIs write it (grouped
-// name).
-type serviceInfoJSON struct {
-	Name                     string         `json:"name"`
-	GroupName                string         `json:"groupName"`
-	Clusters                 string         `json:"clusters"`
-	CacheMillis              int64          `json:"cacheMillis"`
-	Hosts                    []instanceJSON `json:"hosts"`
-	LastRefTime              int64          `json:"lastRefTime"`
-	Checksum                 string         `json:"checksum"`
-	AllIPs                   bool           `json:"allIPs"`
-	ReachProtectionThreshold bool           `json:"reachProtectionThreshold"`
-	Valid                    bool           `json:"valid"`
-}
-
-func toServiceInfoJSON(v naming.ServiceView, clusters string, cacheMillis, nowMs int64) serviceInfoJSON {
-	hosts := make([]instanceJSON, 0, len(v.Hosts))
+// toServiceInfo is Nacos's ServiceInfo as the HTTP APIs write it: the
+// grouped name, lastRefTime from this API's clock. The document and its
+// instances are the push engine's wire types, so HTTP answers, gRPC answers
+// and pushes can never disagree on a field.
+func toServiceInfo(v naming.ServiceView, clusters string, cacheMillis, nowMs int64) push.ServiceInfo {
+	hosts := make([]push.Host, 0, len(v.Hosts))
 	for i := range v.Hosts {
-		hosts = append(hosts, toInstanceJSON(v.Key, &v.Hosts[i]))
+		hosts = append(hosts, push.HostOf(v.Key, &v.Hosts[i]))
 	}
-	return serviceInfoJSON{
+	return push.ServiceInfo{
 		Name:                     v.Key.Grouped(),
 		GroupName:                v.Key.Group,
 		Clusters:                 clusters,
 		CacheMillis:              cacheMillis,
 		Hosts:                    hosts,
 		LastRefTime:              nowMs,
-		Checksum:                 "",
 		ReachProtectionThreshold: v.ReachProtectionThreshold,
 		Valid:                    true,
 	}
