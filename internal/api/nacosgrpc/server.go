@@ -121,6 +121,12 @@ func NewServer(o Options) (*Server, error) {
 		// would answer GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		// SDK connections are long-lived and mostly idle: small per-
+		// connection buffers, and write buffers returned to a shared pool
+		// after each flush, keep an idle connection cheap.
+		grpc.ReadBufferSize(8<<10),
+		grpc.WriteBufferSize(8<<10),
+		grpc.SharedWriteBuffer(true),
 	)
 	nacospb.RegisterRequest(s.grpc, s)
 	nacospb.RegisterBiStream(s.grpc, s)
