@@ -191,6 +191,12 @@ func (e *Engine) ServiceInfo(svc naming.ServiceKey, clusters string, healthyOnly
 	return e.builder.Build(svc, clusters, healthyOnly)
 }
 
+// ServiceInfoJSON is ServiceInfo, encoded, reusing the encoded hosts of an
+// unchanged service: the form query and subscribe answers use.
+func (e *Engine) ServiceInfoJSON(svc naming.ServiceKey, clusters string, healthyOnly bool) json.RawMessage {
+	return e.builder.BuildJSON(svc, clusters, healthyOnly)
+}
+
 // Start opens the UDP socket and starts the scheduler. ctx ends the engine
 // like Stop.
 func (e *Engine) Start(ctx context.Context) error {

@@ -368,3 +368,37 @@ func TestEngine_UDPPushResendsOnceAfterTimeout(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestBuilder_BuildJSONReusesHostsUntilTheServiceChanges(t *testing.T) {
+	store := naming.NewStore("a:1", hlc.NewClock("a:1"))
+	svc := naming.NewServiceKey("", "", "cached")
+	b := NewBuilder(store, nil)
+	pub := func(port int) {
+		in := naming.Instance{IP: "10.0.0.1", Port: port, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true}
+		if err := store.Publish(1, "c", svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decode := func(raw []byte) ServiceInfo {
+		var si ServiceInfo
+		if err := json.Unmarshal(raw, &si); err != nil {
+			t.Fatal(err)
+		}
+		return si
+	}
+	pub(1)
+	first := decode(b.BuildJSON(svc, "", false))
+	second := decode(b.BuildJSON(svc, "", false))
+	if len(first.Hosts) != 1 || second.LastRefTime <= first.LastRefTime {
+		t.Fatalf("cached answer must keep hosts and advance lastRefTime: %+v %+v", first, second)
+	}
+	want, _ := json.Marshal(b.Build(svc, "", false).Hosts)
+	got, _ := json.Marshal(second.Hosts)
+	if string(want) != string(got) {
+		t.Fatalf("cached hosts differ from a fresh build:\n%s\n%s", got, want)
+	}
+	pub(2)
+	if third := decode(b.BuildJSON(svc, "", false)); len(third.Hosts) != 1 || third.Hosts[0].Port != 2 {
+		t.Fatalf("a change must invalidate the cache: %+v", third.Hosts)
+	}
+}

@@ -146,7 +146,29 @@ type Builder struct {
 	now     func() time.Time
 	seed    maphash.Seed
 	stripes [64]sync.Mutex
+
+	// cache holds the encoded hosts of recent answers by service revision,
+	// so repeated queries of an unchanged service skip selection and
+	// encoding. It is bounded by cacheMaxBytes and emptied when full.
+	cacheMu    sync.Mutex
+	cache      map[hostsKey]hostsEntry
+	cacheBytes int
 }
+
+type hostsKey struct {
+	svc         naming.ServiceKey
+	clusters    string
+	healthyOnly bool
+}
+
+type hostsEntry struct {
+	rev   uint64
+	raw   json.RawMessage
+	reach bool
+}
+
+// cacheMaxBytes bounds the encoded hosts the builder keeps.
+const cacheMaxBytes = 32 << 20
 
 // NewBuilder returns a builder over store using now as its clock.
 func NewBuilder(store *naming.Store, now func() time.Time) *Builder {
@@ -169,6 +191,13 @@ func (b *Builder) Build(svc naming.ServiceKey, clusters string, healthyOnly bool
 	mu := &b.stripes[h.Sum64()%uint64(len(b.stripes))]
 	mu.Lock()
 	defer mu.Unlock()
+	si := b.build(svc, clusters, healthyOnly)
+	si.LastRefTime = NextRefTime(b.now())
+	return si
+}
+
+// build selects and converts the hosts; the caller holds the stripe lock.
+func (b *Builder) build(svc naming.ServiceKey, clusters string, healthyOnly bool) ServiceInfo {
 	v := b.store.Service(svc, naming.Query{Clusters: naming.ParseClusters(clusters), HealthyOnly: healthyOnly, EnabledOnly: true})
 	si := ServiceInfo{
 		Name:                     svc.Name,
@@ -189,8 +218,59 @@ func (b *Builder) Build(svc naming.ServiceKey, clusters string, healthyOnly bool
 		}
 		si.Hosts = append(si.Hosts, HostOf(svc, in))
 	}
-	si.LastRefTime = NextRefTime(b.now())
 	return si
+}
+
+// BuildJSON is Build, encoded. The hosts of an unchanged service (same
+// store revision) are encoded once and reused; every answer still gets its
+// own, strictly increasing lastRefTime.
+func (b *Builder) BuildJSON(svc naming.ServiceKey, clusters string, healthyOnly bool) json.RawMessage {
+	var h maphash.Hash
+	h.SetSeed(b.seed)
+	h.WriteString(svc.String())
+	mu := &b.stripes[h.Sum64()%uint64(len(b.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	key := hostsKey{svc, clusters, healthyOnly}
+	// The revision is read before the content: content cached under a
+	// revision is never older than that revision.
+	rev := b.store.Revision(svc)
+	b.cacheMu.Lock()
+	e, hit := b.cache[key]
+	b.cacheMu.Unlock()
+	if !hit || e.rev != rev {
+		si := b.build(svc, clusters, healthyOnly)
+		raw, _ := json.Marshal(si.Hosts)
+		e = hostsEntry{rev: rev, raw: raw, reach: si.ReachProtectionThreshold}
+		b.cacheMu.Lock()
+		if b.cache == nil || b.cacheBytes+len(raw) > cacheMaxBytes {
+			b.cache, b.cacheBytes = make(map[hostsKey]hostsEntry), 0
+		}
+		if old, ok := b.cache[key]; ok {
+			b.cacheBytes -= len(old.raw)
+		}
+		b.cache[key] = e
+		b.cacheBytes += len(raw)
+		b.cacheMu.Unlock()
+	}
+	// Assembled by hand: json.Marshal would re-validate the cached hosts
+	// on every answer, which costs more than everything else together.
+	head, _ := json.Marshal(struct {
+		Name        string `json:"name"`
+		GroupName   string `json:"groupName"`
+		Clusters    string `json:"clusters"`
+		CacheMillis int64  `json:"cacheMillis"`
+	}{svc.Name, svc.Group, clusters, DefaultCacheMillis})
+	out := make([]byte, 0, len(head)+len(e.raw)+128)
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"hosts":`...)
+	out = append(out, e.raw...)
+	out = append(out, `,"lastRefTime":`...)
+	out = strconv.AppendInt(out, NextRefTime(b.now()), 10)
+	out = append(out, `,"checksum":"","allIPs":false,"reachProtectionThreshold":`...)
+	out = strconv.AppendBool(out, e.reach)
+	out = append(out, `,"valid":true}`...)
+	return out
 }
 
 // notifyBody encodes a NotifySubscriberRequest around an encoded

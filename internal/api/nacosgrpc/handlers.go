@@ -21,8 +21,8 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		info := s.o.Push.ServiceInfo(svc, r.Cluster, r.HealthyOnly)
-		return typeQueryServiceResponse, serviceInfoResponse{responseHead: ok(r.RequestID), ServiceInfo: info}, nil
+		info := s.o.Push.ServiceInfoJSON(svc, r.Cluster, r.HealthyOnly)
+		return typeQueryServiceResponse, withServiceInfo(ok(r.RequestID), info), nil
 	case *subscribeServiceRequest:
 		svc, err := r.serviceKey()
 		if err != nil {
@@ -35,10 +35,10 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 		} else {
 			s.o.Push.Unsubscribe(c.id, svc, r.Clusters)
 		}
-		info := s.o.Push.ServiceInfo(svc, r.Clusters, false)
+		info := s.o.Push.ServiceInfoJSON(svc, r.Clusters, false)
 		head := ok(r.RequestID)
 		head.Message = "success"
-		return typeSubscribeServiceResponse, serviceInfoResponse{responseHead: head, ServiceInfo: info}, nil
+		return typeSubscribeServiceResponse, withServiceInfo(head, info), nil
 	case *serviceListRequest:
 		return s.handleList(r)
 	}

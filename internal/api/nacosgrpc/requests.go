@@ -285,11 +285,6 @@ type instanceResponse struct {
 	Type string `json:"type"`
 }
 
-type serviceInfoResponse struct {
-	responseHead
-	ServiceInfo any `json:"serviceInfo"`
-}
-
 type serviceListResponse struct {
 	responseHead
 	Count        int      `json:"count"`

@@ -418,7 +418,23 @@ func (s *Server) fail(in *nacospb.Payload, err error) *nacospb.Payload {
 	return reply(typeErrorResponse, responseHead{ResultCode: code, ErrorCode: code, Message: msg, RequestID: requestIDOf(in.Body)})
 }
 
+// encodedBody is a response body that is already JSON; reply sends it as it
+// is.
+type encodedBody []byte
+
+// withServiceInfo encodes head with a serviceInfo that is already encoded,
+// without encoding/json re-validating it.
+func withServiceInfo(head responseHead, info json.RawMessage) encodedBody {
+	b, _ := json.Marshal(head)
+	b = append(b[:len(b)-1], `,"serviceInfo":`...)
+	b = append(b, info...)
+	return append(b, '}')
+}
+
 func reply(typ string, body any) *nacospb.Payload {
+	if eb, ok := body.(encodedBody); ok {
+		return &nacospb.Payload{Type: typ, Body: eb}
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		b, _ = json.Marshal(responseHead{ResultCode: CodeServerError, ErrorCode: CodeServerError, Message: err.Error()})
