@@ -238,6 +238,12 @@ type Config struct {
 	// MaxConnections caps concurrent SDK gRPC connections. Default 100000.
 	MaxConnections int `yaml:"max-connections"`
 
+	// MaxConnectionRequestRate caps the gRPC requests one SDK connection
+	// may send per second; beyond it requests get ErrorResponse 503
+	// (OVER_THRESHOLD), which the SDK retries. A real client sends a few
+	// per second. 0 disables the limit. Default 5000.
+	MaxConnectionRequestRate int `yaml:"max-connection-request-rate"`
+
 	// ForwardTimeout bounds an HTTP write forwarded to the owning node.
 	// Default 3s.
 	ForwardTimeout time.Duration `yaml:"forward-timeout"`
@@ -290,14 +296,15 @@ func DefaultConfig() Config {
 		PushRetryDelay:         time.Second,
 		PushQueueSize:          1024,
 
-		MaxBodyBytes:        4 << 20,
-		MaxHeaderBytes:      64 << 10,
-		ReadTimeout:         30 * time.Second,
-		WriteTimeout:        30 * time.Second,
-		IdleTimeout:         90 * time.Second,
-		MaxGRPCMessageBytes: 10 << 20,
-		MaxConnections:      100000,
-		ForwardTimeout:      3 * time.Second,
+		MaxBodyBytes:             4 << 20,
+		MaxHeaderBytes:           64 << 10,
+		ReadTimeout:              30 * time.Second,
+		WriteTimeout:             30 * time.Second,
+		IdleTimeout:              90 * time.Second,
+		MaxGRPCMessageBytes:      10 << 20,
+		MaxConnections:           100000,
+		MaxConnectionRequestRate: 5000,
+		ForwardTimeout:           3 * time.Second,
 
 		LogLevel:  "info",
 		LogFormat: LogFormatText,

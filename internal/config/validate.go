@@ -190,6 +190,9 @@ func (c Config) Validate() error {
 			add(fmt.Errorf("%w: %s is %d; it must be positive", ErrInvalidLimit, l.key, l.v))
 		}
 	}
+	if c.MaxConnectionRequestRate < 0 {
+		add(fmt.Errorf("%w: max-connection-request-rate is %d; use 0 for no limit or a positive rate", ErrInvalidLimit, c.MaxConnectionRequestRate))
+	}
 
 	// HTTP context path.
 	if p := c.ContextPath; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, " ?#")) {

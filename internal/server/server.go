@@ -67,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Registry:        s.reg,
 		MaxConnections:  cfg.MaxConnections,
 		MaxMessageBytes: cfg.MaxGRPCMessageBytes,
+		MaxRequestRate:  cfg.MaxConnectionRequestRate,
 		Self:            cfg.SelfAddr(),
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package nacosgrpc
 import (
 	"context"
 	"fmt"
+	"golang.org/x/time/rate"
 	"net"
 	"net/netip"
 	"sync"
@@ -44,6 +45,7 @@ type conn struct {
 
 	lastActive atomic.Int64 // Unix ms of the last request or ack
 	probing    atomic.Bool
+	limit      *rate.Limiter // nil: no request-rate limit
 
 	mu       sync.RWMutex
 	state    connState

@@ -299,3 +299,40 @@ func TestServer_GracefulStopEndsStreamsAndRemovesTheirData(t *testing.T) {
 		t.Fatalf("after GracefulStop: %d hosts, %d connections", n, e.srv.Connections())
 	}
 }
+
+func TestServer_FloodingConnectionGetsOverThresholdAndOthersAreServed(t *testing.T) {
+	e := startEnv(t, func(o *Options) { o.MaxRequestRate = 20 })
+	flood := dialRaw(t, e.addr)
+	flood.setup()
+	flood.waitRegistered()
+	limited := 0
+	for i := 0; i < 200; i++ {
+		out, err := flood.call(typeInstanceRequest, instanceBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Type == typeErrorResponse {
+			var m map[string]any
+			_ = json.Unmarshal(out.Body, &m)
+			if int(m["errorCode"].(float64)) != CodeOverThreshold || !strings.Contains(m["message"].(string), "requests/s") {
+				t.Fatalf("unexpected error %s", out.Body)
+			}
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("200 requests at once on a 20/s connection were all served")
+	}
+	// Health checks of the flooding connection still pass, and another
+	// connection is not affected.
+	flood.mustCall(typeHealthCheckRequest, `{"requestId":"","module":"internal"}`, typeHealthCheckResponse, CodeSuccess)
+	other := dialRaw(t, e.addr)
+	other.setup()
+	other.waitRegistered()
+	other.mustCall(typeInstanceRequest, strings.Replace(instanceBody, `"raw"`, `"other"`, 1), typeInstanceResponse, CodeSuccess)
+	// The bucket refills: the flooding connection is served again.
+	waitFor(t, 5*time.Second, "served again after a pause", func() bool {
+		out, err := flood.call(typeInstanceRequest, instanceBody)
+		return err == nil && out.Type == typeInstanceResponse
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -52,6 +53,11 @@ type Options struct {
 	DetectTimeout time.Duration
 	// Self is this node's address, for logs and status.
 	Self string
+	// MaxRequestRate caps the unary requests one connection may send per
+	// second (with a burst of one second's worth); requests beyond it get
+	// ErrorResponse 503 (OVER_THRESHOLD), which the SDK retries after a
+	// pause. Health checks are never limited. 0 means no limit.
+	MaxRequestRate int
 }
 
 func (o *Options) setDefaults() error {
@@ -347,6 +353,9 @@ func (h statsHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) cont
 		done:    make(chan struct{}),
 		acks:    map[string]chan int{},
 	}
+	if s.o.MaxRequestRate > 0 {
+		c.limit = rate.NewLimiter(rate.Limit(s.o.MaxRequestRate), s.o.MaxRequestRate)
+	}
 	c.lastActive.Store(now.UnixMilli())
 	s.mu.Lock()
 	c.raw = s.raw[info.RemoteAddr.String()]
@@ -392,6 +401,9 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
 	}
 	c.touch()
+	if c.limit != nil && in.Type != typeHealthCheckRequest && !c.limit.Allow() {
+		return s.fail(in, errorf(CodeOverThreshold, "connection %s exceeds %d requests/s, slow down", c.id, s.o.MaxRequestRate)), nil
+	}
 	req, derr := decodeRequest(in.Type, in.Body)
 	if derr != nil {
 		return s.fail(in, derr), nil
