@@ -36,10 +36,9 @@ type simNode struct {
 	stale   []string
 
 	view        map[string]distro.MemberState
-	viewNet     uint64               // c.netVer when view was computed
-	viewPending bool                 // a lost peer has not reached DOWN yet
-	lost        map[string]time.Time // peer -> unreachable since
-	flap        map[string]flap
+	viewNet     uint64 // c.netVer when view was computed
+	viewPending bool   // a lost peer has not reached DOWN yet
+	det         *distrotest.Detector
 	ready       bool
 	nextExpire  time.Time
 	rejected    int
@@ -49,11 +48,6 @@ type simNode struct {
 	loadBase    map[string]map[string]hlc.Version
 	loadBroken  map[string]bool
 	loadDropped map[string]bool
-}
-
-type flap struct {
-	until time.Time
-	state distro.MemberState
 }
 
 // t is the node's local clock: virtual time plus its skew.
@@ -189,7 +183,7 @@ func (c *Cluster) boot(sn *simNode) {
 		panic(err) // a bad Config is a bug in the test setup
 	}
 	sn.node = n
-	sn.view, sn.lost, sn.flap = nil, map[string]time.Time{}, map[string]flap{}
+	sn.view, sn.det = nil, distrotest.NewDetector(c.opt.SuspectAfter, c.opt.DownAfter)
 	sn.ready = false
 	sn.nextExpire = c.now.Add(time.Duration(c.rng.Int64N(int64(c.opt.ExpireEvery))))
 	sn.loadBase, sn.loadBroken, sn.loadDropped = map[string]map[string]hlc.Version{}, map[string]bool{}, map[string]bool{}
@@ -282,52 +276,18 @@ func (c *Cluster) linked(a, b string) bool { return c.net.Reachable(a, b) && c.n
 // SuspectAfter is SUSPICIOUS, for DownAfter DOWN; a forced flap raises the
 // state until it ends. SetMembers is called whenever the view changes.
 func (c *Cluster) updateView(sn *simNode) {
-	if sn.view != nil && sn.viewNet == c.netVer && !sn.viewPending && len(sn.flap) == 0 {
+	if sn.view != nil && sn.viewNet == c.netVer && !sn.viewPending && !sn.det.Flapping() {
 		return // nothing that feeds the detector changed
 	}
-	sn.viewNet, sn.viewPending = c.netVer, false
-	changed := sn.view == nil
-	if changed {
-		sn.view = make(map[string]distro.MemberState, len(c.nodes))
+	sn.viewNet = c.netVer
+	addrs := make([]string, len(c.nodes))
+	for i, p := range c.nodes {
+		addrs[i] = p.addr
 	}
-	for _, p := range c.nodes {
-		st := distro.StateUp
-		if p != sn {
-			if c.linked(sn.addr, p.addr) {
-				delete(sn.lost, p.addr)
-			} else if _, ok := sn.lost[p.addr]; !ok {
-				sn.lost[p.addr] = c.now
-			}
-			if since, ok := sn.lost[p.addr]; ok {
-				switch d := c.now.Sub(since); {
-				case d >= c.opt.DownAfter:
-					st = distro.StateDown
-				case d >= c.opt.SuspectAfter:
-					st = distro.StateSuspicious
-					sn.viewPending = true
-				default:
-					sn.viewPending = true
-				}
-			}
-			if f, ok := sn.flap[p.addr]; ok {
-				if c.now.Before(f.until) {
-					st = max(st, f.state)
-				} else {
-					delete(sn.flap, p.addr)
-				}
-			}
-		}
-		if old, ok := sn.view[p.addr]; !ok || old != st {
-			sn.view[p.addr] = st
-			changed = true
-		}
-	}
+	members, changed, pending := sn.det.Update(c.now, sn.addr, addrs, func(p string) bool { return c.linked(sn.addr, p) })
+	sn.viewPending, sn.view = pending, sn.det.View()
 	if !changed {
 		return
-	}
-	members := make([]distro.Member, 0, len(c.nodes))
-	for _, p := range c.nodes {
-		members = append(members, distro.Member{Addr: p.addr, State: sn.view[p.addr]})
 	}
 	c.event("view", "%s %v", sn.addr, members)
 	sn.node.SetMembers(sn.t(c.now), members)
@@ -481,7 +441,7 @@ func (c *Cluster) chaosEvent() {
 		if c.rng.IntN(2) == 0 {
 			st = distro.StateDown
 		}
-		sn.flap[p.addr] = flap{until: c.now.Add(time.Duration(100+c.rng.IntN(1900)) * time.Millisecond), state: st}
+		sn.det.Flap(p.addr, st, c.now.Add(time.Duration(100+c.rng.IntN(1900))*time.Millisecond))
 		c.res.Flaps++
 		c.lastFault = c.now
 		c.event("flap", "%s sees %s %v", sn.addr, p.addr, st)
@@ -578,7 +538,7 @@ func (c *Cluster) Run() Result {
 	c.net.Faults = distrotest.Faults{MinDelay: c.opt.Faults.MinDelay, MaxDelay: c.opt.Faults.MaxDelay}
 	c.heal()
 	for _, sn := range c.nodes {
-		sn.flap = map[string]flap{}
+		sn.det.ClearFlaps()
 	}
 	var alive []*simNode
 	for _, sn := range c.nodes {

@@ -116,18 +116,12 @@ type simNode struct {
 	clock   *hlc.Clock
 	skew    time.Duration
 	view    map[string]distro.MemberState
-	lost    map[string]time.Time // peer -> unreachable since
-	flap    map[string]flapState
+	det     *Detector
 	wasRdy  bool
 	startAt time.Time
 	// I5 bookkeeping: peer stores at restart and whether the link stayed up.
 	loadBase   map[string]map[string]hlc.Version
 	loadBroken map[string]bool
-}
-
-type flapState struct {
-	until time.Time
-	state distro.MemberState
 }
 
 // Cluster is a running simulation. Use Run for the standard scenario, or
@@ -194,8 +188,7 @@ func (c *Cluster) boot(sn *simNode) {
 	sn.node = n
 	sn.clock = hlc.NewClock(sn.addr)
 	sn.view = nil
-	sn.lost = map[string]time.Time{}
-	sn.flap = map[string]flapState{}
+	sn.det = NewDetector(100*time.Millisecond, 400*time.Millisecond)
 	sn.wasRdy = false
 	sn.startAt = c.now
 	sn.loadBase = map[string]map[string]hlc.Version{}
@@ -316,48 +309,24 @@ func (c *Cluster) event(kind, what string, x uint64) {
 // detection: SUSPICIOUS after 100ms unreachable, DOWN after 400ms) and
 // forced flaps, and calls SetMembers when it changed.
 func (c *Cluster) updateView(sn *simNode) {
-	changed := sn.view == nil
-	if changed {
-		sn.view = make(map[string]distro.MemberState, len(c.nodes))
-	}
-	for _, p := range c.nodes {
-		st := distro.StateUp
-		if p != sn {
-			if c.net.Reachable(sn.addr, p.addr) && c.net.Reachable(p.addr, sn.addr) {
-				delete(sn.lost, p.addr)
-			} else if _, ok := sn.lost[p.addr]; !ok {
-				sn.lost[p.addr] = c.now
-			}
-			if since, ok := sn.lost[p.addr]; ok {
-				switch d := c.now.Sub(since); {
-				case d >= 400*time.Millisecond:
-					st = distro.StateDown
-				case d >= 100*time.Millisecond:
-					st = distro.StateSuspicious
-				}
-			}
-			if f, ok := sn.flap[p.addr]; ok {
-				if c.now.Before(f.until) {
-					st = max(st, f.state)
-				} else {
-					delete(sn.flap, p.addr)
-				}
-			}
-		}
-		if old, ok := sn.view[p.addr]; !ok || old != st {
-			sn.view[p.addr] = st
-			changed = true
-		}
-	}
+	members, changed, _ := sn.det.Update(c.now, sn.addr, c.addrs(), func(p string) bool {
+		return c.net.Reachable(sn.addr, p) && c.net.Reachable(p, sn.addr)
+	})
+	sn.view = sn.det.View()
 	if !changed {
 		return
 	}
-	members := make([]distro.Member, 0, len(c.nodes))
-	for _, p := range c.nodes {
-		members = append(members, distro.Member{Addr: p.addr, State: sn.view[p.addr]})
-	}
 	sn.node.SetMembers(c.now, members)
 	c.afterCall(sn)
+}
+
+// addrs returns the node addresses in cluster order.
+func (c *Cluster) addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.addr
+	}
+	return out
 }
 
 // afterCall plays the shell: feed storage changes to Observe (and the HLC),
@@ -597,7 +566,7 @@ func (c *Cluster) chaosEvent() {
 		if c.rng.IntN(2) == 0 {
 			st = distro.StateDown
 		}
-		sn.flap[p.addr] = flapState{until: c.now.Add(time.Duration(100+c.rng.IntN(1900)) * time.Millisecond), state: st}
+		sn.det.Flap(p.addr, st, c.now.Add(time.Duration(100+c.rng.IntN(1900))*time.Millisecond))
 		c.res.Flaps++
 		c.event("flap", sn.addr+">"+p.addr, uint64(st))
 	}
@@ -650,7 +619,7 @@ func (c *Cluster) run() Result {
 	c.Heal()
 	for _, sn := range c.nodes {
 		c.Restart(sn.addr)
-		sn.flap = map[string]flapState{}
+		sn.det.ClearFlaps()
 	}
 	c.timers = nil
 	quiet := c.now
