@@ -412,18 +412,7 @@ func (c *Cluster) chaosEvent() {
 			c.schedule(time.Duration(300+c.rng.IntN(2700))*time.Millisecond, func() { c.restart(sn) })
 		}
 	case k < 4: // partition in two groups for 0.5–4 s
-		perm := c.rng.Perm(len(addrs))
-		cut := 1 + c.rng.IntN(len(addrs)-1)
-		var g1, g2 []string
-		for i, j := range perm {
-			if i < cut {
-				g1 = append(g1, addrs[j])
-			} else {
-				g2 = append(g2, addrs[j])
-			}
-		}
-		sort.Strings(g1)
-		sort.Strings(g2)
+		g1, g2 := distrotest.RandomSplit(c.rng, addrs)
 		c.partition(g1, g2)
 		c.schedule(time.Duration(500+c.rng.IntN(3500))*time.Millisecond, c.heal)
 	case k < 5: // one-way link cut for 0.5–2 s

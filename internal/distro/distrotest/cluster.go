@@ -539,18 +539,7 @@ func (c *Cluster) chaosEvent() {
 		if c.opt.NoPartition {
 			return
 		}
-		perm := c.rng.Perm(len(addrs))
-		cut := 1 + c.rng.IntN(len(addrs)-1)
-		var g1, g2 []string
-		for i, j := range perm {
-			if i < cut {
-				g1 = append(g1, addrs[j])
-			} else {
-				g2 = append(g2, addrs[j])
-			}
-		}
-		sort.Strings(g1)
-		sort.Strings(g2)
+		g1, g2 := RandomSplit(c.rng, addrs)
 		c.Partition(g1, g2)
 		c.schedule(time.Duration(500+c.rng.IntN(3500))*time.Millisecond, c.Heal)
 	default: // one node's view of one peer flaps SUSPICIOUS or DOWN for 0.1-2s

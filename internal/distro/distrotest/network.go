@@ -149,3 +149,20 @@ func (nw *Network) Due(now time.Time) []Delivery {
 
 // Pending returns the number of queued events.
 func (nw *Network) Pending() int { return len(nw.queue) }
+
+// RandomSplit divides addrs into two non-empty groups at random (each
+// sorted), for a partition fault. addrs must hold at least two addresses.
+func RandomSplit(rng *rand.Rand, addrs []string) (g1, g2 []string) {
+	perm := rng.Perm(len(addrs))
+	cut := 1 + rng.IntN(len(addrs)-1)
+	for i, j := range perm {
+		if i < cut {
+			g1 = append(g1, addrs[j])
+		} else {
+			g2 = append(g2, addrs[j])
+		}
+	}
+	sort.Strings(g1)
+	sort.Strings(g2)
+	return g1, g2
+}
