@@ -134,6 +134,15 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 	return v
 }
 
+// HasService reports whether service k exists (created, or holding
+// instances), without building a view.
+func (s *Store) HasService(k ServiceKey) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sv := s.services[k]
+	return sv != nil && sv.exists()
+}
+
 // Revision returns the revision of service k (0 if unknown), cheaply.
 func (s *Store) Revision(k ServiceKey) uint64 {
 	s.mu.RLock()

@@ -51,7 +51,7 @@ func (c *call) update() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v := c.s.store.Service(k, naming.Query{}); !v.Exists {
+	if !c.s.store.HasService(k) {
 		return nil, serviceNotFound(k)
 	}
 	cluster := c.clusterParam("")
