@@ -2,8 +2,19 @@
 # Installs what building and testing distrod needs beyond a Go toolchain.
 # Everything else comes from the Go module proxy through go.mod.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 if ! command -v go >/dev/null 2>&1; then
   echo "setup: Go 1.26 or newer is required (https://go.dev/dl/)" >&2
   exit 1
 fi
 go mod download
+
+# The Nacos Node.js client for e2e/node_test.go, at the versions locked in
+# e2e/nodeclient/package-lock.json. Without npm that test is skipped.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d e2e/nodeclient/node_modules/nacos ]; then
+    npm ci --prefix e2e/nodeclient --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "setup: npm not found; the Node.js client test will be skipped" >&2
+fi
