@@ -46,7 +46,7 @@ type cluster struct {
 
 	inbox      chan event
 	changeMu   sync.Mutex
-	changes    []distro.Meta
+	changes    []replica.Observation
 	stale      []string // own connection clients from before a restart
 	changeKick chan struct{}
 	// liveConn reports whether this process holds gRPC connection id; set
@@ -125,7 +125,7 @@ func (c *cluster) onChange(ch naming.Change) {
 		return
 	}
 	c.changeMu.Lock()
-	c.changes = append(c.changes, o.Meta)
+	c.changes = append(c.changes, o)
 	if o.StaleClient != "" {
 		c.stale = append(c.stale, o.StaleClient)
 	}
@@ -250,8 +250,8 @@ func (c *cluster) drainChanges() {
 	c.changes, c.stale = nil, nil
 	c.changeMu.Unlock()
 	now := time.Now()
-	for _, m := range chs {
-		c.node.Observe(now, m)
+	for _, o := range chs {
+		o.Feed(now, c.node)
 	}
 	for _, id := range stale {
 		if c.store.RemoveClient(now.UnixMilli(), id) {

@@ -26,9 +26,12 @@ const (
 )
 
 type Version struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Clock         uint64                 `protobuf:"varint,1,opt,name=clock,proto3" json:"clock,omitempty"`
-	Node          uint64                 `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Clock uint64                 `protobuf:"varint,1,opt,name=clock,proto3" json:"clock,omitempty"`
+	Node  uint64                 `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
+	// sub orders derived (server-made) changes of one client action; 0 for a
+	// client action. See internal/hlc.
+	Sub           uint64 `protobuf:"varint,3,opt,name=sub,proto3" json:"sub,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -73,6 +76,13 @@ func (x *Version) GetClock() uint64 {
 func (x *Version) GetNode() uint64 {
 	if x != nil {
 		return x.Node
+	}
+	return 0
+}
+
+func (x *Version) GetSub() uint64 {
+	if x != nil {
+		return x.Sub
 	}
 	return 0
 }
@@ -1060,10 +1070,11 @@ var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\x12distrod.cluster.v1\"3\n" +
+	"\rcluster.proto\x12\x12distrod.cluster.v1\"E\n" +
 	"\aVersion\x12\x14\n" +
 	"\x05clock\x18\x01 \x01(\x04R\x05clock\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\x04R\x04node\"\xab\x01\n" +
+	"\x04node\x18\x02 \x01(\x04R\x04node\x12\x10\n" +
+	"\x03sub\x18\x03 \x01(\x04R\x03sub\"\xab\x01\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\aversion\x18\x02 \x01(\v2\x1b.distrod.cluster.v1.VersionR\aversion\x12\x14\n" +
