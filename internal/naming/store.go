@@ -213,6 +213,31 @@ type Store struct {
 
 	lmu       sync.RWMutex
 	listeners []func(Change)
+
+	flaws Flaws
+}
+
+// Flaws re-creates defects of earlier builds, each of which let
+// acknowledged deregistrations come back or instances outlive their
+// deadline. They exist only so the simulation's tests can prove their
+// checks catch those defects; a server never sets them.
+type Flaws struct {
+	// NoBlindTombstone: deregistering an instance this node holds no copy
+	// of records nothing.
+	NoBlindTombstone bool
+	// FreshDerived: health flips and expiry removals get a fresh client
+	// action version instead of a derived one.
+	FreshDerived bool
+	// FreshDeadline: replicated records and takeovers restart the beat
+	// deadline at the receiving node's time.
+	FreshDeadline bool
+}
+
+// SetFlaws plants f (simulation tests only). Call before use.
+func (s *Store) SetFlaws(f Flaws) {
+	s.mu.Lock()
+	s.flaws = f
+	s.mu.Unlock()
 }
 
 // SetExpiry changes the default heartbeat timeouts (milliseconds) applied to
@@ -381,6 +406,9 @@ func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
 // expiry, a last-beat refresh): it ranks below every later client action,
 // wherever that was made (see hlc.Clock.Derive).
 func (s *Store) deriveLocked(now int64, c *client, k ServiceKey) Change {
+	if s.flaws.FreshDerived {
+		return s.stampLocked(now, c, k)
+	}
 	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version) })
 }
 
@@ -464,6 +492,10 @@ func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
 	}
 	s.mu.Lock()
 	c := s.clients[clientID]
+	if s.flaws.NoBlindTombstone && (c == nil || c.services[svc] == nil) {
+		s.mu.Unlock()
+		return false
+	}
 	if c == nil {
 		c = newClient(clientID)
 		s.clients[clientID] = c
@@ -608,6 +640,13 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 		if !owns(TagOf(id)) {
 			c.owned = false
 			continue
+		}
+		if !c.owned && s.flaws.FreshDeadline {
+			for _, p := range c.services {
+				for i := range p.Instances {
+					p.Instances[i].LastBeat = now
+				}
+			}
 		}
 		c.takeOwnership(now)
 		keys := make([]ServiceKey, 0, len(c.services))
@@ -807,7 +846,7 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 			// The owner's last beat continues here (capped at this node's
 			// time, in case its clock runs ahead); a record of an earlier
 			// build carries none and starts the deadline now.
-			if in.LastBeat <= 0 || in.LastBeat > now {
+			if in.LastBeat <= 0 || in.LastBeat > now || s.flaws.FreshDeadline {
 				in.LastBeat = now
 			}
 		}

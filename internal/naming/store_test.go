@@ -386,3 +386,41 @@ func TestStore_EachPublicationIsItsOwnRecord(t *testing.T) {
 		t.Fatal("an invalid replicated instance must be rejected without state")
 	}
 }
+
+// Each planted flaw brings back the defect it names (the simulation relies
+// on them to prove its checks are not blind).
+func TestStore_FlawsReproduceOldDefects(t *testing.T) {
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	owns := func(string) bool { return true }
+
+	s := newTestStore("b:1")
+	s.SetFlaws(Flaws{NoBlindTombstone: true})
+	s.Unpublish(2000, id, svcA)
+	if _, ok := s.Get(key); ok {
+		t.Fatal("NoBlindTombstone still wrote a tombstone")
+	}
+
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	a.SetFlaws(Flaws{FreshDerived: true})
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	b.Unpublish(2000, id, svcA)
+	a.ExpireCheck(16001, owns)
+	flip, _ := a.Get(key)
+	del, _ := b.Get(key)
+	if !flip.Version.Newer(del.Version) {
+		t.Fatal("FreshDerived: the later flip should outrank the delete")
+	}
+
+	c := newTestStore("c:1")
+	c.SetFlaws(Flaws{FreshDeadline: true})
+	reg, _ := a.Get(key)
+	reg.Tombstone, reg.Data = false, encodePublication(&Publication{Instances: []Instance{{IP: "10.0.0.9", Port: 9, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, ClusterName: DefaultCluster, LastBeat: 1000}}})
+	if _, err := c.Apply(20000, reg); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpireCheck(40000, owns)
+	if v := c.Service(svcA, Query{}); !v.Exists {
+		t.Fatal("FreshDeadline: the takeover should have granted a new deadline")
+	}
+}
