@@ -1,6 +1,6 @@
 // Package distro is the pure, deterministic core of distrod's Distro
 // protocol: the AP replication of ephemeral naming clients between equal
-// cluster members (see shared/design/DISTRO.md for the invariants I1–I7).
+// cluster members (docs/distro.md states the rules and the invariants I1–I8).
 //
 // # Shape
 //
