@@ -46,10 +46,17 @@
 // member in its view holds it. A late or replayed older record therefore
 // never resurrects a delete (I3).
 //
+// Versions come from the naming layer: a client action gets a fresh HLC
+// value, a change the server derives from the state it holds (a health
+// flip, an expiry) only raises the version's derivation part, so it never
+// outranks a later client action made elsewhere (see internal/hlc). The core
+// only compares versions; it never makes one.
+//
 // # Sync
 //
-// On Observe of a key it owns, the node queues the key (not the record) for
-// every peer: at most one entry per key per peer, so repeated changes merge
+// On Observe of a key it owns, or of a version it wrote itself (a write it
+// accepted while its view of the owner differed from the writer's), the
+// node queues the key (not the record) for every peer: at most one entry per key per peer, so repeated changes merge
 // and retry memory is bounded by the key count. SyncDelay after the first
 // unsent change the queue is flushed in SyncBatch messages bounded by count
 // and bytes, with records read from Storage at that moment (latest state).
@@ -58,6 +65,12 @@
 // jitter up to RetryBackoffMax. DOWN peers keep their queue and get it when
 // they come back. A record a node applied from a peer is forwarded only if
 // the node owns it (the owner re-broadcasts a newer version pushed to it).
+//
+// Refresh queues a key the node owns without a new version: the owner's way
+// to replicate data outside the record's identity (the naming store's last
+// beat times). A peer that holds that version hands the record to the
+// Storage's optional Refresher; digests never move, so a steady stream of
+// refreshes costs no verify traffic.
 //
 // # Verify (anti-entropy)
 //
