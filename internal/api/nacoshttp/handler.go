@@ -51,8 +51,8 @@ type Options struct {
 	Forwarder Forwarder
 	// Ready reports readiness (snapshot loaded). nil means always ready.
 	// While it returns false the readiness probe and every naming read
-	// answer 503 and metrics report STATUS STARTING; writes, liveness and
-	// the operator endpoints keep serving.
+	// answer 503 and the operator metrics report status STARTING; writes,
+	// liveness and the operator endpoints keep serving.
 	Ready func() bool
 	// Extra holds additional handlers mounted under ContextPath (for example
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
