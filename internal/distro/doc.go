@@ -35,6 +35,16 @@
 // almost all), and equal views give equal owners (I6). SUSPICIOUS members
 // stay on the ring so a missed health report does not bounce ownership.
 //
+// Only the owner writes an IP-port client. An HTTP write that reaches
+// another node is carried to the owner by the shell (one unary call on the
+// cluster channel, not through this core) with an absolute deadline on the
+// entry node's clock; the owner refuses it once that deadline has passed by
+// its own clock (replica.ForwardExpired), so a request that the network
+// delivers late never becomes a fresh write. The owner answers with the
+// records the write produced, which the entry node installs by version
+// (an ordinary Storage.Apply, then Observe) before it answers the client:
+// the write is readable on the node that acknowledged it.
+//
 // # Versions and tombstones
 //
 // Records carry an hlc.Version, totally ordered across nodes; Storage.Apply

@@ -61,7 +61,7 @@ type cluster struct {
 	done    chan struct{}
 }
 
-func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*cluster, error) {
+func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
 	now := time.Now()
 	dcfg := distro.DefaultConfig(cfg.SelfAddr())
 	dcfg.SyncDelay = cfg.SyncDelay
@@ -101,6 +101,7 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*clus
 		Secret:     cfg.ClusterSecret,
 		Ready:      c.ready.Load,
 		Logger:     c.log,
+		Forward:    forward,
 	}, c.onMessage, c.onFail)
 	c.ring.Store(distro.NewRing([]string{cfg.SelfAddr()}))
 	store.OnChange(c.onChange)
