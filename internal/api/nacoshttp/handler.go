@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/distrod/distrod/internal/auth"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// While it returns false the readiness probe answers 503 and metrics
 	// report STARTING; every other API keeps serving.
 	Ready func() bool
+	// Auth checks every request against its route's access rule (auth.go)
+	// and serves /v1/auth/*. nil means no auth API and no checks.
+	Auth *auth.Guard
 	// Extra holds additional handlers mounted under ContextPath (for example
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
 	// it. May be nil.
@@ -127,6 +131,7 @@ func New(o Options) (http.Handler, error) {
 	s.registerV1()
 	s.registerV2()
 	s.registerConsole()
+	s.registerAuth()
 	return s, nil
 }
 
@@ -203,6 +208,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 		return "unknown"
 	}
 	if h := s.extra(path); h != nil {
+		if !s.authorizeExtra(w, r) {
+			return "extra"
+		}
 		h.ServeHTTP(w, r)
 		return "extra"
 	}
@@ -219,6 +227,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 	c := &call{s: s, r: r, ep: ep, now: s.o.Now(), p: params{}}
 	if err := c.readBody(w); err != nil {
 		s.writeError(w, c, err)
+		return ep.api
+	}
+	if !s.authorize(w, c) {
 		return ep.api
 	}
 	// Reads and writes are served while the startup snapshot loads: reads
