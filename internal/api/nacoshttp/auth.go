@@ -44,7 +44,7 @@ var authRules = map[string]access{
 	"v1_instance_detail":          accessRead,
 	"v1_instance_list":            accessRead,
 	"v1_instance_beat":            accessWrite,
-	"v1_instance_statuses":        accessUser,
+	"v1_instance_statuses":        accessRead,
 	"v1_instance_metadata_update": accessWrite,
 	"v1_instance_metadata_delete": accessWrite,
 	"v1_service_create":           accessWrite,
@@ -125,26 +125,30 @@ func credentials(r *http.Request, p params, identityKey string) auth.Credentials
 	return c
 }
 
-// namingResource is the resource a naming request touches, read as
-// Nacos's NamingHttpResourceParser does: the group comes from groupName,
-// else from a grouped serviceName, else DEFAULT_GROUP when a service is
-// named.
+// namingResource is the resource a naming request touches. When a service
+// is named it is the service the handler will touch, parsed the same way
+// (naming.ParseServiceKey: the group in "group@@name" wins over
+// groupName), so a permitted group cannot be named to reach another.
+// Otherwise it is the namespace and group of a listing. The "key" of
+// /instance/statuses ("namespace##group@@name") is read too.
 func namingResource(p params) auth.Resource {
 	ns := strings.TrimSpace(p.get("namespaceId"))
-	if ns == "" {
-		ns = naming.DefaultNamespace
-	}
 	svc := strings.TrimSpace(p.get("serviceName"))
 	group := strings.TrimSpace(p.get("groupName"))
-	if g, name, ok := strings.Cut(svc, "@@"); ok {
-		if group == "" {
-			group = g
+	if svc == "" && p.has("key") {
+		key := strings.TrimSpace(p.get("key"))
+		if n, name, ok := strings.Cut(key, "##"); ok {
+			ns, svc = n, name
+		} else {
+			svc = key
 		}
-		svc = name
-	} else if group == "" && svc != "" {
-		group = naming.DefaultGroup
 	}
-	return auth.Resource{Namespace: ns, Group: group, Service: svc}
+	if svc != "" {
+		if k, err := naming.ParseServiceKey(ns, svc, group); err == nil {
+			return auth.Resource{Namespace: k.Namespace, Group: k.Group, Service: k.Name}
+		}
+	}
+	return auth.Resource{Namespace: naming.NormalizeNamespace(ns), Group: group, Service: svc}
 }
 
 // authorize applies the endpoint's access rule. It returns false after
