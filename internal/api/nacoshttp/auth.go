@@ -258,7 +258,11 @@ type restResult struct {
 func restOK(data string) restResult { return restResult{Code: 200, Data: data} }
 
 // registerAuth mounts Nacos's auth API: login, the first admin, users,
-// roles and permissions. Without Options.Auth nothing is mounted.
+// roles and permissions. Without Options.Auth nothing is mounted. With
+// auth off only login is (it answers Nacos's AUTH_DISABLED token, so
+// clients configured with credentials work): the first-admin API must not
+// be open to anyone while nothing is checked, or whoever calls it first
+// owns the server once auth is turned on.
 func (s *server) registerAuth() {
 	if s.o.Auth == nil {
 		return
@@ -268,6 +272,9 @@ func (s *server) registerAuth() {
 	}
 	a("/users/login", ms(post), "auth_login", (*call).login)
 	a("/login", ms(post), "auth_login", (*call).login)
+	if !s.o.Auth.Enabled() {
+		return
+	}
 	a("/users/admin", ms(post), "auth_admin_init", (*call).createAdmin)
 	a("/users", ms(get), "auth_users_list", (*call).listUsers)
 	a("/users/search", ms(get), "auth_users_search", (*call).searchUsers)

@@ -196,10 +196,13 @@ func TestAuth_DisabledKeepsEverythingOpen(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"accessToken":"AUTH_DISABLED","tokenTtl":3600`) {
 		t.Fatalf("login with auth off: %d %s", code, body)
 	}
+	if code, _ := e.do("POST", "/nacos/v1/auth/users/admin", "password=x"); code != 404 {
+		t.Fatalf("first-admin API with auth off: %d, want 404", code)
+	}
 }
 
 func TestAuthRules_CoverEveryRoute(t *testing.T) {
-	g, _ := auth.NewGuard(auth.Options{})
+	g, _ := auth.NewGuard(auth.Options{Enabled: true, Secret: testSecret})
 	h, err := New(Options{Store: newEnv(t, nil).store, Auth: g})
 	if err != nil {
 		t.Fatal(err)
