@@ -222,11 +222,19 @@ func TestStore_RulesAndMessages(t *testing.T) {
 	if err := s.CheckPassword("u", "wrong"); !errors.Is(err, ErrUserNotFound) {
 		t.Errorf("wrong password: %v", err)
 	}
+	for range 2 { // the second check is answered from the cache
+		if err := s.CheckPassword("u", "pw"); err != nil {
+			t.Fatalf("right password: %v", err)
+		}
+	}
 	if err := s.SetPassword("u", "new"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CheckPassword("u", "new"); err != nil {
 		t.Errorf("new password: %v", err)
+	}
+	if err := s.CheckPassword("u", "pw"); !errors.Is(err, ErrUserNotFound) {
+		t.Errorf("old password still accepted after a change: %v", err)
 	}
 	// Deleting a user drops its role bindings.
 	if err := s.AddRole("r", "u"); err != nil {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +67,18 @@ type Store struct {
 
 	mu sync.RWMutex
 	st *state
+
+	// verified caches successful password checks, keyed by a SHA-256 of
+	// user and password, holding the hash they matched: clients that send
+	// username and password on every request (the Node.js client) would
+	// otherwise cost a bcrypt comparison each. An entry counts only while
+	// the user's hash is unchanged.
+	vmu      sync.Mutex
+	verified map[[32]byte]string
 }
+
+// maxVerified bounds the password-check cache; it is emptied when full.
+const maxVerified = 4096
 
 // OpenStore loads the store from path, or starts empty when the file does
 // not exist yet (it is created by the first change). cost is the bcrypt
@@ -76,7 +88,7 @@ func OpenStore(path string, cost int) (*Store, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	s := &Store{path: path, cost: cost, st: &state{}}
+	s := &Store{path: path, cost: cost, st: &state{}, verified: map[[32]byte]string{}}
 	if path == "" {
 		return s, nil
 	}
@@ -259,9 +271,25 @@ func (s *Store) CheckPassword(name, password string) error {
 		h = s.st.Users[i].Password
 	}
 	s.mu.RUnlock()
-	if i < 0 || bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) != nil {
+	if i < 0 {
 		return ErrUserNotFound
 	}
+	key := sha256.Sum256([]byte(name + "\x00" + password))
+	s.vmu.Lock()
+	hit := s.verified[key] == h
+	s.vmu.Unlock()
+	if hit {
+		return nil
+	}
+	if bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) != nil {
+		return ErrUserNotFound
+	}
+	s.vmu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified)
+	}
+	s.verified[key] = h
+	s.vmu.Unlock()
 	return nil
 }
 
