@@ -179,6 +179,10 @@ func (s *server) authorize(w http.ResponseWriter, c *call) bool {
 		err = g.CheckAdmin(cred, c.now)
 	}
 	if err != nil {
+		if cred.Identity != "" {
+			// As Nacos: a wrong identity value is worth an operator's look.
+			s.log.Warn("invalid server identity value", "header", g.IdentityKey(), "remote", c.r.RemoteAddr, "api", c.ep.api)
+		}
 		s.deny(w, c.r, c.ep.api, err, c.now)
 		return false
 	}
