@@ -1,10 +1,12 @@
 'use strict';
 // Exercises a distrod node with the published Nacos Node.js naming client
 // (HTTP v1 API and UDP push): register, subscribe, read, deregister, and see
-// the removal arrive. Usage: node naming.js <http-port>. Exit 0 on success.
+// the removal arrive. Usage: node naming.js <http-port> [username password]
+// (the client sends the credentials with every request when auth is on).
+// Exit 0 on success.
 const { NacosNamingClient } = require('nacos');
 
-const port = process.argv[2];
+const [port, username, password] = process.argv.slice(2);
 const logger = { info() {}, debug() {}, warn() {}, error: console.error };
 const svc = 'node.e2e';
 const target = '10.7.0.1:7001';
@@ -17,7 +19,7 @@ function waitFor(what, check, ms) {
 }
 
 async function main() {
-  const client = new NacosNamingClient({ logger, serverList: `127.0.0.1:${port}`, namespace: 'public' });
+  const client = new NacosNamingClient({ logger, serverList: `127.0.0.1:${port}`, namespace: 'public', username, password });
   await client.ready();
   let latest = [];
   const listeners = [];

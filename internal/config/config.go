@@ -250,6 +250,42 @@ type Config struct {
 	// clock, so member clocks must agree to well within it). Default 3s.
 	ForwardTimeout time.Duration `yaml:"forward-timeout"`
 
+	// ---- Client authentication ----
+
+	// AuthEnabled turns on Nacos's client authentication: every API then
+	// needs a token from /v1/auth/users/login (or username and password, or
+	// the server identity header), checked against users, roles and
+	// permissions. Needs AuthTokenSecret. Default false (everything open).
+	// Env NACOS_AUTH_ENABLE; Nacos property nacos.core.auth.enabled.
+	AuthEnabled bool `yaml:"auth-enabled"`
+
+	// AuthTokenSecret is the base64 of the key that signs access tokens; it
+	// must decode to at least 32 bytes, and every node of a cluster needs
+	// the same one. Default empty. Env NACOS_AUTH_TOKEN; Nacos property
+	// nacos.core.auth.plugin.nacos.token.secret.key.
+	AuthTokenSecret string `yaml:"auth-token-secret"`
+
+	// AuthTokenTTL is how long an access token is valid. Default 5h
+	// (18000s, as Nacos). Env NACOS_AUTH_TOKEN_EXPIRE_SECONDS, in seconds.
+	AuthTokenTTL time.Duration `yaml:"auth-token-ttl"`
+
+	// AuthIdentityKey and AuthIdentityValue name a request header and its
+	// value that let trusted callers (other servers, tooling) through every
+	// check. Both or neither. Default empty (no identity header).
+	// Env NACOS_AUTH_IDENTITY_KEY and NACOS_AUTH_IDENTITY_VALUE.
+	AuthIdentityKey   string `yaml:"auth-identity-key"`
+	AuthIdentityValue string `yaml:"auth-identity-value"`
+
+	// AuthUserFile is the JSON file holding users, roles and permissions,
+	// relative to Home unless absolute. Each node keeps its own file.
+	// Default "data/auth/users.json".
+	AuthUserFile string `yaml:"auth-user-file"`
+
+	// AuthAdminPassword, when set and no user holds ROLE_ADMIN yet, creates
+	// the admin user "nacos" with this password at startup (the
+	// non-interactive twin of POST /v1/auth/users/admin). Default empty.
+	AuthAdminPassword string `yaml:"auth-admin-password"`
+
 	// ---- Logging ----
 
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
@@ -307,6 +343,9 @@ func DefaultConfig() Config {
 		MaxConnections:           100000,
 		MaxConnectionRequestRate: 5000,
 		ForwardTimeout:           3 * time.Second,
+
+		AuthTokenTTL: 18000 * time.Second,
+		AuthUserFile: "data/auth/users.json",
 
 		LogLevel:  "info",
 		LogFormat: LogFormatText,
@@ -376,6 +415,14 @@ func (c Config) MemberFilePath() string {
 	return filepath.Join(c.Home, c.MemberFile)
 }
 
+// AuthUserFilePath returns AuthUserFile resolved against Home.
+func (c Config) AuthUserFilePath() string {
+	if filepath.IsAbs(c.AuthUserFile) {
+		return c.AuthUserFile
+	}
+	return filepath.Join(c.Home, c.AuthUserFile)
+}
+
 // Lookup returns the effective member lookup: MemberLookup if set, else
 // static when Members is non-empty, dns when MemberDNS is set, file
 // otherwise. Standalone mode is always static (just this node).
@@ -409,10 +456,13 @@ func (c Config) SlogLevel() slog.Level {
 	}
 }
 
-// Redacted returns a copy safe to log: ClusterSecret is masked.
+// Redacted returns a copy safe to log: ClusterSecret and the auth secrets
+// are masked.
 func (c Config) Redacted() Config {
-	if c.ClusterSecret != "" {
-		c.ClusterSecret = "****"
+	for _, p := range []*string{&c.ClusterSecret, &c.AuthTokenSecret, &c.AuthIdentityValue, &c.AuthAdminPassword} {
+		if *p != "" {
+			*p = "****"
+		}
 	}
 	c.Members = append([]string(nil), c.Members...)
 	return c

@@ -10,8 +10,11 @@
 // name (-sync-delay), and an environment variable DISTROD_<KEY> in upper
 // snake case (DISTROD_SYNC_DELAY). The variables Nacos Docker users know are
 // honoured too: MODE, NACOS_SERVERS, NACOS_APPLICATION_PORT, NACOS_SERVER_IP,
-// NACOS_HOME and SERVER_SERVLET_CONTEXTPATH; when both a Nacos name and a
-// DISTROD_ name set the same field, the DISTROD_ name wins. PrintUsage lists
+// NACOS_HOME, SERVER_SERVLET_CONTEXTPATH and the auth variables
+// NACOS_AUTH_ENABLE, NACOS_AUTH_TOKEN, NACOS_AUTH_TOKEN_EXPIRE_SECONDS (a
+// bare number of seconds), NACOS_AUTH_IDENTITY_KEY and
+// NACOS_AUTH_IDENTITY_VALUE; when both a Nacos name and a DISTROD_ name set
+// the same field, the DISTROD_ name wins. PrintUsage lists
 // them all. Durations are Go duration strings ("10ms", "5s") everywhere.
 //
 // In cluster mode with neither explicit members nor a DNS name, Load reads

@@ -22,14 +22,20 @@ const ConfigEnv = "DISTROD_CONFIG"
 
 // nacosEnv maps the environment variables of the Nacos Docker image to
 // setting keys. They apply before the DISTROD_ variables, which therefore
-// win when both are set.
-var nacosEnv = []struct{ name, key string }{
-	{"MODE", "mode"},
-	{"NACOS_SERVER_IP", "ip"},
-	{"NACOS_APPLICATION_PORT", "port"},
-	{"SERVER_SERVLET_CONTEXTPATH", "context-path"},
-	{"NACOS_HOME", "home"},
-	{"NACOS_SERVERS", "members"},
+// win when both are set. unit is appended to a bare number (Nacos gives
+// some durations in seconds).
+var nacosEnv = []struct{ name, key, unit string }{
+	{"MODE", "mode", ""},
+	{"NACOS_SERVER_IP", "ip", ""},
+	{"NACOS_APPLICATION_PORT", "port", ""},
+	{"SERVER_SERVLET_CONTEXTPATH", "context-path", ""},
+	{"NACOS_HOME", "home", ""},
+	{"NACOS_SERVERS", "members", ""},
+	{"NACOS_AUTH_ENABLE", "auth-enabled", ""},
+	{"NACOS_AUTH_TOKEN", "auth-token-secret", ""},
+	{"NACOS_AUTH_TOKEN_EXPIRE_SECONDS", "auth-token-ttl", "s"},
+	{"NACOS_AUTH_IDENTITY_KEY", "auth-identity-key", ""},
+	{"NACOS_AUTH_IDENTITY_VALUE", "auth-identity-value", ""},
 }
 
 // setting describes one Config field as seen by the file, the environment
@@ -153,6 +159,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	// Environment: Nacos names first, so DISTROD_ names win.
 	for _, e := range nacosEnv {
 		if v := getenv(e.name); v != "" {
+			if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && e.unit != "" {
+				v = strings.TrimSpace(v) + e.unit
+			}
 			s, _ := lookupSetting(e.key)
 			if err := s.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("%w: environment %s: %v", ErrInvalidValue, e.name, err)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distrod/distrod/internal/auth"
 )
 
 // Sentinel errors. Every error from Load, Normalize and Validate wraps one
@@ -47,6 +49,9 @@ var (
 	ErrMemberFile = errors.New("config: cannot read member file")
 	// ErrConfigFile: the YAML config file cannot be read or decoded.
 	ErrConfigFile = errors.New("config: bad config file")
+	// ErrAuth: client authentication is enabled without a usable token
+	// secret, or the identity header is half configured.
+	ErrAuth = errors.New("config: invalid auth setting")
 )
 
 // Validate reports every contradiction in c, joined with errors.Join, or
@@ -192,6 +197,24 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnectionRequestRate < 0 {
 		add(fmt.Errorf("%w: max-connection-request-rate is %d; use 0 for no limit or a positive rate", ErrInvalidLimit, c.MaxConnectionRequestRate))
+	}
+
+	// Client authentication.
+	if c.AuthEnabled {
+		if strings.TrimSpace(c.AuthTokenSecret) == "" {
+			add(fmt.Errorf("%w: auth is enabled but no token secret is set: set NACOS_AUTH_TOKEN (or -auth-token-secret) to the base64 of at least 32 random bytes, e.g. the output of `openssl rand -base64 32`", ErrAuth))
+		} else if _, err := auth.DecodeSecret(c.AuthTokenSecret); err != nil {
+			add(fmt.Errorf("%w: NACOS_AUTH_TOKEN (auth-token-secret): %w; generate one with `openssl rand -base64 32`", ErrAuth, err))
+		}
+		if c.AuthTokenTTL > 0 && c.AuthTokenTTL < time.Second {
+			add(fmt.Errorf("%w: auth-token-ttl %v is below one second (NACOS_AUTH_TOKEN_EXPIRE_SECONDS is in seconds)", ErrAuth, c.AuthTokenTTL))
+		}
+	}
+	if (c.AuthIdentityKey == "") != (c.AuthIdentityValue == "") {
+		add(fmt.Errorf("%w: set both NACOS_AUTH_IDENTITY_KEY and NACOS_AUTH_IDENTITY_VALUE, or neither", ErrAuth))
+	}
+	if strings.TrimSpace(c.AuthUserFile) == "" {
+		add(fmt.Errorf("%w: auth-user-file is empty: give the path of the users file", ErrAuth))
 	}
 
 	// HTTP context path.

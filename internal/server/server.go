@@ -60,6 +60,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Registry:   s.reg,
 	})
 	s.store.OnChange(s.push.OnChange)
+	guard, err := newGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
 		Store:           s.store,
 		Push:            s.push,
@@ -70,6 +74,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxRequestRate:  cfg.MaxConnectionRequestRate,
 		Self:            cfg.SelfAddr(),
 		Ready:           s.ready,
+		Auth:            guard,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
@@ -103,6 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Forwarder:      fwd,
 		Ready:          s.ready,
+		Auth:           guard,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -119,16 +125,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
 	mux.HandleFunc("/distrod/status", s.handleStatus)
+	// Debug endpoints need ROLE_ADMIN when auth is on.
+	admin := func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) }
 	if cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", admin(pprof.Index))
+		mux.Handle("/debug/pprof/cmdline", admin(pprof.Cmdline))
+		mux.Handle("/debug/pprof/profile", admin(pprof.Profile))
+		mux.Handle("/debug/pprof/symbol", admin(pprof.Symbol))
+		mux.Handle("/debug/pprof/trace", admin(pprof.Trace))
 	}
 	if cfg.FaultInjection && s.cluster != nil {
 		log.Warn("fault injection is enabled: /distrod/debug/partition can cut this node off")
-		mux.HandleFunc("/distrod/debug/partition", s.handlePartition)
+		mux.Handle("/distrod/debug/partition", admin(s.handlePartition))
 	}
 	mux.Handle("/", api)
 	s.http = &http.Server{

@@ -24,6 +24,14 @@
 // response, or ErrorResponse with the mapped code). Every answer has the
 // exact response type the SDK expects: it type-asserts without checking.
 //
+// Auth (auth.go): with Options.Auth enabled, naming requests are checked
+// after decoding (pipeline step "filters"): the token comes from the
+// payload's metadata headers (accessToken), the resource from the request
+// as its handler parses it, the action from the type (InstanceRequest and
+// BatchInstanceRequest write, the others read). A refusal is the handler's
+// own response type with resultCode 500, errorCode 403 and Nacos's reason.
+// Server checks, health checks and the connection setup need no identity.
+//
 // Naming semantics: the connection id is the naming client id; a
 // connection holds at most one registration per service (register
 // replaces, deregister removes whatever ip:port it names, a batch replaces

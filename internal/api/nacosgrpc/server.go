@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distrod/distrod/internal/auth"
 	"github.com/distrod/distrod/internal/nacospb"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -65,6 +66,9 @@ type Options struct {
 	// ErrorResponse 503 (OVER_THRESHOLD), which the SDK retries after a
 	// pause. Health checks are never limited. 0 means no limit.
 	MaxRequestRate int
+	// Auth checks every naming request's identity and permission (auth.go).
+	// nil means no checks.
+	Auth *auth.Guard
 }
 
 func (o *Options) setDefaults() error {
@@ -417,6 +421,9 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 	req, derr := decodeRequest(in.Type, in.Body)
 	if derr != nil {
 		return s.fail(in, derr), nil
+	}
+	if denied := s.authorize(in, req); denied != nil {
+		return denied, nil
 	}
 	typ, resp, err := s.handle(c, req)
 	if err != nil {

@@ -22,6 +22,15 @@
 // text, v2 envelope code 30000) so that clients ask another node; writes,
 // liveness and the operator endpoints keep serving.
 //
+// Auth (auth.go). With Options.Auth enabled, every request is checked
+// after its parameters are read and before it is routed or forwarded, by
+// the access rule of its endpoint (authRules: open, any user, read or
+// write on the naming resource, ROLE_ADMIN; endpoints without a rule need
+// ROLE_ADMIN). A refusal is Nacos's 403 with Spring's JSON error body.
+// The owner of a forwarded write checks it again (the credentials travel
+// with it). Extra handlers need ROLE_ADMIN. /v1/auth/* serves login, the
+// first admin, users, roles and permissions.
+//
 // The handler never reads the wall clock for data decisions: Options.Now
 // stamps beats and lastRefTime, so tests drive expiry with a fake clock.
 // Heartbeat expiry itself is the server's timer calling Store.ExpireCheck.

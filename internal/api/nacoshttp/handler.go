@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/distrod/distrod/internal/auth"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	// answer 503 and the operator metrics report status STARTING; writes,
 	// liveness and the operator endpoints keep serving.
 	Ready func() bool
+	// Auth checks every request against its route's access rule (auth.go)
+	// and serves /v1/auth/*. nil means no auth API and no checks.
+	Auth *auth.Guard
 	// Extra holds additional handlers mounted under ContextPath (for example
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
 	// it. May be nil.
@@ -123,6 +127,7 @@ func New(o Options) (http.Handler, error) {
 	s.registerV1()
 	s.registerV2()
 	s.registerConsole()
+	s.registerAuth()
 	return s, nil
 }
 
@@ -199,6 +204,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 		return "unknown"
 	}
 	if h := s.extra(path); h != nil {
+		if !s.authorizeExtra(w, r) {
+			return "extra"
+		}
 		h.ServeHTTP(w, r)
 		return "extra"
 	}
@@ -215,6 +223,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 	c := &call{s: s, r: r, ep: ep, now: s.o.Now(), p: params{}}
 	if err := c.readBody(w); err != nil {
 		s.writeError(w, c, err)
+		return ep.api
+	}
+	if !s.authorize(w, c) {
 		return ep.api
 	}
 	// A node that has not finished its startup snapshot load holds only
