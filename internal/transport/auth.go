@@ -219,11 +219,15 @@ func writeHello(w io.Writer, nonce []byte, addr string) error {
 
 func readHello(r io.Reader) (nonce []byte, addr string, err error) {
 	head := make([]byte, len(hsMagic)+nonceLen+1)
-	if _, err := io.ReadFull(r, head); err != nil {
+	// The magic first, so that a plain gRPC client is refused at once.
+	if _, err := io.ReadFull(r, head[:len(hsMagic)]); err != nil {
 		return nil, "", fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
 	}
 	if string(head[:len(hsMagic)]) != hsMagic {
 		return nil, "", fmt.Errorf("%w: not a distrod cluster handshake (a plain gRPC client, or a peer without a cluster secret?)", ErrHandshake)
+	}
+	if _, err := io.ReadFull(r, head[len(hsMagic):]); err != nil {
+		return nil, "", fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
 	}
 	nonce = head[len(hsMagic) : len(hsMagic)+nonceLen]
 	a := make([]byte, head[len(head)-1])
