@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +35,7 @@ type Server struct {
 	http    *http.Server
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
+	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -111,18 +112,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
-	mux.HandleFunc("/distrod/status", s.handleStatus)
-	if cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	if cfg.FaultInjection && s.cluster != nil {
-		log.Warn("fault injection is enabled: /distrod/debug/partition can cut this node off")
-		mux.HandleFunc("/distrod/debug/partition", s.handlePartition)
-	}
+	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
+	s.mountDebug(mux)
 	mux.Handle("/", api)
 	s.http = &http.Server{
 		Handler:           mux,
@@ -180,6 +171,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.push.Stop()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)
