@@ -136,3 +136,16 @@ func (s *Server) securityWarnings(ctx context.Context) {
 		}
 	}
 }
+
+// clusterAuth names how the cluster port authenticates peers, for the
+// startup log.
+func (s *Server) clusterAuth() string {
+	switch {
+	case s.cluster == nil:
+		return "none (standalone)"
+	case s.cfg.ClusterSecret != "":
+		return "secret"
+	default:
+		return "INSECURE"
+	}
+}

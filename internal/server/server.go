@@ -200,7 +200,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
 		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
-		"members", s.cfg.Members)
+		"members", s.cfg.Members, "cluster_auth", s.clusterAuth())
 
 	var runErr error
 	select {
