@@ -65,6 +65,9 @@ type secretCreds struct {
 	accept func(peer string) error
 	// failed is told about every failed server-side handshake.
 	failed func(remote net.Addr, err error)
+	// slots bounds the server-side handshakes in progress (nil: no bound),
+	// so that connections which never finish cost bounded memory.
+	slots chan struct{}
 }
 
 var _ credentials.TransportCredentials = (*secretCreds)(nil)
@@ -128,6 +131,18 @@ func (c *secretCreds) ClientHandshake(ctx context.Context, _ string, conn net.Co
 }
 
 func (c *secretCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		default:
+			err := fmt.Errorf("%w: %d handshakes already in progress", ErrHandshake, cap(c.slots))
+			if c.failed != nil {
+				c.failed(conn.RemoteAddr(), err)
+			}
+			return nil, nil, err
+		}
+	}
 	peer, err := c.serverHandshake(conn)
 	if err != nil {
 		if c.failed != nil {

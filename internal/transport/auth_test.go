@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -234,4 +235,37 @@ func TestTransport_ManyForgedSendersCostNoGoroutines(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestTransport_HandshakesInProgressAreBounded(t *testing.T) {
+	pB := testutil.PortBlock(t)
+	b := startNodeWith(t, Options{Self: member(pB), Secret: testSecret, HandshakeTimeout: time.Minute, MaxHandshakes: 2},
+		func(string, distro.Message) {}, func(string, distro.Message) {})
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(pB+1001))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	// Two silent connections take both slots...
+	for range 2 {
+		dial()
+	}
+	// ...so a third one is closed at once, long before the handshake
+	// timeout; earlier ones may still be taking their slots, so retry.
+	testutil.Eventually(t, 10*time.Second, "third connection closed at once", func() error {
+		c := dial()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			return fmt.Errorf("still open: %v", err)
+		}
+		return nil
+	})
+	if b.Refused()[RefusedHandshake] == 0 {
+		t.Fatal("refusal not counted")
+	}
 }

@@ -71,6 +71,9 @@ type Options struct {
 	Secret string
 	// HandshakeTimeout bounds a new connection's handshake (default 3s).
 	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the handshakes in progress; a connection beyond
+	// it is closed at once (default 256, far above what members need).
+	MaxHandshakes int
 	// MaxMessageBytes bounds one message (default 64 MiB).
 	MaxMessageBytes int
 	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
@@ -249,10 +252,14 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 3 * time.Second
 	}
+	if o.MaxHandshakes == 0 {
+		o.MaxHandshakes = 256
+	}
 	t := &Transport{o: o, onMsg: onMsg, onFail: onFail, peers: map[string]*peer{}}
 	creds := insecure.NewCredentials()
 	if o.Secret != "" {
 		creds = &secretCreds{self: o.Self, secret: []byte(o.Secret), timeout: o.HandshakeTimeout,
+			slots: make(chan struct{}, o.MaxHandshakes),
 			accept: func(p string) error {
 				if !t.IsMember(p) {
 					return fmt.Errorf("%w: %w: %s", ErrHandshake, ErrNotMember, p)
