@@ -150,6 +150,12 @@ type Config struct {
 	// startup and every ten minutes. Default false.
 	ClusterInsecure bool `yaml:"cluster-insecure"`
 
+	// ClusterListenIP is the local address the cluster port listens on.
+	// Empty listens on every interface; set it to the address of the
+	// members' private network to keep the port off the others. Must be an
+	// IP literal. Default empty.
+	ClusterListenIP string `yaml:"cluster-listen-ip"`
+
 	// ClusterHandshakeTimeout bounds the authentication handshake of a new
 	// cluster connection (and the HTTP/2 preface after it); a connection
 	// that has not proved itself by then is closed. Default 3s.

@@ -401,6 +401,7 @@ func TestValidate_RejectsEachContradiction(t *testing.T) {
 		{"secret with spaces", cluster, func(c *Config) { c.ClusterSecret += "\n" }, ErrClusterSecret, "white space"},
 		{"unknown access", DefaultConfig, func(c *Config) { c.DebugAccess = "lan" }, ErrInvalidAccess, "debug-access"},
 		{"token access without secret", DefaultConfig, func(c *Config) { c.StatusAccess = AccessToken }, ErrInvalidAccess, "status-access"},
+		{"cluster listen host name", cluster, func(c *Config) { c.ClusterListenIP = "eth0" }, ErrInvalidAddr, "cluster-listen-ip"},
 		{"zero clock offset", cluster, func(c *Config) { c.MaxClockOffset = 0 }, ErrInvalidDuration, "max-clock-offset"},
 	}
 	for _, tt := range tests {
@@ -451,6 +452,7 @@ func TestValidate_AcceptsEdgeCases(t *testing.T) {
 			c.Mode, c.Members, c.ClusterSecret = ModeCluster, []string{"10.0.0.2"}, testSecret
 		}},
 		{"single-node cluster", func(c *Config) { c.Mode, c.Members, c.ClusterSecret = ModeCluster, []string{c.IP}, testSecret }},
+		{"cluster listen ip", func(c *Config) { c.ClusterListenIP = "10.0.0.1" }},
 		{"insecure cluster", func(c *Config) { c.Mode, c.Members, c.ClusterInsecure = ModeCluster, []string{"10.0.0.2"}, true }},
 		{"token access with secret", func(c *Config) { c.ClusterSecret, c.StatusAccess, c.DebugAccess = testSecret, AccessToken, AccessToken }},
 	}

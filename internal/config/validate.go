@@ -307,6 +307,11 @@ func (c Config) validateSecurity() []error {
 			errs = append(errs, fmt.Errorf("%w: cluster-insecure is true but a cluster secret is set: unset DISTROD_CLUSTER_INSECURE to authenticate peers", ErrClusterSecret))
 		}
 	}
+	if ip := c.ClusterListenIP; ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			errs = append(errs, fmt.Errorf("%w: cluster-listen-ip %q is not an IP address: use one of this host's addresses, or leave it empty for all", ErrInvalidAddr, ip))
+		}
+	}
 	if c.ClusterSecret != strings.TrimSpace(c.ClusterSecret) {
 		errs = append(errs, fmt.Errorf("%w: the cluster secret starts or ends with white space", ErrClusterSecret))
 	}

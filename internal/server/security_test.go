@@ -37,6 +37,7 @@ func clusterConfig(t *testing.T, port int, peers ...int) config.Config {
 	cfg := config.DefaultLocalConfig()
 	cfg.Mode, cfg.Port, cfg.ClusterSecret = config.ModeCluster, port, testSecret
 	cfg.SnapshotLoadTimeout = 300 * time.Millisecond
+	cfg.ClusterListenIP = "127.0.0.1"
 	cfg.Members = []string{addr(port)}
 	for _, p := range peers {
 		cfg.Members = append(cfg.Members, addr(p))

@@ -152,7 +152,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var clusterLis net.Listener
 	if s.cluster != nil {
-		clusterLis, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.ClusterPort())))
+		clusterLis, err = net.Listen("tcp", net.JoinHostPort(s.cfg.ClusterListenIP, strconv.Itoa(s.cfg.ClusterPort())))
 		if err != nil {
 			_ = httpLis.Close()
 			_ = grpcLis.Close()
