@@ -5,8 +5,8 @@
 // speaks the same protocols so a figure can be read as a fraction of what the
 // client side and the loopback network allow.
 //
-// The wire bytes follow /work/shared/design/nacos-client-protocol.md (§1–§5,
-// §9): each simulated gRPC client owns one connection, performs the SDK's
+// The wire bytes are those the published Nacos SDKs send: each simulated
+// gRPC client owns one connection, performs the SDK's
 // handshake (unary ServerCheckRequest, bi-stream, ConnectionSetupRequest,
 // a 100 ms wait) and acknowledges NotifySubscriberRequest pushes by echoing
 // the requestId; each simulated HTTP client owns one keep-alive connection

@@ -114,7 +114,12 @@ func TestScenarios_FailuresCountedAndExcluded(t *testing.T) {
 			if o.OK == 0 || o.Errors == 0 {
 				t.Fatalf("ok=%d errors=%d, want both > 0", o.OK, o.Errors)
 			}
-			if d := int64(o.OK) - int64(o.Errors); d < -2 || d > 2 {
+			// Strict alternation, but a request cut off at the end of a
+			// phase (or retried by the transport after the server dropped an
+			// idle connection) is counted by the server and not recorded, so
+			// allow a little drift on a loaded machine.
+			slack := max(int64(2), int64(o.OK+o.Errors)/100)
+			if d := int64(o.OK) - int64(o.Errors); d < -slack || d > slack {
 				t.Errorf("ok=%d errors=%d, want about equal", o.OK, o.Errors)
 			}
 			if o.Throughput != float64(o.OK)/o.Seconds {

@@ -303,8 +303,10 @@ type Config struct {
 	// per second. 0 disables the limit. Default 5000.
 	MaxConnectionRequestRate int `yaml:"max-connection-request-rate"`
 
-	// ForwardTimeout bounds an HTTP write forwarded to the owning node.
-	// Default 3s.
+	// ForwardTimeout bounds an HTTP write forwarded to the owning node: the
+	// entry node answers 503 after it, and the owner refuses the write once
+	// this long has passed since the entry node sent it (by the owner's
+	// clock, so member clocks must agree to well within it). Default 3s.
 	ForwardTimeout time.Duration `yaml:"forward-timeout"`
 
 	// ---- Logging ----

@@ -1,6 +1,6 @@
 // Package distro is the pure, deterministic core of distrod's Distro
 // protocol: the AP replication of ephemeral naming clients between equal
-// cluster members (see shared/design/DISTRO.md for the invariants I1–I7).
+// cluster members (docs/distro.md states the rules and the invariants I1–I8).
 //
 // # Shape
 //
@@ -35,6 +35,16 @@
 // almost all), and equal views give equal owners (I6). SUSPICIOUS members
 // stay on the ring so a missed health report does not bounce ownership.
 //
+// Only the owner writes an IP-port client. An HTTP write that reaches
+// another node is carried to the owner by the shell (one unary call on the
+// cluster channel, not through this core) with an absolute deadline on the
+// entry node's clock; the owner refuses it once that deadline has passed by
+// its own clock (replica.ForwardExpired), so a request that the network
+// delivers late never becomes a fresh write. The owner answers with the
+// records the write produced, which the entry node installs by version
+// (an ordinary Storage.Apply, then Observe) before it answers the client:
+// the write is readable on the node that acknowledged it.
+//
 // # Versions and tombstones
 //
 // Records carry an hlc.Version, totally ordered across nodes; Storage.Apply
@@ -46,10 +56,17 @@
 // member in its view holds it. A late or replayed older record therefore
 // never resurrects a delete (I3).
 //
+// Versions come from the naming layer: a client action gets a fresh HLC
+// value, a change the server derives from the state it holds (a health
+// flip, an expiry) only raises the version's derivation part, so it never
+// outranks a later client action made elsewhere (see internal/hlc). The core
+// only compares versions; it never makes one.
+//
 // # Sync
 //
-// On Observe of a key it owns, the node queues the key (not the record) for
-// every peer: at most one entry per key per peer, so repeated changes merge
+// On Observe of a key it owns, or of a version it wrote itself (a write it
+// accepted while its view of the owner differed from the writer's), the
+// node queues the key (not the record) for every peer: at most one entry per key per peer, so repeated changes merge
 // and retry memory is bounded by the key count. SyncDelay after the first
 // unsent change the queue is flushed in SyncBatch messages bounded by count
 // and bytes, with records read from Storage at that moment (latest state).
@@ -58,6 +75,12 @@
 // jitter up to RetryBackoffMax. DOWN peers keep their queue and get it when
 // they come back. A record a node applied from a peer is forwarded only if
 // the node owns it (the owner re-broadcasts a newer version pushed to it).
+//
+// Refresh queues a key the node owns without a new version: the owner's way
+// to replicate data outside the record's identity (the naming store's last
+// beat times). A peer that holds that version hands the record to the
+// Storage's optional Refresher; digests never move, so a steady stream of
+// refreshes costs no verify traffic.
 //
 // # Verify (anti-entropy)
 //

@@ -81,7 +81,13 @@ func (x *tnode) observe(now time.Time) {
 
 // write is an owner write on x.
 func (x *tnode) write(now time.Time, key, tag string, v hlc.Version, tomb bool) {
-	r := distro.Record{Key: key, Version: v, Owner: x.addr, Tag: tag, Tombstone: tomb}
+	x.writeAs(now, x.addr, key, tag, v, tomb)
+}
+
+// writeAs stores a record that owner wrote as if x had learned it (from a
+// peer that is gone since) and lets x observe it.
+func (x *tnode) writeAs(now time.Time, owner, key, tag string, v hlc.Version, tomb bool) {
+	r := distro.Record{Key: key, Version: v, Owner: owner, Tag: tag, Tombstone: tomb}
 	if !tomb {
 		r.Data = []byte(key + "@" + v.String())
 	}

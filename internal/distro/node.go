@@ -75,6 +75,7 @@ type counters struct {
 	ownerCleanupDrops    uint64
 	recordsApplied       uint64
 	recordsStale         uint64
+	recordsRefreshed     uint64
 	unreachable          uint64
 	syncBatchesRecv      uint64
 	snapshotChunksServed uint64
@@ -268,14 +269,28 @@ func (n *Node) reattribute() {
 // Observe tells the core that Storage now holds meta for meta.Key: an owner
 // write, or a record installed by Apply (also when the core itself applied
 // it). It is idempotent: a version not newer than the indexed one is a
-// no-op. If this node owns the key, the key is queued for sync to every
-// peer; a record a non-owner learned is never re-broadcast. The shell should
-// also feed meta.Version to its hlc.Clock (Observe) so its next write is
-// newer than anything it has seen.
+// no-op. If this node owns the key, or wrote this version itself (a write
+// accepted while its view of the owner differed from the writer's), the
+// key is queued for sync to every peer; a record a non-owner learned from
+// a peer is never re-broadcast. The shell should also feed meta.Version to
+// its hlc.Clock (Observe) so its next write is newer than anything it has
+// seen.
 func (n *Node) Observe(now time.Time, meta Meta) {
 	n.now = now
-	if n.indexMeta(now, meta) && n.Owns(meta) {
+	if n.indexMeta(now, meta) && (n.Owns(meta) || meta.Owner == n.self) {
 		n.enqueueAll(now, meta.Key, "")
+	}
+}
+
+// Refresh queues key for sync to every peer without a new version, when
+// this node owns it and holds it live: the owner's way to replicate data
+// outside the record's identity (see Refresher). Peers apply it only at
+// the version they hold, so it never moves a digest: steady-state verify
+// cost stays independent of how often such data changes.
+func (n *Node) Refresh(now time.Time, key string) {
+	n.now = now
+	if e := n.idx[key]; e != nil && !e.meta.Tombstone && n.Owns(e.meta) {
+		n.enqueueAll(now, key, "")
 	}
 }
 
@@ -283,6 +298,13 @@ func (n *Node) Observe(now time.Time, meta Meta) {
 // this node owns it, forwards it to the other peers.
 func (n *Node) applyRemote(now time.Time, from string, r Record) bool {
 	if e := n.idx[r.Key]; e != nil && !r.Version.Newer(e.meta.Version) {
+		if r.Version == e.meta.Version && !r.Tombstone {
+			if rf, ok := n.store.(Refresher); ok {
+				rf.Refresh(r)
+				n.c.recordsRefreshed++
+				return false
+			}
+		}
 		n.c.recordsStale++
 		return false
 	}

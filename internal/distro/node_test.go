@@ -327,9 +327,10 @@ func TestVerify_PushesNewerAndForeignWritesToTheOwner(t *testing.T) {
 	tag := tagOwnedBy(t, a, "a:1")
 	a.write(ms(0), tag+"#true", tag, ver(1), false)
 	nw.tick(ms(10))
-	// During a partition b believed it owned the tag and wrote newer
-	// versions; its queue is lost (e.g. the views changed back first).
-	b.write(ms(20), tag+"#true", tag, ver(9), false)
+	// During a partition b learned newer versions from d, which believed it
+	// owned the tags and then left for good: only b holds them, and b
+	// (not their writer) does not queue them.
+	b.writeAs(ms(20), "d:1", tag+"#true", tag, ver(9), false)
 	tag2 := tagOwnedBy(t, a, "a:1")
 	for i := 0; tag2 == tag; i++ {
 		tag2 = fmt.Sprintf("10.8.0.%d:80", i)
@@ -337,7 +338,7 @@ func TestVerify_PushesNewerAndForeignWritesToTheOwner(t *testing.T) {
 			tag2 = tag
 		}
 	}
-	b.write(ms(20), tag2+"#true", tag2, ver(4), false)
+	b.writeAs(ms(20), "d:1", tag2+"#true", tag2, ver(4), false)
 	nw.run(ms(30), ms(400), 5*time.Millisecond)
 	for _, x := range []*tnode{a, c} {
 		if r, _ := get(t, x, tag+"#true"); r.Version != ver(9) {
@@ -511,5 +512,57 @@ func TestDeadOwner_NoCleanupWhenBackBeforeGrace(t *testing.T) {
 	nw.run(ms(100).Add(grace/2), ms(100).Add(2*grace), 50*time.Millisecond)
 	if _, ok := get(t, a, "c-conn-1"); !ok || a.node.Status().OwnerCleanupDrops != 0 {
 		t.Fatal("dropped although the owner came back within the grace")
+	}
+}
+
+// An owner's refresh carries data outside the version to every peer at
+// the version they hold: no digest moves, nothing is repaired.
+func TestRefresh_ReplicatesDataWithoutNewVersion(t *testing.T) {
+	nw := readyNet(t, fastCfg, "a:1", "b:1", "c:1")
+	a := nw.nodes["a:1"]
+	tag := tagOwnedBy(t, a, "a:1")
+	a.write(ms(0), tag+"#true", tag, ver(1), false)
+	nw.run(ms(10), ms(100), 5*time.Millisecond)
+	digest := a.node.Status().Digest
+	a.store.SetData(tag+"#true", []byte("beat@2"))
+	a.node.Refresh(ms(100), tag+"#true")
+	nw.run(ms(105), ms(300), 5*time.Millisecond)
+	for _, x := range []*tnode{nw.nodes["b:1"], nw.nodes["c:1"]} {
+		r, ok := get(t, x, tag+"#true")
+		if !ok || string(r.Data) != "beat@2" || r.Version != ver(1) {
+			t.Fatalf("%s holds %+v", x.addr, r)
+		}
+		if st := x.node.Status(); st.Digest != digest || st.RecordsRefreshed == 0 {
+			t.Fatalf("%s digest %x (want %x), refreshed %d", x.addr, st.Digest, digest, st.RecordsRefreshed)
+		}
+	}
+	// A non-owner's refresh sends nothing.
+	b := nw.nodes["b:1"]
+	b.node.Refresh(ms(300), tag+"#true")
+	b.node.Tick(ms(400))
+	for _, env := range b.node.Outbox() {
+		if _, ok := env.Msg.(*distro.SyncBatch); ok {
+			t.Fatalf("a non-owner refreshed: %+v", env)
+		}
+	}
+}
+
+// A write a node made as owner by its own view reaches every peer through
+// the sync queue at once, even when the others' view gives the tag to
+// someone else: it does not wait for a verify round to find it.
+func TestObserve_OwnWriteQueuedWhateverTheView(t *testing.T) {
+	nw := readyNet(t, func(c *distro.Config) {
+		fastCfg(c)
+		c.VerifyInterval = time.Hour
+		c.TombstoneTTL = 3 * time.Hour
+	}, "a:1", "b:1", "c:1")
+	a, b := nw.nodes["a:1"], nw.nodes["b:1"]
+	tag := tagOwnedBy(t, a, "a:1")
+	b.write(ms(0), tag+"#true", tag, ver(1), false)
+	nw.run(ms(5), ms(100), 5*time.Millisecond)
+	for _, x := range []*tnode{a, nw.nodes["c:1"]} {
+		if _, ok := get(t, x, tag+"#true"); !ok {
+			t.Fatalf("%s lacks b's write", x.addr)
+		}
 	}
 }

@@ -41,10 +41,11 @@ type Status struct {
 	TombstonesCollected uint64 // tombstones removed after TombstoneTTL
 	OwnerCleanupDrops   uint64 // connection records dropped after their owner was DOWN for OwnerGrace
 
-	RecordsApplied  uint64 // remote records installed (sync, pull, snapshot)
-	RecordsStale    uint64 // remote records ignored as not newer
-	SyncBatchesRecv uint64
-	Unreachable     uint64 // Unreachable calls
+	RecordsApplied   uint64 // remote records installed (sync, pull, snapshot)
+	RecordsStale     uint64 // remote records ignored as not newer
+	RecordsRefreshed uint64 // remote records at the held version passed to Refresher
+	SyncBatchesRecv  uint64
+	Unreachable      uint64 // Unreachable calls
 
 	Snapshot SnapshotStatus
 }
@@ -115,6 +116,7 @@ func (n *Node) Status() Status {
 		OwnerCleanupDrops:   n.c.ownerCleanupDrops,
 		RecordsApplied:      n.c.recordsApplied,
 		RecordsStale:        n.c.recordsStale,
+		RecordsRefreshed:    n.c.recordsRefreshed,
 		SyncBatchesRecv:     n.c.syncBatchesRecv,
 		Unreachable:         n.c.unreachable,
 		Snapshot: SnapshotStatus{

@@ -54,6 +54,18 @@ type Storage interface {
 	Drop(key string) bool
 }
 
+// Refresher is implemented by a Storage whose records carry data outside
+// their identity (the naming store: the last heartbeat an instance's owner
+// saw). Such data changes without a new version, so it never moves a
+// digest or triggers a repair; the owner sends it with Node.Refresh, and a
+// receiver that already holds the record's version passes it to Refresh.
+type Refresher interface {
+	// Refresh offers r, whose version equals the stored one: the storage
+	// may take the data outside the record's identity from it. It must not
+	// change what the version identifies.
+	Refresh(r Record)
+}
+
 // MemberState is the health of a cluster member as seen by the local
 // membership layer.
 type MemberState uint8

@@ -33,3 +33,29 @@ func TestVersion_CompareTieBreaksOnNode(t *testing.T) {
 		t.Fatal("zero version must be oldest")
 	}
 }
+
+// A derived version ranks above its base and below every later client
+// action, on any node; two nodes deriving from one base differ.
+func TestClock_DeriveRanksBetweenBaseAndLaterActions(t *testing.T) {
+	a, b := NewClock("a:1"), NewClock("b:1")
+	base := a.Next(1000)
+	b.Observe(base)
+	after := b.Next(999) // b saw base: its next action is newer whatever its clock says
+	da := a.Derive(50000, base)
+	db := b.Derive(50000, base)
+	if !da.Newer(base) || !db.Newer(base) {
+		t.Fatalf("derived %v %v not newer than base %v", da, db, base)
+	}
+	if !after.Newer(da) || !after.Newer(db) {
+		t.Fatalf("a later client action %v must outrank derived %v %v", after, da, db)
+	}
+	if da == db {
+		t.Fatal("two nodes derived the same version")
+	}
+	if dd := a.Derive(60000, da); !dd.Newer(da) || dd.Derivations() != 2 || !after.Newer(dd) {
+		t.Fatalf("second derivation %v", dd)
+	}
+	if z := a.Derive(70000, Version{}); z.Sub != 0 || z.IsZero() {
+		t.Fatalf("derive from zero = %v, want a client action", z)
+	}
+}

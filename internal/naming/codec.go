@@ -17,7 +17,9 @@ import (
 //	publication: 1 batch (varint), 2 instance (bytes, repeated)
 //	instance: 1 instanceId, 2 ip, 3 port (varint), 4 weight (fixed64 IEEE
 //	          754), 5 healthy, 6 enabled, 7 ephemeral (varint), 8 cluster,
-//	          9 metadata entry (bytes: 1 key, 2 value), entries sorted by key
+//	          9 metadata entry (bytes: 1 key, 2 value), entries sorted by key,
+//	          10 last beat (varint, Unix ms on the writer's clock; 0 or
+//	          absent: unknown, the receiver uses its own time)
 //
 // Unknown fields are skipped, so fields can be added later. Data that starts
 // with '{' is the JSON form earlier builds wrote.
@@ -83,6 +85,10 @@ func appendInstance(b []byte, in *Instance) []byte {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendString(b, v)
 		}
+	}
+	if in.LastBeat > 0 {
+		b = protowire.AppendTag(b, 10, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(in.LastBeat))
 	}
 	return b
 }
@@ -173,6 +179,11 @@ func decodeInstance(b []byte, in *Instance) error {
 				in.Metadata = make(map[string]string, 2)
 			}
 			in.Metadata[k] = val
+		case 10:
+			if x > math.MaxInt64 {
+				return fmt.Errorf("%w: last beat %d", errBadRecord, x)
+			}
+			in.LastBeat = int64(x)
 		}
 		return nil
 	})

@@ -111,8 +111,10 @@ type Instance struct {
 	Ephemeral   bool              `json:"ephemeral"`
 	ClusterName string            `json:"clusterName"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	// LastBeat is the Unix-ms time of the last heartbeat seen on this node.
-	// It is local state: never replicated, refreshed when a record arrives.
+	// LastBeat is the Unix-ms time of the last heartbeat its owner saw. It
+	// travels with the record (and is refreshed on the replicas while the
+	// client beats, see Store.ExpireCheck), so a node that takes over an
+	// IP-port client continues its deadline instead of granting a new one.
 	LastBeat int64 `json:"-"`
 }
 

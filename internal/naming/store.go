@@ -66,6 +66,10 @@ type Change struct {
 	// Dropped is true when the change removed a local copy without a new
 	// version (Drop): Record then carries only Key and Tag.
 	Dropped bool
+	// Refresh is true when the owner's record changed only outside its
+	// version (the last beat of its instances): the shell replicates it
+	// with distro.Node.Refresh, and nothing a reader sees changed.
+	Refresh bool
 }
 
 // pubMeta is the replication metadata of one publication record: a live
@@ -74,6 +78,11 @@ type pubMeta struct {
 	version   hlc.Version
 	owner     string
 	tombstone bool
+	// beatSent is the newest instance LastBeat the record carried when it
+	// was last stamped or applied: what the replicas know of the client's
+	// heartbeats. ExpireCheck restamps the record when the owner has seen
+	// beats well past it.
+	beatSent int64
 }
 
 type client struct {
@@ -84,9 +93,22 @@ type client struct {
 	// recs holds the record metadata of every publication, live or
 	// tombstoned: services[k] exists iff recs[k] exists and is live.
 	recs map[ServiceKey]*pubMeta
-	// owned is the responsibility seen by the last ExpireCheck; a client
-	// that becomes owned gets a fresh beat deadline.
-	owned bool
+	// owned and ownedSince say whether, and since when, this node has been
+	// responsible for the client: since ExpireCheck first found it so, or
+	// since the client wrote to it as its owner. A new owner
+	// continues the replicated beat deadline; it only waits a short grace
+	// before it flips health, so a client whose beats were still on their
+	// way to the old owner is not marked unhealthy by the takeover.
+	owned      bool
+	ownedSince int64
+}
+
+// takeOwnership notes that this node acts as the client's owner from now on
+// (an IP-port client wrote to it, or ExpireCheck found it responsible).
+func (c *client) takeOwnership(now int64) {
+	if !c.owned {
+		c.owned, c.ownedSince = true, now
+	}
 }
 
 func newClient(id string) *client {
@@ -191,6 +213,31 @@ type Store struct {
 
 	lmu       sync.RWMutex
 	listeners []func(Change)
+
+	flaws Flaws
+}
+
+// Flaws re-creates defects of earlier builds, each of which let
+// acknowledged deregistrations come back or instances outlive their
+// deadline. They exist only so the simulation's tests can prove their
+// checks catch those defects; a server never sets them.
+type Flaws struct {
+	// NoBlindTombstone: deregistering an instance this node holds no copy
+	// of records nothing.
+	NoBlindTombstone bool
+	// FreshDerived: health flips and expiry removals get a fresh client
+	// action version instead of a derived one.
+	FreshDerived bool
+	// FreshDeadline: replicated records and takeovers restart the beat
+	// deadline at the receiving node's time.
+	FreshDeadline bool
+}
+
+// SetFlaws plants f (simulation tests only). Call before use.
+func (s *Store) SetFlaws(f Flaws) {
+	s.mu.Lock()
+	s.flaws = f
+	s.mu.Unlock()
 }
 
 // SetExpiry changes the default heartbeat timeouts (milliseconds) applied to
@@ -347,18 +394,47 @@ func (s *Store) internMetaLocked(m map[string]string) map[string]string {
 	return m
 }
 
-// stampLocked gives c's publication record for k a new owner version,
+// stampLocked gives c's publication record for k a new version for a
+// client action (register, deregister, update, a beat that revives),
 // live or tombstone as the publication now is.
 func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
+	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Next(now) })
+}
+
+// deriveLocked gives c's publication record for k the version of a change
+// the server derived from the state it holds (a health flip or removal on
+// expiry, a last-beat refresh): it ranks below every later client action,
+// wherever that was made (see hlc.Clock.Derive).
+func (s *Store) deriveLocked(now int64, c *client, k ServiceKey) Change {
+	if s.flaws.FreshDerived {
+		return s.stampLocked(now, c, k)
+	}
+	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version) })
+}
+
+func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.Version) Change {
 	m := c.recs[k]
 	if m == nil {
 		m = &pubMeta{}
 		c.recs[k] = m
 	}
-	m.version = s.clock.Next(now)
+	m.version = version(m)
 	m.owner = s.self
-	m.tombstone = c.services[k] == nil
+	p := c.services[k]
+	m.tombstone = p == nil
+	m.beatSent = p.newestBeat()
 	return Change{Record: c.recMeta(k), Local: true, Services: []ServiceKey{k}}
+}
+
+// newestBeat is the newest LastBeat of p's instances (0 for nil).
+func (p *Publication) newestBeat() int64 {
+	var b int64
+	if p != nil {
+		for i := range p.Instances {
+			b = max(b, p.Instances[i].LastBeat)
+		}
+	}
+	return b
 }
 
 func sortKeys(ks []ServiceKey) {
@@ -390,6 +466,7 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		c = newClient(clientID)
 		s.clients[clientID] = c
 	}
+	c.takeOwnership(now)
 	if old, ok := c.services[svc]; ok && old.sameContent(np) {
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
@@ -404,19 +481,33 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 	return nil
 }
 
-// Unpublish removes client's publication for svc. It reports whether there
-// was one.
+// Unpublish removes client's publication for svc and reports whether there
+// was one. It writes a tombstone either way: a node that holds no copy (the
+// instance was registered on the other side of a partition, or this node
+// is still loading) must still record the client's delete, so that the
+// delete wins over the copies other nodes hold.
 func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
+	if clientID == "" {
+		return false
+	}
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || !s.putPubLocked(c, svc, nil) {
+	if s.flaws.NoBlindTombstone && (c == nil || c.services[svc] == nil) {
 		s.mu.Unlock()
 		return false
 	}
+	if c == nil {
+		c = newClient(clientID)
+		s.clients[clientID] = c
+	}
+	had := s.putPubLocked(c, svc, nil)
 	ch := s.stampLocked(now, c, svc)
+	if !had {
+		ch.Services = nil // nothing a reader could see changed
+	}
 	s.mu.Unlock()
 	s.emit([]Change{ch})
-	return true
+	return had
 }
 
 // RemoveClient deletes every publication of a client as its owner
@@ -491,6 +582,7 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		s.mu.Unlock()
 		return false
 	}
+	c.takeOwnership(now)
 	pub := c.services[svc]
 	found, revive := false, false
 	for i := range pub.Instances {
@@ -523,8 +615,15 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // ExpireCheck runs heartbeat expiry on the IP-port clients this node owns
 // (owns reports responsibility for an "ip:port" tag): instances without
 // beats turn unhealthy after their beat timeout and are removed after their
-// delete timeout. A client that just became owned here gets a fresh
-// deadline instead, so a new owner never expires what it has not watched.
+// delete timeout, counted from the last beat the record carries, so a node
+// that takes a client over continues its deadline (a takeover waits
+// takeoverGrace before it flips health, never before it removes). These are
+// derived changes (see hlc.Clock.Derive): they never outrank a later
+// client action made elsewhere. While a client beats, the record is sent
+// again at the same version (Change.Refresh) once its owner has seen beats
+// half the beat timeout past what the replicas hold (with Nacos's
+// defaults, one record every 10 s per beating instance), so every replica
+// knows the deadline a new owner must continue; digests do not move.
 // It returns the number of publication records changed.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	s.mu.Lock()
@@ -542,19 +641,24 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 			c.owned = false
 			continue
 		}
-		if !c.owned {
-			c.owned = true
+		if !c.owned && s.flaws.FreshDeadline {
 			for _, p := range c.services {
 				for i := range p.Instances {
 					p.Instances[i].LastBeat = now
 				}
 			}
-			continue
 		}
-		var changed []ServiceKey
-		for k, p := range c.services {
+		c.takeOwnership(now)
+		keys := make([]ServiceKey, 0, len(c.services))
+		for k := range c.services {
+			keys = append(keys, k)
+		}
+		sortKeys(keys)
+		for _, k := range keys {
+			p := c.services[k]
 			var keep []Instance
 			dirty := false
+			refreshMs := int64(-1)
 			for i := range p.Instances {
 				in := p.Instances[i]
 				idle := now - in.LastBeat
@@ -562,31 +666,41 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 					dirty = true
 					continue
 				}
-				if in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) {
+				timeout := in.metaMs(MetaBeatTimeout, s.unhealthyMs)
+				if in.Healthy && idle > timeout && now-c.ownedSince >= takeoverGrace(&in) {
 					in = in.Clone()
 					in.Healthy = false
 					dirty = true
 				}
+				if refreshMs < 0 || timeout/2 < refreshMs {
+					refreshMs = timeout / 2
+				}
 				keep = append(keep, in)
 			}
-			if dirty {
-				changed = append(changed, k)
+			switch {
+			case dirty:
 				if len(keep) == 0 {
 					s.putPubLocked(c, k, nil)
 				} else {
 					s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
 				}
+				chs = append(chs, s.deriveLocked(now, c, k))
+			case p.newestBeat()-c.recs[k].beatSent >= refreshMs:
+				c.recs[k].beatSent = p.newestBeat()
+				chs = append(chs, Change{Record: c.recMeta(k), Local: true, Refresh: true})
 			}
-		}
-		sortKeys(changed)
-		for _, k := range changed {
-			chs = append(chs, s.stampLocked(now, c, k))
 		}
 	}
 	s.mu.Unlock()
 	s.emit(chs)
 	return len(chs)
 }
+
+// takeoverGrace is how long a new owner waits before it marks an instance
+// unhealthy: two beat intervals, time for the client's next beat to be
+// routed to it. Removal never waits for it, so the delete deadline holds
+// whatever ownership does.
+func takeoverGrace(in *Instance) int64 { return 2 * in.BeatIntervalMs() }
 
 // --- service metadata (owner writes) ---
 
@@ -725,10 +839,16 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 			return false, fmt.Errorf("naming: decode %s: %w", r.Key, err)
 		}
 		for i := range np.Instances {
-			if err := np.Instances[i].Normalize(); err != nil {
+			in := &np.Instances[i]
+			if err := in.Normalize(); err != nil {
 				return false, fmt.Errorf("naming: record %s: %w", r.Key, err)
 			}
-			np.Instances[i].LastBeat = now
+			// The owner's last beat continues here (capped at this node's
+			// time, in case its clock runs ahead); a record of an earlier
+			// build carries none and starts the deadline now.
+			if in.LastBeat <= 0 || in.LastBeat > now || s.flaws.FreshDeadline {
+				in.LastBeat = now
+			}
 		}
 	}
 	s.clock.Observe(r.Version)
@@ -743,12 +863,21 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		s.clients[id] = c
 	}
 	changed := s.putPubLocked(c, k, np)
+	if !changed && np != nil {
+		// Same content at a newer version (a last-beat refresh): only the
+		// deadline moves.
+		old := c.services[k].Instances
+		for i := range old {
+			old[i].LastBeat = max(old[i].LastBeat, np.Instances[i].LastBeat)
+		}
+	}
 	m := c.recs[k]
 	if m == nil {
 		m = &pubMeta{}
 		c.recs[k] = m
 	}
 	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
+	m.beatSent = c.services[k].newestBeat()
 	ch := Change{Record: c.recMeta(k)}
 	if changed {
 		ch.Services = []ServiceKey{k}
@@ -797,6 +926,41 @@ func parseServiceRecordKey(key string) (ServiceKey, error) {
 		return ServiceKey{}, fmt.Errorf("%w: bad service record key %q", ErrInvalidParam, key)
 	}
 	return ParseServiceKey(rest[:i], rest[i+2:], "")
+}
+
+// Refresh takes the last beats of a live publication record whose version
+// equals the stored one (the owner's refresh, see Change.Refresh). It
+// reports whether it moved a deadline; anything else in r is ignored.
+func (s *Store) Refresh(now int64, r Record) bool {
+	if r.Tombstone || strings.HasPrefix(r.Key, "svc:") {
+		return false
+	}
+	id, k, err := ParsePubKey(r.Key)
+	if err != nil {
+		return false
+	}
+	np, err := decodePublication(r.Data)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clients[id]
+	if c == nil || c.recs[k] == nil || c.recs[k].version != r.Version || c.services[k] == nil {
+		return false
+	}
+	old := c.services[k].Instances
+	if len(old) != len(np.Instances) {
+		return false
+	}
+	moved := false
+	for i := range old {
+		if b := min(np.Instances[i].LastBeat, now); b > old[i].LastBeat {
+			old[i].LastBeat, moved = b, true
+		}
+	}
+	c.recs[k].beatSent = max(c.recs[k].beatSent, c.services[k].newestBeat())
+	return moved
 }
 
 // Drop removes the local copy of a record without a tombstone: a

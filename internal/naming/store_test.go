@@ -72,7 +72,7 @@ func TestStore_ExpireCheckUnhealthyThenRemoved(t *testing.T) {
 	id := IPPortClientID("10.0.0.9", 9)
 	_ = s.Publish(0, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
 	owns := func(string) bool { return true }
-	s.ExpireCheck(0, owns) // first check only takes ownership
+	s.ExpireCheck(0, owns) // the writer owns it from the start
 	s.ExpireCheck(15000, owns)
 	if v := s.Service(svcA, Query{}); !v.Hosts[0].Healthy {
 		t.Fatal("unhealthy too early")
@@ -108,11 +108,150 @@ func TestStore_ExpireCheckSkipsClientsNotOwned(t *testing.T) {
 	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 {
 		t.Fatal("a node must not expire what it does not own")
 	}
-	// Taking ownership gives a fresh deadline.
-	s.ExpireCheck(200000, func(string) bool { return true })
-	s.ExpireCheck(200000+20000, func(string) bool { return true })
-	if v := s.Service(svcA, Query{}); len(v.Hosts) != 1 {
-		t.Fatal("a new owner must give a full delete timeout")
+}
+
+// A node that takes a client over continues the deadline the record
+// carries: an instance nobody beats is gone one delete timeout after its
+// last beat, however often ownership moves (I8).
+func TestStore_ExpireCheckNewOwnerContinuesDeadline(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	r, _ := a.Get(PubKey(id, svcA))
+	if _, err := b.Apply(20000, r); err != nil {
+		t.Fatal(err)
+	}
+	owns := func(string) bool { return true }
+	b.ExpireCheck(20000, owns) // b takes over 19 s after the last beat
+	b.ExpireCheck(30000, owns)
+	if v := b.Service(svcA, Query{}); !v.Exists || !v.Hosts[0].Healthy {
+		t.Fatalf("the takeover grace must hold the health flip: %+v", v)
+	}
+	b.ExpireCheck(30001, owns)
+	if v := b.Service(svcA, Query{HealthyOnly: true}); v.ReachProtectionThreshold == false && len(v.Hosts) != 0 {
+		t.Fatalf("unhealthy after the grace: %+v", v)
+	}
+	b.ExpireCheck(31001, owns)
+	if v := b.Service(svcA, Query{}); v.Exists {
+		t.Fatalf("a new owner must remove 30 s after the last beat, not after the takeover: %+v", v)
+	}
+}
+
+// While a client beats, its owner sends its record again at the same
+// version so the replicas hold a recent last beat; nothing a reader sees,
+// and no version, changes.
+func TestStore_ExpireCheckRefreshesReplicatedBeat(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	var refreshes []Change
+	a.OnChange(func(ch Change) {
+		if ch.Refresh {
+			refreshes = append(refreshes, ch)
+		}
+	})
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	owns := func(string) bool { return true }
+	a.ExpireCheck(1000, owns)
+	r0, _ := a.Get(key)
+	if _, err := b.Apply(1000, r0); err != nil {
+		t.Fatal(err)
+	}
+	a.Beat(6000, id, svcA, "10.0.0.9", 9)
+	if a.ExpireCheck(6000, owns); len(refreshes) != 0 {
+		t.Fatalf("refreshed after 5 s of beats, want half the 15 s timeout")
+	}
+	a.Beat(9000, id, svcA, "10.0.0.9", 9)
+	if n := a.ExpireCheck(9000, owns); n != 1 || len(refreshes) != 1 || len(refreshes[0].Services) != 0 {
+		t.Fatalf("want one refresh after 8 s of beats, got %d changes, %+v", n, refreshes)
+	}
+	r1, _ := a.Get(key)
+	if r1.Version != r0.Version {
+		t.Fatalf("a refresh must keep the version: %v -> %v", r0.Version, r1.Version)
+	}
+	if ok, _ := b.Apply(9500, r1); ok {
+		t.Fatal("the same version must not apply as a change")
+	}
+	if !b.Refresh(9500, r1) {
+		t.Fatal("the refresh did not move b's deadline")
+	}
+	// b takes over at 38 s: the refreshed beat (9 s) says the instance is
+	// due for removal at 39 s, the registration alone would have said 31 s.
+	b.ExpireCheck(38000, owns)
+	if v := b.Service(svcA, Query{}); !v.Exists {
+		t.Fatal("removed before the replicated deadline")
+	}
+	b.ExpireCheck(39001, owns)
+	if v := b.Service(svcA, Query{}); v.Exists {
+		t.Fatal("kept past the replicated deadline")
+	}
+}
+
+// A health flip or removal made on one side of a partition, from the
+// registration it holds, never outranks the deregistration the client made
+// on the other side, even when it happens later.
+func TestStore_DerivedChangesRankBelowLaterClientActions(t *testing.T) {
+	a, b, c := newTestStore("a:1"), newTestStore("b:1"), newTestStore("c:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	reg, _ := a.Get(key)
+	for _, x := range []*Store{b, c} {
+		if _, err := x.Apply(1001, reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition: the client deregisters through b at 2 s; a, still owner
+	// on its side, flips the instance unhealthy at 16 s and removes it...
+	b.Unpublish(2000, id, svcA)
+	owns := func(string) bool { return true }
+	a.ExpireCheck(16001, owns)
+	flip, _ := a.Get(key)
+	if flip.Tombstone || !flip.Version.Newer(reg.Version) {
+		t.Fatalf("flip %+v", flip.RecordMeta)
+	}
+	del, _ := b.Get(key)
+	if !del.Version.Newer(flip.Version) {
+		t.Fatalf("the client's delete %v must outrank the later flip %v", del.Version, flip.Version)
+	}
+	// ...and after the heal c, which saw neither, applies both in any
+	// order and ends at the tombstone.
+	if ok, _ := c.Apply(20000, del); !ok {
+		t.Fatal("tombstone not applied")
+	}
+	if ok, _ := c.Apply(20001, flip); ok {
+		t.Fatal("a derived flip overwrote a later deregistration")
+	}
+	if v := c.Service(svcA, Query{}); v.Exists {
+		t.Fatal("resurrected")
+	}
+	// A re-registration after the delete is a client action again: it wins.
+	_ = a.Publish(21000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	again, _ := a.Get(key)
+	if ok, _ := c.Apply(21001, again); !ok {
+		t.Fatal("a later registration must win over the tombstone")
+	}
+}
+
+// A deregistration on a node that holds no copy still leaves a tombstone,
+// which wins over the copy another node holds.
+func TestStore_UnpublishUnknownLeavesTombstone(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	if b.Unpublish(2000, id, svcA) {
+		t.Fatal("b had no publication")
+	}
+	tomb, ok := b.Get(key)
+	if !ok || !tomb.Tombstone {
+		t.Fatalf("no tombstone: %+v %v", tomb, ok)
+	}
+	if ok, _ := a.Apply(3000, tomb); !ok {
+		t.Fatal("the tombstone must win over the older registration")
+	}
+	if v := a.Service(svcA, Query{}); v.Exists {
+		t.Fatal("resurrected")
 	}
 }
 
@@ -245,5 +384,43 @@ func TestStore_EachPublicationIsItsOwnRecord(t *testing.T) {
 	bad := Record{RecordMeta: RecordMeta{Key: PubKey("c2", svcA), Version: hlc.Version{Clock: 9 << 16}}, Data: []byte(`{"i":[{"ip":"1.1.1.1","port":1,"weight":-4}]}`)}
 	if _, err := b.Apply(5, bad); err == nil || b.Service(svcA, Query{}).Exists {
 		t.Fatal("an invalid replicated instance must be rejected without state")
+	}
+}
+
+// Each planted flaw brings back the defect it names (the simulation relies
+// on them to prove its checks are not blind).
+func TestStore_FlawsReproduceOldDefects(t *testing.T) {
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	owns := func(string) bool { return true }
+
+	s := newTestStore("b:1")
+	s.SetFlaws(Flaws{NoBlindTombstone: true})
+	s.Unpublish(2000, id, svcA)
+	if _, ok := s.Get(key); ok {
+		t.Fatal("NoBlindTombstone still wrote a tombstone")
+	}
+
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	a.SetFlaws(Flaws{FreshDerived: true})
+	_ = a.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	b.Unpublish(2000, id, svcA)
+	a.ExpireCheck(16001, owns)
+	flip, _ := a.Get(key)
+	del, _ := b.Get(key)
+	if !flip.Version.Newer(del.Version) {
+		t.Fatal("FreshDerived: the later flip should outrank the delete")
+	}
+
+	c := newTestStore("c:1")
+	c.SetFlaws(Flaws{FreshDeadline: true})
+	reg, _ := a.Get(key)
+	reg.Tombstone, reg.Data = false, encodePublication(&Publication{Instances: []Instance{{IP: "10.0.0.9", Port: 9, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, ClusterName: DefaultCluster, LastBeat: 1000}}})
+	if _, err := c.Apply(20000, reg); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpireCheck(40000, owns)
+	if v := c.Service(svcA, Query{}); !v.Exists {
+		t.Fatal("FreshDeadline: the takeover should have granted a new deadline")
 	}
 }

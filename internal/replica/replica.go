@@ -39,7 +39,10 @@ type Storage struct {
 // version lies more than MaxClockOffset in the future.
 var ErrFutureVersion = errors.New("replica: record version too far in the future")
 
-var _ distro.Storage = Storage{}
+var (
+	_ distro.Storage   = Storage{}
+	_ distro.Refresher = Storage{}
+)
 
 // ToDistro converts a naming record to the core's form.
 func ToDistro(r naming.Record) distro.Record {
@@ -80,6 +83,14 @@ func (a Storage) Apply(r distro.Record) bool {
 	return ok
 }
 
+// Refresh implements distro.Refresher: the owner's last beats.
+func (a Storage) Refresh(r distro.Record) {
+	a.Store.Refresh(a.Now().UnixMilli(), naming.Record{
+		RecordMeta: naming.RecordMeta{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone},
+		Data:       r.Data,
+	})
+}
+
 // Drop implements distro.Storage.
 func (a Storage) Drop(key string) bool { return a.Store.Drop(key) }
 
@@ -90,6 +101,10 @@ type Observation struct {
 	Observe bool
 	// Meta is the record to pass to distro.Node.Observe.
 	Meta distro.Meta
+	// Refresh, when true, means the change is the owner's refresh of data
+	// outside the version: pass Meta.Key to distro.Node.Refresh instead of
+	// observing it.
+	Refresh bool
 	// StaleClient, when not empty, is a connection client this node wrote
 	// before a restart: its connection died with the old process, so the
 	// shell must delete it (naming.Store.RemoveClient) as its owner would
@@ -99,6 +114,16 @@ type Observation struct {
 	StaleClient string
 }
 
+// Feed passes the observation to the core: Observe, or Refresh for an
+// owner's refresh. Call it only when o.Observe is true.
+func (o Observation) Feed(now time.Time, n *distro.Node) {
+	if o.Refresh {
+		n.Refresh(now, o.Meta.Key)
+		return
+	}
+	n.Observe(now, o.Meta)
+}
+
 // Observe classifies a store change for node self; live reports whether
 // this process holds a gRPC connection id (nil: none).
 func Observe(ch naming.Change, self string, live func(id string) bool) Observation {
@@ -106,7 +131,7 @@ func Observe(ch naming.Change, self string, live func(id string) bool) Observati
 		return Observation{}
 	}
 	m := ch.Record
-	o := Observation{Observe: true, Meta: MetaToDistro(m)}
+	o := Observation{Observe: true, Meta: MetaToDistro(m), Refresh: ch.Refresh}
 	id := naming.ClientOfKey(m.Key)
 	if !ch.Local && m.Tag == "" && id != "" && !m.Tombstone && m.Owner == self && (live == nil || !live(id)) {
 		o.StaleClient = id

@@ -47,7 +47,7 @@ type cluster struct {
 
 	inbox      chan event
 	changeMu   sync.Mutex
-	changes    []distro.Meta
+	changes    []replica.Observation
 	stale      []string // own connection clients from before a restart
 	changeKick chan struct{}
 	// liveConn reports whether this process holds gRPC connection id; set
@@ -65,7 +65,7 @@ type cluster struct {
 	futureLogged  time.Time     // loop goroutine only
 }
 
-func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*cluster, error) {
+func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
 	now := time.Now()
 	dcfg := distro.DefaultConfig(cfg.SelfAddr())
 	dcfg.SyncDelay = cfg.SyncDelay
@@ -110,6 +110,7 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store) (*clus
 		Secret:     cfg.ClusterSecret,
 		Ready:      c.ready.Load,
 		Logger:     c.log,
+		Forward:    forward,
 
 		HandshakeTimeout: cfg.ClusterHandshakeTimeout,
 	}, c.onMessage, c.onFail)
@@ -137,7 +138,7 @@ func (c *cluster) onChange(ch naming.Change) {
 		return
 	}
 	c.changeMu.Lock()
-	c.changes = append(c.changes, o.Meta)
+	c.changes = append(c.changes, o)
 	if o.StaleClient != "" {
 		c.stale = append(c.stale, o.StaleClient)
 	}
@@ -264,8 +265,8 @@ func (c *cluster) drainChanges() {
 	c.changes, c.stale = nil, nil
 	c.changeMu.Unlock()
 	now := time.Now()
-	for _, m := range chs {
-		c.node.Observe(now, m)
+	for _, o := range chs {
+		o.Feed(now, c.node)
 	}
 	for _, id := range stale {
 		if c.store.RemoveClient(now.UnixMilli(), id) {

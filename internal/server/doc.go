@@ -5,6 +5,17 @@
 //
 // Start order in Run: listeners first (so a port clash fails fast), then
 // the cluster shell (snapshot load starts at once), then the API servers.
-// Reads are served from the first moment; readiness reports the snapshot
-// load. Shutdown runs in reverse: API servers drain, then the shell stops.
+// Until the snapshot load finished, readiness and every naming read answer
+// 503 and the SDK gRPC port refuses new connections (ServerCheckRequest
+// gets ErrorResponse 300, so the SDK tries its next server); writes and
+// liveness are served from the first moment. Shutdown runs in reverse: API
+// servers drain, then the shell stops.
+//
+// Forwarded writes (forward.go): an HTTP write for an ip:port or service
+// this node does not own goes to the owner as a Forward call on the cluster
+// transport (authenticated by the cluster secret), with a deadline of now
+// plus ForwardTimeout; the owner refuses it once the deadline has passed
+// (replica.ForwardExpired), otherwise runs it through the HTTP API in
+// process and sends back the records it touched, which this node installs
+// before answering the client (read-your-writes through any node).
 package server

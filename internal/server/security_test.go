@@ -30,9 +30,9 @@ const testSecret = "0123456789abcdef0123456789abcdef"
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-// clusterConfig is a cluster node on loopback with the given peers, quick
+// secureClusterConfig is a cluster node on loopback with the given peers, quick
 // to become ready when the peers send no snapshot.
-func clusterConfig(t *testing.T, port int, peers ...int) config.Config {
+func secureClusterConfig(t *testing.T, port int, peers ...int) config.Config {
 	t.Helper()
 	cfg := config.DefaultLocalConfig()
 	cfg.Mode, cfg.Port, cfg.ClusterSecret = config.ModeCluster, port, testSecret
@@ -97,7 +97,7 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 	go func() { _ = peer.Serve(lis) }()
 	t.Cleanup(peer.Close)
 
-	srv, base, _ := startServer(t, clusterConfig(t, port, fakePort), slog.New(slog.DiscardHandler))
+	srv, base, _ := startServer(t, secureClusterConfig(t, port, fakePort), slog.New(slog.DiscardHandler))
 	testutil.Eventually(t, 10*time.Second, "node ready", func() error {
 		if code, _ := body(t, "GET", base+"/nacos/v1/console/health/readiness"); code != 200 {
 			return fmt.Errorf("readiness %d", code)
@@ -162,7 +162,7 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 
 func TestServer_InsecureClusterMessagesDoNotMarkADeadMemberUp(t *testing.T) {
 	port, deadPort := testutil.PortBlock(t), testutil.PortBlock(t)
-	cfg := clusterConfig(t, port, deadPort)
+	cfg := secureClusterConfig(t, port, deadPort)
 	cfg.ClusterSecret, cfg.ClusterInsecure = "", true
 	cfg.ProbeInterval = time.Minute // the first probe marks it DOWN; no second one during the test
 	srv, base, _ := startServer(t, cfg, slog.New(slog.DiscardHandler))
@@ -220,7 +220,7 @@ func TestServer_InsecureClusterMessagesDoNotMarkADeadMemberUp(t *testing.T) {
 }
 
 func TestServer_ClusterWithoutSecretDoesNotStart(t *testing.T) {
-	cfg := clusterConfig(t, testutil.PortBlock(t))
+	cfg := secureClusterConfig(t, testutil.PortBlock(t))
 	cfg.ClusterSecret = ""
 	_ = cfg.Normalize()
 	_, err := New(cfg, slog.New(slog.DiscardHandler))

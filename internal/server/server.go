@@ -70,6 +70,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxMessageBytes: cfg.MaxGRPCMessageBytes,
 		MaxRequestRate:  cfg.MaxConnectionRequestRate,
 		Self:            cfg.SelfAddr(),
+		Ready:           s.ready,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
@@ -77,15 +78,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.grpc = grpcSrv
 
 	var router nacoshttp.Router
-	ready := func() bool { return true }
+	var fwd nacoshttp.Forwarder
+	var fw *forwarder
 	if cfg.Mode == config.ModeCluster {
-		c, err := newCluster(cfg, log, s.store)
+		fw = newForwarder(cfg.SelfAddr(), cfg.ForwardTimeout, s.store, log, s.reg)
+		c, err := newCluster(cfg, log, s.store, fw.serve)
 		if err != nil {
 			return nil, err
 		}
 		c.liveConn = grpcSrv.HasConnection
 		s.cluster = c
-		router, ready = c, c.Ready
+		fw.tr = c.tr
+		fw.maxClockOffset, fw.future = cfg.MaxClockOffset, &c.futureRefused
+		router, fwd = c, fw
 		s.reg.MustRegister(newClusterCollector(c))
 	}
 
@@ -98,8 +103,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ContextPath:    cfg.ContextPath,
 		BeatIntervalMs: cfg.BeatInterval.Milliseconds(),
 		MaxBodyBytes:   cfg.MaxBodyBytes,
-		ForwardTimeout: cfg.ForwardTimeout,
-		Ready:          ready,
+		Forwarder:      fwd,
+		Ready:          s.ready,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -107,6 +112,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: http api: %w", err)
+	}
+	if fw != nil {
+		fw.api = api
 	}
 	mux := http.NewServeMux()
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
@@ -129,6 +137,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 // Store returns the node's naming store (for tests and embedding).
 func (s *Server) Store() *naming.Store { return s.store }
+
+// ready reports whether the node serves reads and takes SDK connections:
+// a standalone node at once, a cluster node once its snapshot load ended.
+func (s *Server) ready() bool { return s.cluster == nil || s.cluster.Ready() }
 
 // owns reports whether this node is responsible for an ip:port tag.
 func (s *Server) owns(tag string) bool {

@@ -32,7 +32,7 @@ type simNode struct {
 	conns map[string]bool
 	// changes and stale are filled by the store's OnChange listener and
 	// drained after every call, like the server's drainChanges.
-	changes []distro.Meta
+	changes []replica.Observation
 	stale   []string
 
 	view        map[string]distro.MemberState
@@ -238,7 +238,7 @@ func (c *Cluster) listener(sn *simNode) func(naming.Change) {
 		if ch.Local {
 			c.lastWrite = c.now
 		}
-		sn.changes = append(sn.changes, o.Meta)
+		sn.changes = append(sn.changes, o)
 	}
 }
 
@@ -250,8 +250,8 @@ func (c *Cluster) afterCall(sn *simNode) {
 	for len(sn.changes) > 0 || len(sn.stale) > 0 {
 		chs, stale := sn.changes, sn.stale
 		sn.changes, sn.stale = nil, nil
-		for _, m := range chs {
-			sn.node.Observe(t, m)
+		for _, o := range chs {
+			o.Feed(t, sn.node)
 		}
 		if c.opt.NoReap {
 			continue

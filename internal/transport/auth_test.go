@@ -195,8 +195,16 @@ func TestTransport_ForgedFromIsRefusedAndNeverDialled(t *testing.T) {
 	if _, err := b.Ping(context.Background(), forged); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("ping of a non-member: %v", err)
 	}
+	// The same for forwarded writes: in another member's name, or to a
+	// non-member.
+	if _, err := c.Forward(context.Background(), &pb.ForwardRequest{Entry: forged}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("forward with a forged entry: %v", err)
+	}
+	if _, err := b.Forward(context.Background(), forged, ForwardRequest{Entry: member(pB)}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("forward to a non-member: %v", err)
+	}
 	r := b.Refused()
-	if r[RefusedForgedFrom] != 1 || r[RefusedUnknownDestination] != 2 || accepted() != 0 {
+	if r[RefusedForgedFrom] != 2 || r[RefusedUnknownDestination] != 3 || accepted() != 0 {
 		t.Fatalf("refused %v, forged address dialled %d times", r, accepted())
 	}
 }

@@ -8,13 +8,15 @@ import (
 	pb "github.com/distrod/distrod/internal/transport/clusterpb"
 )
 
-func toPBVersion(v hlc.Version) *pb.Version { return &pb.Version{Clock: v.Clock, Node: v.Node} }
+func toPBVersion(v hlc.Version) *pb.Version {
+	return &pb.Version{Clock: v.Clock, Node: v.Node, Sub: v.Sub}
+}
 
 func fromPBVersion(v *pb.Version) hlc.Version {
 	if v == nil {
 		return hlc.Version{}
 	}
-	return hlc.Version{Clock: v.Clock, Node: v.Node}
+	return hlc.Version{Clock: v.Clock, Node: v.Node, Sub: v.GetSub()}
 }
 
 func toPBRecords(rs []distro.Record) []*pb.Record {

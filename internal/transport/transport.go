@@ -82,6 +82,8 @@ type Options struct {
 	Ready func() bool
 	// Logger receives transport events.
 	Logger *slog.Logger
+	// Forward runs writes forwarded by peers (forward.go); nil refuses them.
+	Forward ForwardHandler
 }
 
 // Handler receives a decoded message from a peer. It is called from the

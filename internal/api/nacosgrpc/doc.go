@@ -5,7 +5,10 @@
 // Connections. A stats.Handler gives every transport a connection id
 // "<ms>_<ip>_<port>" when it is accepted; unary calls and the bi-stream find
 // their connection through the context, because the SDK never sends the id.
-// ServerCheckRequest is answered before anything else. The
+// ServerCheckRequest is answered before anything else: ErrorResponse 300
+// while the node is not ready (Options.Ready; the SDK retries, then tries
+// its next server, and a ConnectionSetupRequest is refused meanwhile),
+// ServerCheckResponse otherwise. The
 // ConnectionSetupRequest that opens the bi-stream registers the connection
 // synchronously (the SDK sends its first request 100ms later without
 // waiting for an answer); any other request on an unregistered connection

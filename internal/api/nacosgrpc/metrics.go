@@ -18,7 +18,7 @@ func newServerMetrics(reg prometheus.Registerer, s *Server) (*serverMetrics, err
 			Name: "distrod_grpc_requests_total", Help: "SDK gRPC requests by type and Nacos result code.",
 		}, []string{"type", "code"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "distrod_grpc_connections_refused_total", Help: "Connection setups refused over MaxConnections.",
+			Name: "distrod_grpc_connections_refused_total", Help: "Connection setups refused over MaxConnections or while the node is not ready.",
 		}),
 		detectFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "distrod_grpc_detection_failures_total", Help: "Idle connections closed after an unanswered ClientDetectionRequest.",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +336,32 @@ func TestServer_FloodingConnectionGetsOverThresholdAndOthersAreServed(t *testing
 		out, err := flood.call(typeInstanceRequest, instanceBody)
 		return err == nil && out.Type == typeInstanceResponse
 	})
+}
+
+// TestServer_RefusesConnectionsUntilReady checks what a node that has not
+// finished its startup load answers on the SDK port: ServerCheckRequest
+// gets ErrorResponse 300 (the SDK retries it, then tries its next server)
+// and ConnectionSetupRequest ends the stream; once ready, both work.
+func TestServer_RefusesConnectionsUntilReady(t *testing.T) {
+	var ready atomic.Bool
+	e := startEnv(t, func(o *Options) { o.Ready = ready.Load })
+	r := dialRaw(t, e.addr)
+	m := r.mustCall(typeServerCheckRequest, `{"requestId":"","module":"internal"}`, typeErrorResponse, CodeServerStatus)
+	if m["message"] != msgServerStarting {
+		t.Fatalf("ServerCheck while not ready: %v", m)
+	}
+	r.setup()
+	if _, err := r.st.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("setup while not ready ended with %v, want Unavailable", err)
+	}
+	r.mustCall(typeHealthCheckRequest, `{}`, typeErrorResponse, CodeUnregistered)
+	if n := e.srv.Connections(); n != 0 {
+		t.Fatalf("Connections() = %d while not ready", n)
+	}
+	ready.Store(true)
+	r2 := dialRaw(t, e.addr)
+	r2.mustCall(typeServerCheckRequest, `{"requestId":"","module":"internal"}`, typeServerCheckResponse, 200)
+	r2.setup()
+	r2.waitRegistered()
+	r2.mustCall(typeInstanceRequest, instanceBody, typeInstanceResponse, 200)
 }

@@ -52,6 +52,7 @@ const (
 	moduleNaming                  = "naming"
 	moduleInternal                = "internal"
 	msgUnregistered               = "Connection is unregistered."
+	msgServerStarting             = "Server is starting,please try later."
 	msgNoHandler                  = "RequestHandler Not Found"
 	msgInvalidRequest             = "Invalid request"
 	clusterOnlyForbiddenFormatter = " invoke %s from sdk is forbidden"

@@ -53,6 +53,13 @@ type Options struct {
 	DetectTimeout time.Duration
 	// Self is this node's address, for logs and status.
 	Self string
+	// Ready reports whether the node may take clients (in a cluster: its
+	// startup snapshot load finished). nil means always ready. While it
+	// returns false the server refuses new connections: ServerCheckRequest
+	// gets ErrorResponse 300, as Nacos answers while starting (the SDK
+	// retries it for its connect timeout, then tries its next server), and
+	// ConnectionSetupRequest ends the stream.
+	Ready func() bool
 	// MaxRequestRate caps the unary requests one connection may send per
 	// second (with a burst of one second's worth); requests beyond it get
 	// ErrorResponse 503 (OVER_THRESHOLD), which the SDK retries after a
@@ -382,6 +389,9 @@ func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                  
 func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Payload, error) {
 	c := connFrom(ctx)
 	if in.Type == typeServerCheckRequest {
+		if !s.ready() {
+			return s.fail(in, errorf(CodeServerStatus, msgServerStarting)), nil
+		}
 		id := ""
 		if c != nil {
 			id = c.id
@@ -526,6 +536,8 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 	}
 }
 
+func (s *Server) ready() bool { return s.o.Ready == nil || s.o.Ready() }
+
 // register makes c a registered connection, synchronously: the SDK sends
 // its first request about 100ms after ConnectionSetupRequest.
 func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest) error {
@@ -533,6 +545,11 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	defer c.mu.Unlock()
 	if c.state != stateNew {
 		return nil
+	}
+	if !s.ready() {
+		s.m.refused.Inc()
+		s.log.Debug("connection refused: node not ready", "conn", c.id)
+		return status.Error(codes.Unavailable, "nacosgrpc: "+msgServerStarting)
 	}
 	s.mu.Lock()
 	if len(s.conns) >= s.o.MaxConnections {

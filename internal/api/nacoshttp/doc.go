@@ -10,8 +10,17 @@
 //
 // Writes (instance register/deregister/update/patch, beats, metadata
 // batches, service writes) are routed through Options.Router: a write
-// whose ownership tag belongs to another node is forwarded to it and the
-// owner's answer relayed verbatim (forward.go). Reads are always local.
+// whose ownership tag belongs to another node is handed to
+// Options.Forwarder, and the owner's answer relayed verbatim. On the owner,
+// ServeForwarded runs it through the same handler in process, marked in
+// its context so it is never forwarded again, and reports the keys of the
+// records it touched so the entry node can hold them before it answers
+// (forward.go). No client header marks a request as forwarded.
+//
+// Reads are always local. While Options.Ready reports false (a cluster
+// node still loading its startup snapshot) naming reads answer 503 (v1
+// text, v2 envelope code 30000) so that clients ask another node; writes,
+// liveness and the operator endpoints keep serving.
 //
 // The handler never reads the wall clock for data decisions: Options.Now
 // stamps beats and lastRefTime, so tests drive expiry with a fake clock.

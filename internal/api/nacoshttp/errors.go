@@ -70,6 +70,11 @@ func newErr(status, code int, format string, args ...any) *apiError {
 	return &apiError{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
+// errNotReady answers naming reads while the startup snapshot load has not
+// finished.
+var errNotReady = newErr(http.StatusServiceUnavailable, codeServerError,
+	"server is not ready: still loading the startup snapshot from its peers, please try again later")
+
 // missingParam is Nacos's answer to an absent required parameter: v1
 // WebUtils.required text, v2 code 10000.
 func missingParam(v2 bool, name, typ string) *apiError {

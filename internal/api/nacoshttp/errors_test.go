@@ -3,6 +3,7 @@ package nacoshttp
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/distrod/distrod/internal/naming"
@@ -93,16 +94,29 @@ func TestErrors_GoldenBadInput(t *testing.T) {
 	}
 }
 
-// TestErrors_NotReady checks that only the readiness probe reports an
-// unfinished snapshot load: reads and writes keep being served.
+// TestErrors_NotReady checks that a node that has not finished its startup
+// snapshot load answers naming reads with 503 (v1 text, v2 envelope) while
+// writes, liveness and the operator endpoints keep serving.
 func TestErrors_NotReady(t *testing.T) {
-	ready := false
-	e := newEnv(t, func(o *Options) { o.Ready = func() bool { return ready } })
-	code, body := e.do("GET", v1+"/instance/list?serviceName=demo", "")
-	if code != http.StatusOK {
-		t.Fatalf("list while starting must be served: %d %q", code, body)
+	var ready atomic.Bool
+	e := newEnv(t, func(o *Options) { o.Ready = ready.Load })
+	const msg = "server is not ready: still loading the startup snapshot from its peers, please try again later"
+	for _, path := range []string{
+		v1 + "/instance/list?serviceName=demo", v1 + "/instance?serviceName=demo&ip=10.0.0.1&port=1",
+		v1 + "/service?serviceName=demo", v1 + "/service/list?pageNo=1&pageSize=10", v1 + "/service/names",
+		v1 + "/catalog/services", v1 + "/catalog/instances?serviceName=demo&clusterName=DEFAULT",
+		v1 + "/instance/statuses?key=public%23%23DEFAULT_GROUP%40%40demo",
+	} {
+		if code, body := e.do("GET", path, ""); code != http.StatusServiceUnavailable || body != msg {
+			t.Fatalf("GET %s while starting: %d %q", path, code, body)
+		}
 	}
-	code, body = e.do("GET", "/nacos/v1/console/health/readiness", "")
+	for _, path := range []string{v2 + "/instance/list?serviceName=demo", v2 + "/service/list", v2 + "/client/list", v2 + "/catalog/instances?serviceName=demo"} {
+		if code, body := e.do("GET", path, ""); code != http.StatusServiceUnavailable || body != `{"code":30000,"message":"server error","data":"`+msg+`"}` {
+			t.Fatalf("GET %s while starting: %d %q", path, code, body)
+		}
+	}
+	code, body := e.do("GET", "/nacos/v1/console/health/readiness", "")
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "server is not ready") {
 		t.Fatalf("readiness while starting: %d %q", code, body)
 	}
@@ -112,16 +126,17 @@ func TestErrors_NotReady(t *testing.T) {
 	if code, _ = e.do("GET", "/nacos/v1/console/health/liveness", ""); code != 200 {
 		t.Fatalf("liveness while starting: %d", code)
 	}
-	code, body = e.do("POST", v1+"/instance", "serviceName=demo&ip=10.0.0.1&port=1", ForwardedHeader, "10.0.0.2:8848")
-	if code != 200 || body != "ok" {
-		t.Fatalf("forwarded write while starting: %d %q", code, body)
+	if code, body = e.do("POST", v1+"/instance", "serviceName=demo&ip=10.0.0.1&port=1"); code != 200 || body != "ok" {
+		t.Fatalf("write while starting: %d %q", code, body)
 	}
-	code, body = e.do("GET", v2+"/instance/list?serviceName=demo", "")
-	if code != http.StatusOK || !strings.Contains(body, `"code":0`) {
-		t.Fatalf("v2 list while starting must be served: %d %q", code, body)
+	if code, body = e.do("PUT", v2+"/instance/beat", "serviceName=demo&ip=10.0.0.1&port=1"); code != 200 || !strings.Contains(body, `"code":10200`) {
+		t.Fatalf("beat while starting: %d %q", code, body)
 	}
-	ready = true
+	ready.Store(true)
 	if code, body = e.do("GET", "/nacos/v1/console/health/readiness", ""); code != 200 || body != "OK" {
 		t.Fatalf("readiness when ready: %d %q", code, body)
+	}
+	if code, body = e.do("GET", v1+"/instance/list?serviceName=demo", ""); code != 200 || !strings.Contains(body, `"ip":"10.0.0.1"`) {
+		t.Fatalf("list when ready: %d %q", code, body)
 	}
 }

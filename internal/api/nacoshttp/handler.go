@@ -46,12 +46,13 @@ type Options struct {
 	CacheMillis int64
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
-	// ForwardTimeout bounds one forwarded write (connect, send, answer).
-	// Default 2 s.
-	ForwardTimeout time.Duration
+	// Forwarder carries a write that Router assigns to another node to that
+	// node. Required when Router is set.
+	Forwarder Forwarder
 	// Ready reports readiness (snapshot loaded). nil means always ready.
-	// While it returns false the readiness probe answers 503 and metrics
-	// report STARTING; every other API keeps serving.
+	// While it returns false the readiness probe and every naming read
+	// answer 503 and the operator metrics report status STARTING; writes,
+	// liveness and the operator endpoints keep serving.
 	Ready func() bool
 	// Extra holds additional handlers mounted under ContextPath (for example
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
@@ -77,10 +78,6 @@ type UDPSubscriber interface {
 	// (Nacos's comma-separated list, "" = all).
 	SubscribeUDP(svc naming.ServiceKey, clusters string, addr netip.AddrPort, userAgent string)
 }
-
-// ForwardedHeader marks a write forwarded by a peer; its value is the
-// forwarding node. A request carrying it is always handled locally.
-const ForwardedHeader = "X-Distrod-Forwarded"
 
 // New returns the Nacos HTTP open API (v1 and v2 naming, console health)
 // as an http.Handler.
@@ -110,8 +107,8 @@ func New(o Options) (http.Handler, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	if o.ForwardTimeout <= 0 {
-		o.ForwardTimeout = 2 * time.Second
+	if o.Router != nil && o.Forwarder == nil {
+		return nil, errors.New("nacoshttp: Options.Forwarder is required with a Router")
 	}
 	s := &server{
 		o:     o,
@@ -119,7 +116,6 @@ func New(o Options) (http.Handler, error) {
 		log:   o.Logger.With("component", "nacoshttp"),
 		sw:    defaultSwitches(o.BeatIntervalMs, o.CacheMillis),
 	}
-	s.fwd = newForwarder(o.ForwardTimeout)
 	if err := s.initMetrics(o.Registry); err != nil {
 		return nil, err
 	}
@@ -138,7 +134,8 @@ type endpoint struct {
 	v2 bool
 	// raw answers v2 success values without the envelope (v2 beat).
 	raw bool
-	// naming gates the endpoint on readiness.
+	// naming marks the naming API; its reads (tag == nil) answer 503 while
+	// the node is not ready.
 	naming bool
 	// tag returns the ownership tag of a write; nil for reads. ok=false
 	// means the request is malformed: it is handled locally so that the
@@ -151,7 +148,6 @@ type server struct {
 	o      Options
 	store  *naming.Store
 	log    *slog.Logger
-	fwd    *http.Client
 	routes map[string]map[string]*endpoint
 
 	swMu sync.Mutex
@@ -221,12 +217,18 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 		s.writeError(w, c, err)
 		return ep.api
 	}
-	// Reads and writes are served while the startup snapshot loads: reads
-	// never wait for the network (Distro is AP), and writes are versioned,
-	// so a load that finishes later cannot roll them back. Only the
-	// readiness probe reports the load.
-	forwarded := r.Header.Get(ForwardedHeader) != ""
-	if ep.tag != nil && s.o.Router != nil && !forwarded {
+	// A node that has not finished its startup snapshot load holds only
+	// part of the data: its naming reads answer 503 so that clients ask
+	// another node (invariant I5). Writes are served: they are versioned,
+	// so a load that finishes later cannot roll them back.
+	if ep.naming && ep.tag == nil && s.o.Ready != nil && !s.o.Ready() {
+		s.writeError(w, c, errNotReady)
+		return ep.api
+	}
+	// A write that a peer forwarded here is never forwarded again (the loop
+	// guard): the mark is in the context, set only by ServeForwarded, so no
+	// client can forge it.
+	if ep.tag != nil && s.o.Router != nil && !isForwarded(r.Context()) {
 		if tag, ok := ep.tag(c); ok && tag != "" {
 			if owner, local := s.o.Router.Route(tag); !local {
 				s.forward(w, c, owner, tag)
@@ -305,8 +307,8 @@ func (s *server) writeOK(w http.ResponseWriter, c *call, v any) {
 func (s *server) writeError(w http.ResponseWriter, c *call, err error) {
 	ae := toAPIError(err)
 	lvl := slog.LevelDebug
-	// A not-ready readiness probe is expected during every startup.
-	if ae.Status >= 500 && c.ep.api != "console_readiness" {
+	// A node that is not ready is expected during every startup.
+	if ae.Status >= 500 && ae != errNotReady && c.ep.api != "console_readiness" {
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(c.r.Context(), lvl, "request failed", "api", c.ep.api, "method", c.r.Method,

@@ -21,6 +21,7 @@ func (c *call) register() (any, error) {
 		return nil, err
 	}
 	id := naming.IPPortClientID(in.IP, in.Port)
+	c.touch(naming.PubKey(id, k))
 	if err := c.s.store.Publish(c.nowMs(), id, k, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 		return nil, withCode(err, codeInstanceError)
 	}
@@ -37,6 +38,7 @@ func (c *call) deregister() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.touch(naming.PubKey(naming.IPPortClientID(ip, port), k))
 	// Nacos answers ok for an unknown instance (it only logs).
 	if !c.s.store.Unpublish(c.nowMs(), naming.IPPortClientID(ip, port), k) {
 		c.s.log.Debug("deregister of unknown instance", "service", k.String(), "ip", ip, "port", port)
@@ -55,6 +57,7 @@ func (c *call) update() (any, error) {
 		return nil, serviceNotFound(k)
 	}
 	cluster := c.clusterParam("")
+	c.touch(naming.PubKey(naming.IPPortClientID(in.IP, in.Port), k))
 	err = c.s.store.UpdateInstance(c.nowMs(), naming.IPPortClientID(in.IP, in.Port), k, in.IP, in.Port, cluster, func(x *naming.Instance) {
 		x.Weight, x.Enabled, x.Metadata = in.Weight, in.Enabled, in.Metadata
 	})
@@ -91,6 +94,7 @@ func (c *call) patch() (any, error) {
 	enabled, hasEnabled := c.enabledParam(true)
 	hasHealthy := c.optional("healthy", "") != ""
 	healthy := c.optBool("healthy", true)
+	c.touch(naming.PubKey(naming.IPPortClientID(ip, port), k))
 	err = c.s.store.UpdateInstance(c.nowMs(), naming.IPPortClientID(ip, port), k, ip, port, c.clusterParam(""), func(x *naming.Instance) {
 		if md != nil {
 			x.Metadata = md
@@ -237,6 +241,7 @@ func (c *call) beat() (any, error) {
 	sw := c.s.switches()
 	res := beatResult{ClientBeatInterval: sw.ClientBeatInterval, Code: codeBeatOK, LightBeatEnabled: sw.LightBeatEnabled}
 	id := naming.IPPortClientID(ip, port)
+	c.touch(naming.PubKey(id, k))
 	now := c.nowMs()
 	if !c.s.store.Beat(now, id, k, ip, port) {
 		if b == nil {
@@ -315,6 +320,7 @@ func (c *call) metadataBatch(remove bool) (any, error) {
 	}
 	updated := []string{}
 	for _, t := range targets {
+		c.touch(naming.PubKey(naming.IPPortClientID(t.IP, t.Port), k))
 		err := c.s.store.UpdateInstance(c.nowMs(), naming.IPPortClientID(t.IP, t.Port), k, t.IP, t.Port, t.ClusterName, func(x *naming.Instance) {
 			m := make(map[string]string, len(x.Metadata)+len(md))
 			for kk, vv := range x.Metadata {

@@ -58,6 +58,7 @@ func (c *call) createService() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.CreateService(c.nowMs(), k, m); err != nil {
 		return nil, err
 	}
@@ -69,6 +70,7 @@ func (c *call) deleteService() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.DeleteService(c.nowMs(), k); err != nil {
 		return nil, err
 	}
@@ -88,6 +90,7 @@ func (c *call) updateService() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.UpdateService(c.nowMs(), k, m); err != nil {
 		return nil, err
 	}

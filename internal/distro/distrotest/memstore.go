@@ -74,6 +74,28 @@ func (s *MemStore) Drop(key string) bool {
 	return ok
 }
 
+// Refresh implements distro.Refresher: it takes r's data when r carries
+// the stored version of a live record.
+func (s *MemStore) Refresh(r distro.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[r.Key]; ok && old.Version == r.Version && !old.Tombstone {
+		old.Data = r.Data
+		s.m[r.Key] = old
+	}
+}
+
+// SetData replaces the data of a stored record without a new version (the
+// owner's side of a refresh).
+func (s *MemStore) SetData(key string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.m[key]; ok {
+		r.Data = data
+		s.m[key] = r
+	}
+}
+
 // Put is an owner write: it installs r if newer, like Apply.
 func (s *MemStore) Put(r distro.Record) bool { return s.Apply(r) }
 

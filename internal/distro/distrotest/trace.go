@@ -52,7 +52,7 @@ func (t *Trace) Message(now time.Time, from, to string, m distro.Message, withDa
 	}
 	for _, r := range recs {
 		t.Strings(r.Key)
-		t.U64(r.Version.Clock, r.Version.Node)
+		t.U64(r.Version.Clock, r.Version.Node, r.Version.Sub)
 		if withData {
 			_, _ = t.h.Write(r.Data)
 		}

@@ -26,9 +26,12 @@ const (
 )
 
 type Version struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Clock         uint64                 `protobuf:"varint,1,opt,name=clock,proto3" json:"clock,omitempty"`
-	Node          uint64                 `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Clock uint64                 `protobuf:"varint,1,opt,name=clock,proto3" json:"clock,omitempty"`
+	Node  uint64                 `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
+	// sub orders derived (server-made) changes of one client action; 0 for a
+	// client action. See internal/hlc.
+	Sub           uint64 `protobuf:"varint,3,opt,name=sub,proto3" json:"sub,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -73,6 +76,13 @@ func (x *Version) GetClock() uint64 {
 func (x *Version) GetNode() uint64 {
 	if x != nil {
 		return x.Node
+	}
+	return 0
+}
+
+func (x *Version) GetSub() uint64 {
+	if x != nil {
+		return x.Sub
 	}
 	return 0
 }
@@ -1056,14 +1066,248 @@ func (x *PingResponse) GetReady() bool {
 	return false
 }
 
+// ForwardHeader is one HTTP request header and its values.
+type ForwardHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardHeader) Reset() {
+	*x = ForwardHeader{}
+	mi := &file_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardHeader) ProtoMessage() {}
+
+func (x *ForwardHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardHeader.ProtoReflect.Descriptor instead.
+func (*ForwardHeader) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ForwardHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ForwardHeader) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// ForwardRequest is an HTTP write received by the entry node `entry` from
+// the client at `remote_addr`, to be run by the owner of its record.
+type ForwardRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Method string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// request_uri is the path and query, as the client sent them.
+	RequestUri string           `protobuf:"bytes,2,opt,name=request_uri,json=requestUri,proto3" json:"request_uri,omitempty"`
+	Headers    []*ForwardHeader `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	Body       []byte           `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// remote_addr is the original client's "ip:port".
+	RemoteAddr string `protobuf:"bytes,5,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// entry is the member address of the node the client wrote to.
+	Entry string `protobuf:"bytes,6,opt,name=entry,proto3" json:"entry,omitempty"`
+	// deadline_unix_ms is when the entry node stops waiting, in Unix
+	// milliseconds on its clock; the owner refuses the request after it.
+	DeadlineUnixMs int64 `protobuf:"varint,7,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ForwardRequest) Reset() {
+	*x = ForwardRequest{}
+	mi := &file_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardRequest) ProtoMessage() {}
+
+func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
+func (*ForwardRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ForwardRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetRequestUri() string {
+	if x != nil {
+		return x.RequestUri
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetHeaders() []*ForwardHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetEntry() string {
+	if x != nil {
+		return x.Entry
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+// ForwardResponse is the owner's answer to a ForwardRequest.
+type ForwardResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// expired is true when the owner refused the request because its
+	// deadline had passed; the other fields are then empty.
+	Expired     bool   `protobuf:"varint,1,opt,name=expired,proto3" json:"expired,omitempty"`
+	Status      int32  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body        []byte `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// records are the owner's records that the request touched, read after
+	// it ran, so the entry node answers only once it holds them.
+	Records       []*Record `protobuf:"bytes,5,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardResponse) Reset() {
+	*x = ForwardResponse{}
+	mi := &file_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardResponse) ProtoMessage() {}
+
+func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
+func (*ForwardResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ForwardResponse) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
+func (x *ForwardResponse) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ForwardResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ForwardResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ForwardResponse) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\x12distrod.cluster.v1\"3\n" +
+	"\rcluster.proto\x12\x12distrod.cluster.v1\"E\n" +
 	"\aVersion\x12\x14\n" +
 	"\x05clock\x18\x01 \x01(\x04R\x05clock\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\x04R\x04node\"\xab\x01\n" +
+	"\x04node\x18\x02 \x01(\x04R\x04node\x12\x10\n" +
+	"\x03sub\x18\x03 \x01(\x04R\x03sub\"\xab\x01\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\aversion\x18\x02 \x01(\v2\x1b.distrod.cluster.v1.VersionR\aversion\x12\x14\n" +
@@ -1128,10 +1372,30 @@ const file_cluster_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\tR\x04from\"8\n" +
 	"\fPingResponse\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
-	"\x05ready\x18\x02 \x01(\bR\x05ready2\xa1\x01\n" +
+	"\x05ready\x18\x02 \x01(\bR\x05ready\";\n" +
+	"\rForwardHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\xfb\x01\n" +
+	"\x0eForwardRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1f\n" +
+	"\vrequest_uri\x18\x02 \x01(\tR\n" +
+	"requestUri\x12;\n" +
+	"\aheaders\x18\x03 \x03(\v2!.distrod.cluster.v1.ForwardHeaderR\aheaders\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\fR\x04body\x12\x1f\n" +
+	"\vremote_addr\x18\x05 \x01(\tR\n" +
+	"remoteAddr\x12\x14\n" +
+	"\x05entry\x18\x06 \x01(\tR\x05entry\x12(\n" +
+	"\x10deadline_unix_ms\x18\a \x01(\x03R\x0edeadlineUnixMs\"\xb0\x01\n" +
+	"\x0fForwardResponse\x12\x18\n" +
+	"\aexpired\x18\x01 \x01(\bR\aexpired\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\x05R\x06status\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\fR\x04body\x124\n" +
+	"\arecords\x18\x05 \x03(\v2\x1a.distrod.cluster.v1.RecordR\arecords2\xf5\x01\n" +
 	"\aCluster\x12K\n" +
 	"\x06Stream\x12\x1c.distrod.cluster.v1.Envelope\x1a!.distrod.cluster.v1.StreamSummary(\x01\x12I\n" +
-	"\x04Ping\x12\x1f.distrod.cluster.v1.PingRequest\x1a .distrod.cluster.v1.PingResponseB9Z7github.com/distrod/distrod/internal/transport/clusterpbb\x06proto3"
+	"\x04Ping\x12\x1f.distrod.cluster.v1.PingRequest\x1a .distrod.cluster.v1.PingResponse\x12R\n" +
+	"\aForward\x12\".distrod.cluster.v1.ForwardRequest\x1a#.distrod.cluster.v1.ForwardResponseB9Z7github.com/distrod/distrod/internal/transport/clusterpbb\x06proto3"
 
 var (
 	file_cluster_proto_rawDescOnce sync.Once
@@ -1145,7 +1409,7 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_cluster_proto_goTypes = []any{
 	(*Version)(nil),         // 0: distrod.cluster.v1.Version
 	(*Record)(nil),          // 1: distrod.cluster.v1.Record
@@ -1163,6 +1427,9 @@ var file_cluster_proto_goTypes = []any{
 	(*StreamSummary)(nil),   // 13: distrod.cluster.v1.StreamSummary
 	(*PingRequest)(nil),     // 14: distrod.cluster.v1.PingRequest
 	(*PingResponse)(nil),    // 15: distrod.cluster.v1.PingResponse
+	(*ForwardHeader)(nil),   // 16: distrod.cluster.v1.ForwardHeader
+	(*ForwardRequest)(nil),  // 17: distrod.cluster.v1.ForwardRequest
+	(*ForwardResponse)(nil), // 18: distrod.cluster.v1.ForwardResponse
 }
 var file_cluster_proto_depIdxs = []int32{
 	0,  // 0: distrod.cluster.v1.Record.version:type_name -> distrod.cluster.v1.Version
@@ -1180,15 +1447,19 @@ var file_cluster_proto_depIdxs = []int32{
 	9,  // 12: distrod.cluster.v1.Envelope.records:type_name -> distrod.cluster.v1.Records
 	10, // 13: distrod.cluster.v1.Envelope.snapshot_request:type_name -> distrod.cluster.v1.SnapshotRequest
 	11, // 14: distrod.cluster.v1.Envelope.snapshot_chunk:type_name -> distrod.cluster.v1.SnapshotChunk
-	12, // 15: distrod.cluster.v1.Cluster.Stream:input_type -> distrod.cluster.v1.Envelope
-	14, // 16: distrod.cluster.v1.Cluster.Ping:input_type -> distrod.cluster.v1.PingRequest
-	13, // 17: distrod.cluster.v1.Cluster.Stream:output_type -> distrod.cluster.v1.StreamSummary
-	15, // 18: distrod.cluster.v1.Cluster.Ping:output_type -> distrod.cluster.v1.PingResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 15: distrod.cluster.v1.ForwardRequest.headers:type_name -> distrod.cluster.v1.ForwardHeader
+	1,  // 16: distrod.cluster.v1.ForwardResponse.records:type_name -> distrod.cluster.v1.Record
+	12, // 17: distrod.cluster.v1.Cluster.Stream:input_type -> distrod.cluster.v1.Envelope
+	14, // 18: distrod.cluster.v1.Cluster.Ping:input_type -> distrod.cluster.v1.PingRequest
+	17, // 19: distrod.cluster.v1.Cluster.Forward:input_type -> distrod.cluster.v1.ForwardRequest
+	13, // 20: distrod.cluster.v1.Cluster.Stream:output_type -> distrod.cluster.v1.StreamSummary
+	15, // 21: distrod.cluster.v1.Cluster.Ping:output_type -> distrod.cluster.v1.PingResponse
+	18, // 22: distrod.cluster.v1.Cluster.Forward:output_type -> distrod.cluster.v1.ForwardResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -1213,7 +1484,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

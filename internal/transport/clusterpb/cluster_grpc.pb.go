@@ -23,8 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Cluster_Stream_FullMethodName = "/distrod.cluster.v1.Cluster/Stream"
-	Cluster_Ping_FullMethodName   = "/distrod.cluster.v1.Cluster/Ping"
+	Cluster_Stream_FullMethodName  = "/distrod.cluster.v1.Cluster/Stream"
+	Cluster_Ping_FullMethodName    = "/distrod.cluster.v1.Cluster/Ping"
+	Cluster_Forward_FullMethodName = "/distrod.cluster.v1.Cluster/Forward"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -37,6 +38,9 @@ type ClusterClient interface {
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Envelope, StreamSummary], error)
 	// Ping is the membership probe.
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error)
+	// Forward runs an HTTP write that the entry node received for a record
+	// this node owns, and answers with the result and the records it touched.
+	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 }
 
 type clusterClient struct {
@@ -70,6 +74,16 @@ func (c *clusterClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *clusterClient) Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardResponse)
+	err := c.cc.Invoke(ctx, Cluster_Forward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -80,6 +94,9 @@ type ClusterServer interface {
 	Stream(grpc.ClientStreamingServer[Envelope, StreamSummary]) error
 	// Ping is the membership probe.
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
+	// Forward runs an HTTP write that the entry node received for a record
+	// this node owns, and answers with the result and the records it touched.
+	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -95,6 +112,9 @@ func (UnimplementedClusterServer) Stream(grpc.ClientStreamingServer[Envelope, St
 }
 func (UnimplementedClusterServer) Ping(context.Context, *PingRequest) (*PingResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Ping not implemented")
+}
+func (UnimplementedClusterServer) Forward(context.Context, *ForwardRequest) (*ForwardResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Forward not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -142,6 +162,24 @@ func _Cluster_Ping_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Forward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Forward(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Forward_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Forward(ctx, req.(*ForwardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -152,6 +190,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ping",
 			Handler:    _Cluster_Ping_Handler,
+		},
+		{
+			MethodName: "Forward",
+			Handler:    _Cluster_Forward_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
