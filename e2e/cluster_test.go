@@ -66,9 +66,12 @@ func clusterEnv(port int, members []string) []string {
 		"DISTROD_TOMBSTONE_TTL=10s",
 		"DISTROD_INSTANCE_UNHEALTHY_AFTER=5m",
 		"DISTROD_INSTANCE_DELETE_AFTER=10m",
-		"DISTROD_CLUSTER_SECRET=e2e-secret",
+		"DISTROD_CLUSTER_SECRET=" + e2eSecret,
 	}
 }
+
+// e2eSecret is the cluster secret of the test nodes.
+const e2eSecret = "e2e-cluster-secret-0123456789abcdef"
 
 func startCluster(t *testing.T, n int, extraEnv ...string) []*node {
 	t.Helper()

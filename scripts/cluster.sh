@@ -7,7 +7,10 @@
 # Extra settings go through the environment (DISTROD_*), e.g.
 #   DISTROD_FAULT_INJECTION=true scripts/cluster.sh start
 # Logs and PIDs live in ${CLUSTER_DIR:-/tmp/distrod-cluster}. The binary is
-# built into bin/distrod unless DISTROD_BIN names one.
+# built into bin/distrod unless DISTROD_BIN names one. The nodes share the
+# cluster secret in DISTROD_CLUSTER_SECRET or, when it is unset, a random
+# one written to $CLUSTER_DIR/cluster-secret (mode 0600) and passed as
+# DISTROD_CLUSTER_SECRET_FILE; the file holds it for curl's bearer token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/distrod-cluster}
@@ -52,11 +55,16 @@ if [ -z "$bin" ]; then
 fi
 stop
 mkdir -p "$dir"
+secret_env=()
+if [ -z "${DISTROD_CLUSTER_SECRET:-}" ] && [ "${DISTROD_CLUSTER_INSECURE:-}" != "true" ] && [ -z "${DISTROD_CLUSTER_SECRET_FILE:-}" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/cluster-secret")
+  secret_env=(DISTROD_CLUSTER_SECRET_FILE="$(cd "$dir" && pwd)/cluster-secret")
+fi
 members=""
 for i in $(seq 0 $((n - 1))); do members="$members 127.0.0.1:$((base + 10 * i))"; done
 for i in $(seq 0 $((n - 1))); do
   port=$((base + 10 * i))
-  MODE=cluster NACOS_SERVER_IP=127.0.0.1 NACOS_SERVERS="$members" NACOS_APPLICATION_PORT=$port \
+  env ${secret_env[@]+"${secret_env[@]}"} MODE=cluster NACOS_SERVER_IP=127.0.0.1 NACOS_SERVERS="$members" NACOS_APPLICATION_PORT=$port \
     "$bin" >"$dir/node-$port.log" 2>&1 &
   echo $! >"$dir/node-$port.pid"
 done

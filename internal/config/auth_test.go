@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-const testSecret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+const testAuthSecret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
 
 func TestLoad_NacosAuthEnv(t *testing.T) {
 	c, err := Load(nil, env(
 		"NACOS_AUTH_ENABLE", "true",
-		"NACOS_AUTH_TOKEN", testSecret,
+		"NACOS_AUTH_TOKEN", testAuthSecret,
 		"NACOS_AUTH_TOKEN_EXPIRE_SECONDS", "600",
 		"NACOS_AUTH_IDENTITY_KEY", "serverIdentity",
 		"NACOS_AUTH_IDENTITY_VALUE", "security",
@@ -21,7 +21,7 @@ func TestLoad_NacosAuthEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.AuthEnabled || c.AuthTokenSecret != testSecret || c.AuthTokenTTL != 600*time.Second ||
+	if !c.AuthEnabled || c.AuthTokenSecret != testAuthSecret || c.AuthTokenTTL != 600*time.Second ||
 		c.AuthIdentityKey != "serverIdentity" || c.AuthIdentityValue != "security" || c.AuthAdminPassword != "s3cret" {
 		t.Fatalf("got %+v", c)
 	}

@@ -36,6 +36,18 @@ const (
 	LookupDNS = "dns"
 )
 
+// Access rules, the values of Config.StatusAccess and Config.DebugAccess.
+const (
+	// AccessOpen lets every caller in.
+	AccessOpen = "open"
+	// AccessLocal lets in callers connecting from a loopback address, and
+	// callers presenting the cluster secret as a bearer token.
+	AccessLocal = "local"
+	// AccessToken lets in only callers presenting the cluster secret as a
+	// bearer token ("Authorization: Bearer <secret>").
+	AccessToken = "token"
+)
+
 // Log formats, the values of Config.LogFormat.
 const (
 	LogFormatText = "text"
@@ -116,9 +128,56 @@ type Config struct {
 	// Default 5s.
 	MemberDNSRefresh time.Duration `yaml:"member-dns-refresh"`
 
-	// ClusterSecret is a shared secret that peers present on the cluster
-	// transport. Empty disables peer authentication. Default empty.
+	// ---- Cluster security (docs/security-cluster.md) ----
+
+	// ClusterSecret is the shared secret every member proves it knows when
+	// a cluster connection is set up (an HMAC challenge-response in both
+	// directions; the secret itself never crosses the network). Cluster
+	// mode refuses to start without it unless ClusterInsecure is set. Use
+	// at least 16 random bytes, e.g. `openssl rand -hex 32`; prefer the
+	// environment or ClusterSecretFile to the flag, which other local users
+	// can read in the process list. Default empty.
 	ClusterSecret string `yaml:"cluster-secret"`
+
+	// ClusterSecretFile names a file holding ClusterSecret (surrounding
+	// white space is trimmed), relative to Home unless absolute; Load reads
+	// it. Cannot be combined with ClusterSecret. Default empty.
+	ClusterSecretFile string `yaml:"cluster-secret-file"`
+
+	// ClusterInsecure lets cluster mode start without a secret: any host
+	// that reaches the cluster port can then read and change all data.
+	// Only for a network nobody else can reach; logged as a warning at
+	// startup and every ten minutes. Default false.
+	ClusterInsecure bool `yaml:"cluster-insecure"`
+
+	// ClusterListenIP is the local address the cluster port listens on.
+	// Empty listens on every interface; set it to the address of the
+	// members' private network to keep the port off the others. Must be an
+	// IP literal. Default empty.
+	ClusterListenIP string `yaml:"cluster-listen-ip"`
+
+	// ClusterHandshakeTimeout bounds the authentication handshake of a new
+	// cluster connection (and the HTTP/2 preface after it); a connection
+	// that has not proved itself by then is closed. Default 3s.
+	ClusterHandshakeTimeout time.Duration `yaml:"cluster-handshake-timeout"`
+
+	// MaxClockOffset is how far in the future (by this node's wall clock)
+	// the physical time of a replicated record's version may lie. Newer
+	// records are refused and counted, and never advance this node's
+	// clock, so one bad record cannot push every later write of the
+	// cluster into the future. NTP keeps servers within milliseconds of
+	// each other; 30s tolerates a badly synchronised host while bounding
+	// how long a future-dated write can outrank real ones. Default 30s.
+	MaxClockOffset time.Duration `yaml:"max-clock-offset"`
+
+	// StatusAccess says who may read /distrod/status: "open" (anyone),
+	// "local" (loopback callers, or a bearer token equal to ClusterSecret)
+	// or "token" (only the bearer token). Default "open".
+	StatusAccess string `yaml:"status-access"`
+
+	// DebugAccess says who may use /distrod/debug/* and /debug/pprof/*
+	// (when mounted), with the values of StatusAccess. Default "local".
+	DebugAccess string `yaml:"debug-access"`
 
 	// FaultInjection mounts /distrod/debug/partition, which makes this node
 	// drop all cluster traffic to and from chosen peers: for partition
@@ -316,6 +375,11 @@ func DefaultConfig() Config {
 		ProbeTimeout:     time.Second,
 		SuspectAfter:     1,
 		DownAfter:        3,
+
+		ClusterHandshakeTimeout: 3 * time.Second,
+		MaxClockOffset:          30 * time.Second,
+		StatusAccess:            AccessOpen,
+		DebugAccess:             AccessLocal,
 
 		SyncDelay:           5 * time.Millisecond,
 		SyncRetryMin:        100 * time.Millisecond,

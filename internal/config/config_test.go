@@ -241,6 +241,7 @@ func TestLoad_NacosDockerEnv(t *testing.T) {
 		"NACOS_APPLICATION_PORT", "8848",
 		"NACOS_HOME", home,
 		"SERVER_SERVLET_CONTEXTPATH", "/registry",
+		"DISTROD_CLUSTER_SECRET", testSecret,
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestLoad_NacosDockerEnv(t *testing.T) {
 func TestLoad_ClusterConfFromHome(t *testing.T) {
 	home := t.TempDir()
 	writeFile(t, home, "conf/cluster.conf", "# members\n10.0.0.2:8848\n10.0.0.3 # trailing\n")
-	c, err := Load([]string{"-mode", "cluster", "-ip", "10.0.0.1"}, env("NACOS_HOME", home))
+	c, err := Load([]string{"-mode", "cluster", "-ip", "10.0.0.1"}, env("NACOS_HOME", home, "DISTROD_CLUSTER_SECRET", testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestLoad_ClusterConfFromHome(t *testing.T) {
 
 	// An absolute member-file wins over home.
 	abs := writeFile(t, t.TempDir(), "other.conf", "10.0.0.9\n")
-	c, err = Load([]string{"-mode", "cluster", "-ip", "10.0.0.1", "-member-file", abs}, env("NACOS_HOME", home))
+	c, err = Load([]string{"-mode", "cluster", "-ip", "10.0.0.1", "-member-file", abs}, env("NACOS_HOME", home, "DISTROD_CLUSTER_SECRET", testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestLoad_ClusterConfFromHome(t *testing.T) {
 }
 
 func TestLoad_ClusterWithDNS(t *testing.T) {
-	c, err := Load([]string{"-mode", "cluster", "-member-dns", "distrod.default.svc", "-ip", "10.0.0.1"}, env())
+	c, err := Load([]string{"-mode", "cluster", "-member-dns", "distrod.default.svc", "-ip", "10.0.0.1", "-cluster-insecure", "true"}, env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,8 +340,12 @@ func cluster() Config {
 	c.Mode = ModeCluster
 	c.IP = "10.0.0.1"
 	c.Members = []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+	c.ClusterSecret = testSecret
 	return c
 }
+
+// testSecret is a cluster secret for tests.
+const testSecret = "0123456789abcdef0123456789abcdef"
 
 func TestValidate_RejectsEachContradiction(t *testing.T) {
 	tests := []struct {
@@ -366,7 +371,7 @@ func TestValidate_RejectsEachContradiction(t *testing.T) {
 		{"bad member", cluster, func(c *Config) { c.Members = append(c.Members, "10.0.0.4:x") }, ErrInvalidAddr, "10.0.0.4:x"},
 		{"member derived port", cluster, func(c *Config) { c.Members = append(c.Members, "10.0.0.4:65000") }, ErrInvalidPort, "10.0.0.4:65000"},
 		{"members overlap on one host", DefaultLocalConfig, func(c *Config) {
-			c.Mode = ModeCluster
+			c.Mode, c.ClusterSecret = ModeCluster, testSecret
 			c.Members = []string{"127.0.0.1:8848", "127.0.0.1:8849"}
 		}, ErrPortOverlap, "9849"},
 		{"members in standalone", DefaultConfig, func(c *Config) { c.Members = []string{"10.0.0.2"} }, ErrStandaloneMembers, "MODE=cluster"},
@@ -391,6 +396,13 @@ func TestValidate_RejectsEachContradiction(t *testing.T) {
 		{"context path trailing slash", DefaultConfig, func(c *Config) { c.ContextPath = "/nacos/" }, ErrInvalidContextPath, "/nacos/"},
 		{"log level", DefaultConfig, func(c *Config) { c.LogLevel = "loud" }, ErrInvalidLog, "loud"},
 		{"log format", DefaultConfig, func(c *Config) { c.LogFormat = "xml" }, ErrInvalidLog, "xml"},
+		{"cluster without secret", cluster, func(c *Config) { c.ClusterSecret = "" }, ErrClusterSecret, "DISTROD_CLUSTER_SECRET"},
+		{"secret and insecure", cluster, func(c *Config) { c.ClusterInsecure = true }, ErrClusterSecret, "DISTROD_CLUSTER_INSECURE"},
+		{"secret with spaces", cluster, func(c *Config) { c.ClusterSecret += "\n" }, ErrClusterSecret, "white space"},
+		{"unknown access", DefaultConfig, func(c *Config) { c.DebugAccess = "lan" }, ErrInvalidAccess, "debug-access"},
+		{"token access without secret", DefaultConfig, func(c *Config) { c.StatusAccess = AccessToken }, ErrInvalidAccess, "status-access"},
+		{"cluster listen host name", cluster, func(c *Config) { c.ClusterListenIP = "eth0" }, ErrInvalidAddr, "cluster-listen-ip"},
+		{"zero clock offset", cluster, func(c *Config) { c.MaxClockOffset = 0 }, ErrInvalidDuration, "max-clock-offset"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,13 +445,16 @@ func TestValidate_AcceptsEdgeCases(t *testing.T) {
 		{"ipv6 ip", func(c *Config) { c.IP = "2001:db8::1" }},
 		{"standalone self listed", func(c *Config) { c.Members = []string{c.SelfAddr()} }},
 		{"local cluster spaced ports", func(c *Config) {
-			c.Mode, c.IP = ModeCluster, "127.0.0.1"
+			c.Mode, c.IP, c.ClusterSecret = ModeCluster, "127.0.0.1", testSecret
 			c.Members = []string{"127.0.0.1:8848", "127.0.0.1:8850", "localhost:8852"}
 		}},
 		{"cluster without self (Normalize adds it)", func(c *Config) {
-			c.Mode, c.Members = ModeCluster, []string{"10.0.0.2"}
+			c.Mode, c.Members, c.ClusterSecret = ModeCluster, []string{"10.0.0.2"}, testSecret
 		}},
-		{"single-node cluster", func(c *Config) { c.Mode, c.Members = ModeCluster, []string{c.IP} }},
+		{"single-node cluster", func(c *Config) { c.Mode, c.Members, c.ClusterSecret = ModeCluster, []string{c.IP}, testSecret }},
+		{"cluster listen ip", func(c *Config) { c.ClusterListenIP = "10.0.0.1" }},
+		{"insecure cluster", func(c *Config) { c.Mode, c.Members, c.ClusterInsecure = ModeCluster, []string{"10.0.0.2"}, true }},
+		{"token access with secret", func(c *Config) { c.ClusterSecret, c.StatusAccess, c.DebugAccess = testSecret, AccessToken, AccessToken }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,5 +579,52 @@ func TestParseClusterConf_EdgeCases(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoad_ClusterNeedsSecretWithActionableError(t *testing.T) {
+	_, err := Load([]string{"-mode", "cluster", "-ip", "10.0.0.1"}, env("NACOS_SERVERS", "10.0.0.2"))
+	if !errors.Is(err, ErrClusterSecret) {
+		t.Fatalf("err = %v, want ErrClusterSecret", err)
+	}
+	for _, want := range []string{"DISTROD_CLUSTER_SECRET", "-cluster-secret", "DISTROD_CLUSTER_SECRET_FILE", "DISTROD_CLUSTER_INSECURE=true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	c, err := Load([]string{"-mode", "cluster", "-ip", "10.0.0.1", "-cluster-insecure", "true"}, env("NACOS_SERVERS", "10.0.0.2"))
+	if err != nil || !c.ClusterInsecure || c.ClusterSecret != "" {
+		t.Fatalf("insecure cluster: %+v %v", c.Redacted(), err)
+	}
+	// Standalone needs no secret.
+	if _, err := Load(nil, env()); err != nil {
+		t.Fatalf("standalone: %v", err)
+	}
+}
+
+func TestLoad_ClusterSecretFile(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, "conf/secret", "  "+testSecret+"\n")
+	base := []string{"-mode", "cluster", "-ip", "10.0.0.1"}
+	c, err := Load(append(base, "-cluster-secret-file", "conf/secret"), env("NACOS_HOME", home, "NACOS_SERVERS", "10.0.0.2"))
+	if err != nil || c.ClusterSecret != testSecret {
+		t.Fatalf("secret from file relative to home: %q %v", c.ClusterSecret, err)
+	}
+	c, err = Load(base, env("DISTROD_CLUSTER_SECRET_FILE", filepath.Join(home, "conf/secret"), "NACOS_SERVERS", "10.0.0.2"))
+	if err != nil || c.ClusterSecret != testSecret {
+		t.Fatalf("secret from absolute file in env: %q %v", c.ClusterSecret, err)
+	}
+	writeFile(t, home, "blank", "\n")
+	for name, args := range map[string][]string{
+		"missing file": {"-cluster-secret-file", "nope"},
+		"empty file":   {"-cluster-secret-file", "blank"},
+		"both":         {"-cluster-secret-file", "conf/secret", "-cluster-secret", "x" + testSecret},
+	} {
+		_, err := Load(append(base, args...), env("NACOS_HOME", home, "NACOS_SERVERS", "10.0.0.2"))
+		if !errors.Is(err, ErrClusterSecret) {
+			t.Errorf("%s: err = %v, want ErrClusterSecret", name, err)
+		} else if strings.Contains(err.Error(), testSecret) {
+			t.Errorf("%s: error echoes the secret: %v", name, err)
+		}
 	}
 }

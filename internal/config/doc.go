@@ -24,6 +24,10 @@
 // a message that says what to change. Errors wrap the sentinel errors of this
 // package (all prefixed "config: ") and are checked with errors.Is.
 //
+// Cluster mode needs a shared secret (ClusterSecret, or ClusterSecretFile,
+// which Load reads) unless ClusterInsecure says otherwise; see
+// docs/security-cluster.md.
+//
 // The package touches the file system only in Load and the network only to
 // pick the default advertised IP in DefaultConfig.
 package config

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -192,6 +193,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, flagErr
 	}
 
+	// Secret file.
+	if c.ClusterSecretFile != "" {
+		if err := c.readSecretFile(); err != nil {
+			return Config{}, err
+		}
+	}
+
 	// Member file.
 	c.Mode = Mode(strings.ToLower(string(c.Mode)))
 	if c.Mode == ModeCluster && c.Lookup() == LookupFile {
@@ -231,6 +239,28 @@ func readMemberFile(path string, port int) ([]string, error) {
 		return nil, fmt.Errorf("%w (%s lists no member)", ErrNoMembers, path)
 	}
 	return members, nil
+}
+
+// readSecretFile sets ClusterSecret from ClusterSecretFile. Neither the
+// secret nor the file's content appears in its errors.
+func (c *Config) readSecretFile() error {
+	if c.ClusterSecret != "" {
+		return fmt.Errorf("%w: both cluster-secret and cluster-secret-file are set: keep one", ErrClusterSecret)
+	}
+	path := c.ClusterSecretFile
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(c.Home, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: cluster-secret-file: %w", ErrClusterSecret, err)
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		return fmt.Errorf("%w: cluster-secret-file %s is empty", ErrClusterSecret, path)
+	}
+	c.ClusterSecret = secret
+	return nil
 }
 
 // loadFile decodes the YAML file at path over c. Unknown keys are errors,

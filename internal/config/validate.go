@@ -47,6 +47,12 @@ var (
 	ErrInvalidValue = errors.New("config: invalid value")
 	// ErrMemberFile: cluster.conf exists but cannot be read.
 	ErrMemberFile = errors.New("config: cannot read member file")
+	// ErrClusterSecret: cluster mode without a secret and without
+	// cluster-insecure, or the secret settings contradict each other.
+	ErrClusterSecret = errors.New("config: cluster secret")
+	// ErrInvalidAccess: StatusAccess or DebugAccess is unknown or needs a
+	// secret that is not set.
+	ErrInvalidAccess = errors.New("config: invalid access rule")
 	// ErrConfigFile: the YAML config file cannot be read or decoded.
 	ErrConfigFile = errors.New("config: bad config file")
 	// ErrAuth: client authentication is enabled without a usable token
@@ -148,6 +154,9 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+
+	// Cluster security.
+	errs = append(errs, c.validateSecurity()...)
 
 	// Durations: every one must be positive.
 	rv := reflect.ValueOf(c)
@@ -301,4 +310,44 @@ func isLoopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// MinSecretLen is the cluster secret length below which distrod warns: a
+// short secret can be guessed offline from one recorded handshake.
+const MinSecretLen = 16
+
+// validateSecurity checks the cluster secret and the access rules.
+func (c Config) validateSecurity() []error {
+	var errs []error
+	if c.Mode == ModeCluster {
+		switch {
+		case c.ClusterSecret == "" && !c.ClusterInsecure:
+			errs = append(errs, fmt.Errorf("%w: cluster mode needs a shared secret, the same on every member, or anyone who reaches "+
+				"the cluster port can read and change all data: set DISTROD_CLUSTER_SECRET (flag -cluster-secret) or "+
+				"DISTROD_CLUSTER_SECRET_FILE (flag -cluster-secret-file) to e.g. the output of `openssl rand -hex 32`; "+
+				"on a network nobody else can reach you may instead set DISTROD_CLUSTER_INSECURE=true (flag -cluster-insecure=true)", ErrClusterSecret))
+		case c.ClusterSecret != "" && c.ClusterInsecure:
+			errs = append(errs, fmt.Errorf("%w: cluster-insecure is true but a cluster secret is set: unset DISTROD_CLUSTER_INSECURE to authenticate peers", ErrClusterSecret))
+		}
+	}
+	if ip := c.ClusterListenIP; ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			errs = append(errs, fmt.Errorf("%w: cluster-listen-ip %q is not an IP address: use one of this host's addresses, or leave it empty for all", ErrInvalidAddr, ip))
+		}
+	}
+	if c.ClusterSecret != strings.TrimSpace(c.ClusterSecret) {
+		errs = append(errs, fmt.Errorf("%w: the cluster secret starts or ends with white space", ErrClusterSecret))
+	}
+	for _, a := range []struct{ key, v string }{{"status-access", c.StatusAccess}, {"debug-access", c.DebugAccess}} {
+		switch a.v {
+		case AccessOpen, AccessLocal:
+		case AccessToken:
+			if c.ClusterSecret == "" {
+				errs = append(errs, fmt.Errorf("%w: %s is token but no cluster secret is set: set DISTROD_CLUSTER_SECRET or use local", ErrInvalidAccess, a.key))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%w: %s %q: use open, local or token", ErrInvalidAccess, a.key, a.v))
+		}
+	}
+	return errs
 }

@@ -22,5 +22,7 @@
 // Failure detection follows Nacos: one failed probe makes a peer
 // SUSPICIOUS, DownAfter consecutive failures (or a refused connection) make
 // it DOWN, and any success, or any message heard from the peer, makes it UP
-// again. A new member starts UP; this node is always a member and always UP.
+// again. The server reports a message as heard only when it arrived on a
+// connection that authenticated as that member (a cluster secret is set):
+// otherwise anyone could mark a DOWN member UP by writing its address. A new member starts UP; this node is always a member and always UP.
 package membership

@@ -6,6 +6,8 @@
 package replica
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/distrod/distrod/internal/distro"
@@ -19,10 +21,23 @@ type Storage struct {
 	// Now is the node's clock: installed instances get it as their last
 	// heartbeat, so a new owner gives them a full timeout.
 	Now func() time.Time
+	// MaxClockOffset, when positive, bounds how far past Now the physical
+	// time of a remote record's version may lie: a record further in the
+	// future is refused with ErrFutureVersion before the store sees it, so
+	// it neither lands nor advances the node's hybrid clock (which would
+	// make every later local write, deletes included, carry that future
+	// time, or wrap the clock around). Zero disables the bound (the
+	// simulation, whose versions come from a virtual clock).
+	MaxClockOffset time.Duration
 	// OnReject is told about a record the store refused (undecodable or
-	// invalid data); nil ignores them. Rejected records change nothing.
+	// invalid data, or ErrFutureVersion); nil ignores them. Rejected
+	// records change nothing.
 	OnReject func(r distro.Record, err error)
 }
+
+// ErrFutureVersion is reported through OnReject for a remote record whose
+// version lies more than MaxClockOffset in the future.
+var ErrFutureVersion = errors.New("replica: record version too far in the future")
 
 var (
 	_ distro.Storage   = Storage{}
@@ -47,7 +62,18 @@ func (a Storage) Get(key string) (distro.Record, bool) {
 
 // Apply implements distro.Storage.
 func (a Storage) Apply(r distro.Record) bool {
-	ok, err := a.Store.Apply(a.Now().UnixMilli(), naming.Record{
+	now := a.Now()
+	if a.MaxClockOffset > 0 {
+		// Millis is the high 48 bits of the clock, so it cannot overflow
+		// int64; the limit neither, for any real time and offset.
+		if limit := now.Add(a.MaxClockOffset).UnixMilli(); r.Version.Millis() > limit {
+			if a.OnReject != nil {
+				a.OnReject(r, fmt.Errorf("%w: %d ms past now, bound %v", ErrFutureVersion, r.Version.Millis()-now.UnixMilli(), a.MaxClockOffset))
+			}
+			return false
+		}
+	}
+	ok, err := a.Store.Apply(now.UnixMilli(), naming.Record{
 		RecordMeta: naming.RecordMeta{Key: r.Key, Version: r.Version, Owner: r.Owner, Tag: r.Tag, Tombstone: r.Tombstone},
 		Data:       r.Data,
 	})

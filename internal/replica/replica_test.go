@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -59,5 +60,39 @@ func TestStorage_AppliesAndReportsRejects(t *testing.T) {
 	}
 	if !a.Drop(naming.PubKey("c1", svc)) || dst.Service(svc, naming.Query{}).Exists {
 		t.Fatal("drop")
+	}
+}
+
+func TestStorage_RefusesVersionsBeyondTheClockOffset(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	src := naming.NewStore("a:1", hlc.NewClock("a:1"))
+	clock := hlc.NewClock("b:1")
+	dst := naming.NewStore("b:1", clock)
+	_ = src.Publish(now.UnixMilli(), "c1", svc, naming.Publication{Instances: []naming.Instance{{IP: "1.1.1.1", Port: 1, Weight: 1, Healthy: true, Enabled: true}}})
+	var rejects []error
+	a := Storage{Store: dst, Now: func() time.Time { return now }, MaxClockOffset: 30 * time.Second,
+		OnReject: func(_ distro.Record, err error) { rejects = append(rejects, err) }}
+	r, _ := src.Get(naming.PubKey("c1", svc))
+	for _, clk := range []uint64{^uint64(0), uint64(now.Add(time.Hour).UnixMilli()) << 16, uint64(now.Add(31*time.Second).UnixMilli()) << 16} {
+		future := ToDistro(r)
+		future.Version.Clock = clk
+		if a.Apply(future) {
+			t.Fatalf("record at %v applied", future.Version)
+		}
+	}
+	if len(rejects) != 3 || !errors.Is(rejects[0], ErrFutureVersion) {
+		t.Fatalf("rejects = %v", rejects)
+	}
+	if _, ok := dst.Get(naming.PubKey("c1", svc)); ok {
+		t.Fatal("a future record reached the store")
+	}
+	if v := clock.Next(now.UnixMilli()); v.Millis() != now.UnixMilli() {
+		t.Fatalf("clock adopted a refused version: next write at %d, now %d", v.Millis(), now.UnixMilli())
+	}
+	// Within the bound is accepted.
+	near := ToDistro(r)
+	near.Version.Clock = uint64(now.Add(29*time.Second).UnixMilli()) << 16
+	if !a.Apply(near) || len(rejects) != 3 {
+		t.Fatal("record within the bound refused")
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -59,6 +60,9 @@ type cluster struct {
 	probing map[string]bool
 	known   map[string]bool
 	done    chan struct{}
+
+	futureRefused atomic.Uint64 // remote records refused by MaxClockOffset
+	futureLogged  time.Time     // loop goroutine only
 }
 
 func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
@@ -76,7 +80,12 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 	// to 64 MiB, and a join needs fewer round trips.
 	dcfg.SyncBatchMaxRecords = 4096
 	dcfg.SyncBatchMaxBytes = 4 << 20
-	adapter := replica.Storage{Store: store, Now: time.Now, OnReject: func(r distro.Record, err error) {
+	var c *cluster
+	adapter := replica.Storage{Store: store, Now: time.Now, MaxClockOffset: cfg.MaxClockOffset, OnReject: func(r distro.Record, err error) {
+		if errors.Is(err, replica.ErrFutureVersion) {
+			c.refuseFuture(r, err)
+			return
+		}
 		log.Warn("rejected a replicated record", "key", r.Key, "owner", r.Owner, "err", err)
 	}}
 	node, err := distro.New(dcfg, adapter, rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)))
@@ -87,7 +96,7 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 	if err != nil {
 		return nil, fmt.Errorf("server: membership: %w", err)
 	}
-	c := &cluster{
+	c = &cluster{
 		cfg: cfg, log: log.With("component", "distro"), store: store, node: node, table: table,
 		inbox:      make(chan event, 4096),
 		changeKick: make(chan struct{}, 1),
@@ -102,10 +111,13 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 		Ready:      c.ready.Load,
 		Logger:     c.log,
 		Forward:    forward,
+
+		HandshakeTimeout: cfg.ClusterHandshakeTimeout,
 	}, c.onMessage, c.onFail)
 	c.ring.Store(distro.NewRing([]string{cfg.SelfAddr()}))
 	store.OnChange(c.onChange)
 	table.SetMembers(now, cfg.Members)
+	c.tr.SetMembers(table.View().Addrs())
 	return c, nil
 }
 
@@ -238,7 +250,9 @@ func (c *cluster) handle(ctx context.Context, ev event) {
 	case ev.failed:
 		c.node.Unreachable(now, ev.to, ev.msg)
 	case ev.msg != nil:
-		if c.table.Heard(now, ev.from) {
+		// A message proves its sender alive only when the connection
+		// authenticated it; otherwise anyone could mark a DOWN member UP.
+		if c.tr.Authenticates() && c.table.Heard(now, ev.from) {
 			c.applyMembers(now)
 		}
 		c.node.Step(now, ev.from, ev.msg)
@@ -285,6 +299,7 @@ func (c *cluster) applyMembers(now time.Time) {
 		}
 		ms = append(ms, distro.Member{Addr: m.Addr, State: st})
 	}
+	c.tr.SetMembers(view.Addrs())
 	c.node.SetMembers(now, ms)
 	c.ring.Store(distro.NewRing(view.InState(membership.Up, membership.Suspicious)))
 	for addr := range c.known {
@@ -358,5 +373,16 @@ func (c *cluster) drainKick() {
 	select {
 	case c.changeKick <- struct{}{}:
 	default:
+	}
+}
+
+// refuseFuture counts a remote record refused for a version too far in the
+// future and logs it at most every 10s. Called on the loop goroutine.
+func (c *cluster) refuseFuture(r distro.Record, err error) {
+	n := c.futureRefused.Add(1)
+	if now := time.Now(); now.Sub(c.futureLogged) >= 10*time.Second {
+		c.futureLogged = now
+		c.log.Warn("refused a replicated record from the future: check the clocks of the members (NTP)",
+			"key", r.Key, "owner", r.Owner, "err", err, "refused_total", n)
 	}
 }

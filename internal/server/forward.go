@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,11 @@ type forwarder struct {
 	// tr and api are set by New once built, before any goroutine starts.
 	tr  *transport.Transport
 	api http.Handler
+	// maxClockOffset bounds the versions of the records an owner sends
+	// back, as for replicated ones; future counts those refused. Set by
+	// New.
+	maxClockOffset time.Duration
+	future         *atomic.Uint64
 }
 
 func newForwarder(self string, timeout time.Duration, store *naming.Store, log *slog.Logger, reg prometheus.Registerer) *forwarder {
@@ -66,7 +72,10 @@ func (f *forwarder) Forward(ctx context.Context, owner string, req nacoshttp.For
 	}
 	// Versions decide: a record the Distro sync already brought, or a newer
 	// one, is left as it is.
-	apply := replica.Storage{Store: f.store, Now: time.Now, OnReject: func(r distro.Record, err error) {
+	apply := replica.Storage{Store: f.store, Now: time.Now, MaxClockOffset: f.maxClockOffset, OnReject: func(r distro.Record, err error) {
+		if errors.Is(err, replica.ErrFutureVersion) && f.future != nil {
+			f.future.Add(1)
+		}
 		f.log.Warn("cannot install a record a forwarded write's owner sent", "key", r.Key, "owner", owner, "err", err)
 	}}
 	for _, r := range resp.Records {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/transport"
 )
 
 // storeCollector exports the naming store's counts at scrape time.
@@ -56,6 +57,7 @@ type clusterCollector struct {
 	ready, pending, oldest, retry, inflight     *prometheus.Desc
 	verifyRounds, repairs, applied, stale, keys *prometheus.Desc
 	sentMsgs, sentBytes, recvMsgs, recvBytes    *prometheus.Desc
+	refused, future                             *prometheus.Desc
 }
 
 func newClusterCollector(c *cluster) *clusterCollector {
@@ -78,11 +80,13 @@ func newClusterCollector(c *cluster) *clusterCollector {
 		sentBytes:    d("sent_bytes_total", "Encoded bytes of cluster messages sent, by type.", "type"),
 		recvMsgs:     d("received_messages_total", "Cluster messages received, by type.", "type"),
 		recvBytes:    d("received_bytes_total", "Encoded bytes of cluster messages received, by type.", "type"),
+		refused:      d("refused_total", "Cluster connections, messages and sends refused, by reason (handshake, not_member, forged_from, unknown_destination).", "reason"),
+		future:       d("records_future_refused_total", "Remote records refused because their version lies beyond max-clock-offset in the future."),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.oldest, c.retry, c.inflight, c.verifyRounds, c.repairs, c.applied, c.stale, c.keys, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes} {
+	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.oldest, c.retry, c.inflight, c.verifyRounds, c.repairs, c.applied, c.stale, c.keys, c.sentMsgs, c.sentBytes, c.recvMsgs, c.recvBytes, c.refused, c.future} {
 		ch <- d
 	}
 }
@@ -94,6 +98,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.recvMsgs, prometheus.CounterValue, float64(tr.RecvMessages), tr.Type)
 		ch <- prometheus.MustNewConstMetric(c.recvBytes, prometheus.CounterValue, float64(tr.RecvBytes), tr.Type)
 	}
+	for i, n := range c.c.tr.Refused() {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), transport.RefusalNames[i])
+	}
+	ch <- prometheus.MustNewConstMetric(c.future, prometheus.CounterValue, float64(c.c.futureRefused.Load()))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.c.Status(ctx)

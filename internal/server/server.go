@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +35,7 @@ type Server struct {
 	http    *http.Server
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
+	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -93,6 +94,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		c.liveConn = grpcSrv.HasConnection
 		s.cluster = c
 		fw.tr = c.tr
+		fw.maxClockOffset, fw.future = cfg.MaxClockOffset, &c.futureRefused
 		router, fwd = c, fw
 		s.reg.MustRegister(newClusterCollector(c))
 	}
@@ -124,20 +126,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
-	mux.HandleFunc("/distrod/status", s.handleStatus)
-	// Debug endpoints need ROLE_ADMIN when auth is on.
-	admin := func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) }
-	if cfg.Pprof {
-		mux.Handle("/debug/pprof/", admin(pprof.Index))
-		mux.Handle("/debug/pprof/cmdline", admin(pprof.Cmdline))
-		mux.Handle("/debug/pprof/profile", admin(pprof.Profile))
-		mux.Handle("/debug/pprof/symbol", admin(pprof.Symbol))
-		mux.Handle("/debug/pprof/trace", admin(pprof.Trace))
-	}
-	if cfg.FaultInjection && s.cluster != nil {
-		log.Warn("fault injection is enabled: /distrod/debug/partition can cut this node off")
-		mux.Handle("/distrod/debug/partition", admin(s.handlePartition))
-	}
+	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
+	// Debug endpoints: debug-access decides who may reach them, and when
+	// client auth is on they also need ROLE_ADMIN.
+	s.mountDebug(mux, func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) })
 	mux.Handle("/", api)
 	s.http = &http.Server{
 		Handler:           mux,
@@ -180,7 +172,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var clusterLis net.Listener
 	if s.cluster != nil {
-		clusterLis, err = net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.ClusterPort())))
+		clusterLis, err = net.Listen("tcp", net.JoinHostPort(s.cfg.ClusterListenIP, strconv.Itoa(s.cfg.ClusterPort())))
 		if err != nil {
 			_ = httpLis.Close()
 			_ = grpcLis.Close()
@@ -199,6 +191,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.push.Stop()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)
@@ -226,7 +220,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
 		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
-		"members", s.cfg.Members)
+		"members", s.cfg.Members, "cluster_auth", s.clusterAuth())
 
 	var runErr error
 	select {

@@ -20,10 +20,18 @@ func startStandalone(t *testing.T) (base string, stop func() error) {
 	t.Helper()
 	cfg := config.DefaultLocalConfig()
 	cfg.Port = testutil.PortBlock(t)
+	_, base, stop = startServer(t, cfg, slog.New(slog.DiscardHandler))
+	return base, stop
+}
+
+// startServer runs a node with cfg (normalised here) until the test ends
+// and waits for its HTTP port.
+func startServer(t *testing.T, cfg config.Config, log *slog.Logger) (srv *Server, base string, stop func() error) {
+	t.Helper()
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, slog.New(slog.DiscardHandler))
+	srv, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +62,7 @@ func startStandalone(t *testing.T) (base string, stop func() error) {
 		}
 	}
 	t.Cleanup(func() { _ = stop() })
-	return base, stop
+	return srv, base, stop
 }
 
 func body(t *testing.T, method, u string) (int, string) {

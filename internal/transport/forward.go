@@ -68,6 +68,10 @@ func (t *Transport) Forward(ctx context.Context, to string, req ForwardRequest) 
 	if t.isBlocked(to) {
 		return ForwardResponse{}, fmt.Errorf("transport: forward to %s: %w", to, ErrBlocked)
 	}
+	if !t.IsMember(to) {
+		t.refuse(RefusedUnknownDestination, "refused to forward to an address that is not a member", "to", to)
+		return ForwardResponse{}, fmt.Errorf("transport: forward to %s: %w", to, ErrNotMember)
+	}
 	p, err := t.peer(to)
 	if err != nil {
 		return ForwardResponse{}, err
@@ -79,7 +83,7 @@ func (t *Transport) Forward(ctx context.Context, to string, req ForwardRequest) 
 	for name, vs := range req.Header {
 		in.Headers = append(in.Headers, &pb.ForwardHeader{Name: name, Values: vs})
 	}
-	out, err := pb.NewClusterClient(p.conn).Forward(t.outgoing(ctx), in)
+	out, err := pb.NewClusterClient(p.conn).Forward(ctx, in)
 	if err != nil {
 		return ForwardResponse{}, fmt.Errorf("transport: forward to %s: %w", to, err)
 	}
@@ -94,6 +98,9 @@ func (t *Transport) Forward(ctx context.Context, to string, req ForwardRequest) 
 
 // Forward serves a peer's forwarded write through Options.Forward.
 func (s *service) Forward(ctx context.Context, in *pb.ForwardRequest) (*pb.ForwardResponse, error) {
+	if err := s.t.checkSender(ctx, in.GetEntry()); err != nil {
+		return nil, err
+	}
 	if s.t.isBlocked(in.GetEntry()) {
 		return nil, status.Error(codes.Unavailable, ErrBlocked.Error())
 	}

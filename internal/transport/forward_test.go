@@ -19,12 +19,17 @@ import (
 	"github.com/distrod/distrod/internal/testutil"
 )
 
+// clientNode is the member address of the transports newClientNode builds;
+// the nodes startForwardNode runs count it as a member.
+const clientNode = "127.0.0.1:1"
+
 // startForwardNode runs a transport whose Forward handler is fwd.
 func startForwardNode(t *testing.T, secret string, fwd ForwardHandler) string {
 	t.Helper()
 	port := testutil.PortBlock(t)
 	self := "127.0.0.1:" + strconv.Itoa(port)
 	tr := New(Options{Self: self, Secret: secret, Forward: fwd}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	tr.SetMembers([]string{self, clientNode})
 	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1001))
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +39,10 @@ func startForwardNode(t *testing.T, secret string, fwd ForwardHandler) string {
 	return self
 }
 
-func newClientNode(t *testing.T, secret string) *Transport {
+func newClientNode(t *testing.T, secret, owner string) *Transport {
 	t.Helper()
-	tr := New(Options{Self: "127.0.0.1:1", Secret: secret}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	tr := New(Options{Self: clientNode, Secret: secret}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	tr.SetMembers([]string{clientNode, owner})
 	t.Cleanup(tr.Close)
 	return tr
 }
@@ -53,11 +59,11 @@ func TestForward_CarriesRequestAndAnswerWithRecords(t *testing.T) {
 		got = req
 		return ForwardResponse{Status: 400, ContentType: "text/plain", Body: []byte("no"), Records: recs}, nil
 	})
-	a := newClientNode(t, "s3cret")
+	a := newClientNode(t, "s3cret", owner)
 	req := ForwardRequest{
 		Method: "POST", RequestURI: "/nacos/v1/ns/instance?serviceName=s",
 		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accesstoken": {"t1", "t2"}},
-		Body:   []byte("ip=10.0.0.1&port=80"), RemoteAddr: "10.9.9.9:5555", Entry: "127.0.0.1:1", DeadlineMs: 123456,
+		Body:   []byte("ip=10.0.0.1&port=80"), RemoteAddr: "10.9.9.9:5555", Entry: clientNode, DeadlineMs: 123456,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -88,23 +94,24 @@ func TestForward_ExpiredWrongSecretAndBlocked(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	good := newClientNode(t, "right")
-	if _, err := good.Forward(ctx, owner, ForwardRequest{DeadlineMs: 1}); !errors.Is(err, ErrForwardExpired) {
+	good := newClientNode(t, "right", owner)
+	if _, err := good.Forward(ctx, owner, ForwardRequest{Entry: clientNode, DeadlineMs: 1}); !errors.Is(err, ErrForwardExpired) {
 		t.Fatalf("expired write: %v", err)
 	}
-	bad := newClientNode(t, "wrong")
-	if _, err := bad.Forward(ctx, owner, ForwardRequest{DeadlineMs: 2}); status.Code(errors.Unwrap(err)) != codes.Unauthenticated {
+	bad := newClientNode(t, "wrong", owner)
+	// The handshake fails, so the call never reaches the owner's server.
+	if _, err := bad.Forward(ctx, owner, ForwardRequest{Entry: clientNode, DeadlineMs: 2}); status.Code(errors.Unwrap(err)) != codes.Unavailable {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	if runs.Load() != 1 {
 		t.Fatalf("handler ran %d times, want 1 (only the authenticated call)", runs.Load())
 	}
 	good.Block([]string{owner})
-	if _, err := good.Forward(ctx, owner, ForwardRequest{DeadlineMs: 2}); !errors.Is(err, ErrBlocked) {
+	if _, err := good.Forward(ctx, owner, ForwardRequest{Entry: clientNode, DeadlineMs: 2}); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("blocked link: %v", err)
 	}
 	good.Block(nil)
-	if resp, err := good.Forward(ctx, owner, ForwardRequest{DeadlineMs: 2}); err != nil || resp.Status != 200 {
+	if resp, err := good.Forward(ctx, owner, ForwardRequest{Entry: clientNode, DeadlineMs: 2}); err != nil || resp.Status != 200 {
 		t.Fatalf("after heal: %+v %v", resp, err)
 	}
 }

@@ -7,13 +7,23 @@
 // to us. Sending never blocks the caller: every peer has a bounded queue
 // drained by its own goroutine, and a message that cannot be queued or
 // written is reported through the failure callback, which the Distro core
-// turns into a retry. When a cluster secret is configured every call must
-// carry it (metadata "x-distrod-cluster-secret"), compared in constant time.
+// turns into a retry.
+//
+// Trust: with a cluster secret, every connection starts with a mutual
+// challenge-response handshake (auth.go) before gRPC reads a byte; a
+// connection that does not complete it within HandshakeTimeout is closed.
+// The handshake binds the connection to the member address the client
+// proved it speaks for, and every message's From must be that address.
+// With or without a secret, the transport talks only to current members
+// (SetMembers, fed from configuration or DNS, never from a message): a
+// message or probe from anyone else is refused, and Send and Ping refuse
+// an address that is not a member, so no message can make a node dial an
+// address of its sender's choosing and per-peer state is bounded by the
+// member list. Refusals are counted (Refused) and logged at a bounded rate.
 package transport
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +39,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -44,7 +54,9 @@ var (
 	ErrQueueFull  = errors.New("transport: peer queue full")
 )
 
-const secretHeader = "x-distrod-cluster-secret"
+// ErrNotMember is returned for a peer address that is not a current
+// member of this node's view.
+var ErrNotMember = errors.New("transport: not a current member")
 
 // Options configure a Transport.
 type Options struct {
@@ -52,8 +64,16 @@ type Options struct {
 	Self string
 	// PortOffset maps a member address to its cluster port (default 1001).
 	PortOffset int
-	// Secret, when not empty, must be presented by every peer.
+	// Secret, when not empty, is the shared cluster secret: connections in
+	// both directions must complete the handshake of auth.go. Empty runs
+	// plain gRPC (cluster-insecure): membership checks still apply, but
+	// anyone who reaches the port can claim to be a member.
 	Secret string
+	// HandshakeTimeout bounds a new connection's handshake (default 3s).
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the handshakes in progress; a connection beyond
+	// it is closed at once (default 256, far above what members need).
+	MaxHandshakes int
 	// MaxMessageBytes bounds one message (default 64 MiB).
 	MaxMessageBytes int
 	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
@@ -83,11 +103,80 @@ type Transport struct {
 
 	sent, recv [16]counter // by distro.MsgType
 
+	members  atomic.Pointer[map[string]bool]
+	refused  [numRefusals]atomic.Uint64
+	lastWarn [numRefusals]atomic.Int64 // unix nanos of the last log line
+
 	mu      sync.Mutex
 	peers   map[string]*peer
 	closed  bool
 	blocked map[string]bool
 }
+
+// Refusal reasons, the indexes of Refused's result.
+const (
+	// RefusedHandshake: a connection failed authentication.
+	RefusedHandshake = iota
+	// RefusedNotMember: a message or probe came from an address that is
+	// not a current member (or is this node).
+	RefusedNotMember
+	// RefusedForgedFrom: an authenticated peer sent a message whose From
+	// is not the member address it authenticated as.
+	RefusedForgedFrom
+	// RefusedUnknownDestination: Send or Ping was asked to reach an
+	// address that is not a current member.
+	RefusedUnknownDestination
+	numRefusals
+)
+
+// RefusalNames names the refusal reasons, for metric labels.
+var RefusalNames = [numRefusals]string{"handshake", "not_member", "forged_from", "unknown_destination"}
+
+// Refused returns how many connections, messages and sends were refused,
+// by reason (indexed by the Refused* constants).
+func (t *Transport) Refused() [numRefusals]uint64 {
+	var out [numRefusals]uint64
+	for i := range out {
+		out[i] = t.refused[i].Load()
+	}
+	return out
+}
+
+// refuse counts a refusal and logs it, at most once every 10s per reason
+// (a flood of forged traffic must not flood the log).
+func (t *Transport) refuse(reason int, msg string, attrs ...any) {
+	n := t.refused[reason].Add(1)
+	now := time.Now().UnixNano()
+	last := t.lastWarn[reason].Load()
+	if now-last < int64(10*time.Second) || !t.lastWarn[reason].CompareAndSwap(last, now) {
+		return
+	}
+	t.o.Logger.Warn(msg, append(attrs, "reason", RefusalNames[reason], "refused_total", n)...)
+}
+
+// SetMembers sets the member addresses this transport talks to: messages
+// and probes are accepted only from them, and Send and Ping reach only
+// them. Call it with the configured (or resolved) member list, never with
+// addresses learned from messages. Safe for concurrent use.
+func (t *Transport) SetMembers(addrs []string) {
+	m := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		if a != t.o.Self {
+			m[a] = true
+		}
+	}
+	t.members.Store(&m)
+}
+
+// IsMember reports whether addr is a current member other than this node.
+func (t *Transport) IsMember(addr string) bool {
+	m := t.members.Load()
+	return m != nil && (*m)[addr]
+}
+
+// Authenticates reports whether peers must prove the cluster secret, so
+// that a message's sender is known to be who it says.
+func (t *Transport) Authenticates() bool { return t.o.Secret != "" }
 
 type counter struct{ msgs, bytes atomic.Uint64 }
 
@@ -162,8 +251,32 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 	if o.Ready == nil {
 		o.Ready = func() bool { return true }
 	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = 3 * time.Second
+	}
+	if o.MaxHandshakes == 0 {
+		o.MaxHandshakes = 256
+	}
 	t := &Transport{o: o, onMsg: onMsg, onFail: onFail, peers: map[string]*peer{}}
+	creds := insecure.NewCredentials()
+	if o.Secret != "" {
+		creds = &secretCreds{self: o.Self, secret: []byte(o.Secret), timeout: o.HandshakeTimeout,
+			slots: make(chan struct{}, o.MaxHandshakes),
+			accept: func(p string) error {
+				if !t.IsMember(p) {
+					return fmt.Errorf("%w: %w: %s", ErrHandshake, ErrNotMember, p)
+				}
+				return nil
+			},
+			failed: func(remote net.Addr, err error) {
+				t.refuse(RefusedHandshake, "refused a cluster connection", "remote", remote.String(), "err", err)
+			}}
+	}
 	t.server = grpc.NewServer(
+		grpc.Creds(creds),
+		// Bounds the handshake and the HTTP/2 preface after it, so an
+		// unauthenticated connection is never kept idle.
+		grpc.ConnectionTimeout(o.HandshakeTimeout),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
 		grpc.MaxSendMsgSize(o.MaxMessageBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
@@ -209,8 +322,14 @@ func (t *Transport) Close() {
 }
 
 // Send queues msg for delivery to the member at address to. It never
-// blocks; a full queue reports the message as failed at once.
+// blocks; a full queue, or an address that is not a current member,
+// reports the message as failed at once.
 func (t *Transport) Send(to string, msg distro.Message) {
+	if !t.IsMember(to) {
+		t.refuse(RefusedUnknownDestination, "refused to send to an address that is not a member", "to", to)
+		t.onFail(to, msg)
+		return
+	}
 	if t.isBlocked(to) {
 		t.onFail(to, msg)
 		return
@@ -232,22 +351,19 @@ func (t *Transport) Ping(ctx context.Context, to string) (ready bool, err error)
 	if t.isBlocked(to) {
 		return false, fmt.Errorf("transport: ping %s: %w", to, ErrBlocked)
 	}
+	if !t.IsMember(to) {
+		t.refuse(RefusedUnknownDestination, "refused to probe an address that is not a member", "to", to)
+		return false, fmt.Errorf("transport: ping %s: %w", to, ErrNotMember)
+	}
 	p, err := t.peer(to)
 	if err != nil {
 		return false, err
 	}
-	resp, err := pb.NewClusterClient(p.conn).Ping(t.outgoing(ctx), &pb.PingRequest{From: t.o.Self})
+	resp, err := pb.NewClusterClient(p.conn).Ping(ctx, &pb.PingRequest{From: t.o.Self})
 	if err != nil {
 		return false, fmt.Errorf("transport: ping %s: %w", to, err)
 	}
 	return resp.GetReady(), nil
-}
-
-func (t *Transport) outgoing(ctx context.Context) context.Context {
-	if t.o.Secret == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, secretHeader, t.o.Secret)
 }
 
 func (t *Transport) peer(addr string) (*peer, error) {
@@ -263,8 +379,12 @@ func (t *Transport) peer(addr string) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	creds := insecure.NewCredentials()
+	if t.o.Secret != "" {
+		creds = &secretCreds{self: t.o.Self, secret: []byte(t.o.Secret), timeout: t.o.HandshakeTimeout, expect: addr}
+	}
 	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.o.MaxMessageBytes), grpc.MaxCallSendMsgSize(t.o.MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 		// Peers restart and come back within seconds; gRPC's default
@@ -361,7 +481,7 @@ func (p *peer) run() {
 				}
 				wcancel()
 			}
-			ctx, cancel := context.WithCancel(p.t.outgoing(p.ctx))
+			ctx, cancel := context.WithCancel(p.ctx)
 			s, err := pb.NewClusterClient(p.conn).Stream(ctx)
 			if err != nil {
 				cancel()
@@ -412,6 +532,10 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 			return stream.SendAndClose(&pb.StreamSummary{Received: n})
 		}
 		n++
+		if err := s.t.checkSender(stream.Context(), env.GetFrom()); err != nil {
+			// A member never sends this; end the stream rather than read on.
+			return err
+		}
 		if s.t.isBlocked(env.GetFrom()) {
 			continue
 		}
@@ -425,21 +549,63 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 	}
 }
 
-func (s *service) Ping(_ context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+func (s *service) Ping(ctx context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+	if err := s.t.checkSender(ctx, req.GetFrom()); err != nil {
+		return nil, err
+	}
 	if s.t.isBlocked(req.GetFrom()) {
 		return nil, status.Error(codes.Unavailable, ErrBlocked.Error())
 	}
 	return &pb.PingResponse{Addr: s.t.o.Self, Ready: s.t.o.Ready()}, nil
 }
 
-func (t *Transport) authorized(ctx context.Context) error {
+// authenticatedPeer returns the member address the connection of ctx
+// authenticated as, or "" when the transport runs without a secret.
+func (t *Transport) authenticatedPeer(ctx context.Context) (string, error) {
 	if t.o.Secret == "" {
-		return nil
+		return "", nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(secretHeader)
-	if len(vals) != 1 || subtle.ConstantTimeCompare([]byte(vals[0]), []byte(t.o.Secret)) != 1 {
-		return status.Error(codes.Unauthenticated, "transport: missing or wrong cluster secret")
+	p, ok := grpcpeer.FromContext(ctx)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "transport: unauthenticated cluster connection")
+	}
+	ai, ok := p.AuthInfo.(AuthInfo)
+	if !ok || ai.Peer == "" {
+		return "", status.Error(codes.Unauthenticated, "transport: unauthenticated cluster connection")
+	}
+	return ai.Peer, nil
+}
+
+// authorized is the per-call check. The handshake already refused every
+// connection without the secret; this makes sure no call is served on a
+// connection that bypassed it, and that the authenticated peer is still a
+// member (it may have been removed since it connected).
+func (t *Transport) authorized(ctx context.Context) error {
+	p, err := t.authenticatedPeer(ctx)
+	if err != nil || p == "" {
+		return err
+	}
+	if !t.IsMember(p) {
+		t.refuse(RefusedNotMember, "refused a call from a peer that is no longer a member", "peer", p)
+		return status.Errorf(codes.PermissionDenied, "transport: %s is not a member of %s", p, t.o.Self)
+	}
+	return nil
+}
+
+// checkSender refuses a message or probe whose From is not a current
+// member, or differs from the member the connection authenticated as.
+func (t *Transport) checkSender(ctx context.Context, from string) error {
+	p, err := t.authenticatedPeer(ctx)
+	if err != nil {
+		return err
+	}
+	if p != "" && from != p {
+		t.refuse(RefusedForgedFrom, "refused a cluster message whose sender differs from the authenticated peer", "peer", p, "from", from)
+		return status.Errorf(codes.PermissionDenied, "transport: connection authenticated as %s sent a message from %q", p, from)
+	}
+	if !t.IsMember(from) {
+		t.refuse(RefusedNotMember, "refused a cluster message from an address that is not a member", "from", from)
+		return status.Errorf(codes.PermissionDenied, "transport: %q is not a member of %s", from, t.o.Self)
 	}
 	return nil
 }

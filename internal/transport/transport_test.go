@@ -68,13 +68,27 @@ func (s *sink) count() int {
 	return len(s.got)
 }
 
+// member returns the member address of a test node on port.
+func member(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
 // startNode runs a transport for member 127.0.0.1:port, with its cluster
-// port at port+1001.
-func startNode(t *testing.T, port int, secret string, h Handler, f FailHandler) *Transport {
+// port at port+1001, whose members are the nodes on ports.
+func startNode(t *testing.T, port int, secret string, h Handler, f FailHandler, ports ...int) *Transport {
 	t.Helper()
-	self := "127.0.0.1:" + strconv.Itoa(port)
-	tr := New(Options{Self: self, Secret: secret}, h, f)
-	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1001))
+	return startNodeWith(t, Options{Self: member(port), Secret: secret}, h, f, ports...)
+}
+
+func startNodeWith(t *testing.T, o Options, h Handler, f FailHandler, ports ...int) *Transport {
+	t.Helper()
+	tr := New(o, h, f)
+	members := []string{o.Self}
+	for _, p := range ports {
+		members = append(members, member(p))
+	}
+	tr.SetMembers(members)
+	_, port, _ := net.SplitHostPort(o.Self)
+	pn, _ := strconv.Atoi(port)
+	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(pn+1001))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +101,8 @@ func TestTransport_DeliversInOrderBetweenRealListeners(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv sink
 	var failed sink
-	a := startNode(t, pa, "s3cret", func(string, distro.Message) {}, failed.handle)
-	startNode(t, pb, "s3cret", recv.handle, failed.handle)
+	a := startNode(t, pa, "s3cret", func(string, distro.Message) {}, failed.handle, pb)
+	startNode(t, pb, "s3cret", recv.handle, failed.handle, pa)
 	to := "127.0.0.1:" + strconv.Itoa(pb)
 	msgs := allMessages()
 	for _, m := range msgs {
@@ -122,8 +136,8 @@ func TestTransport_DeliversInOrderBetweenRealListeners(t *testing.T) {
 func TestTransport_WrongSecretIsRefused(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv, failed sink
-	a := startNode(t, pa, "wrong", func(string, distro.Message) {}, failed.handle)
-	startNode(t, pb, "right", recv.handle, failed.handle)
+	a := startNode(t, pa, "wrong", func(string, distro.Message) {}, failed.handle, pb)
+	b := startNode(t, pb, "right", recv.handle, failed.handle, pa)
 	to := "127.0.0.1:" + strconv.Itoa(pb)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -142,13 +156,16 @@ func TestTransport_WrongSecretIsRefused(t *testing.T) {
 	if recv.count() != 0 {
 		t.Fatal("unauthenticated messages were delivered")
 	}
+	if b.Refused()[RefusedHandshake] == 0 {
+		t.Fatal("refused handshakes are not counted")
+	}
 }
 
 func TestTransport_UnreachablePeerReportsFailure(t *testing.T) {
 	pa, pdead := testutil.PortBlock(t), testutil.PortBlock(t)
 	var failed sink
-	a := startNode(t, pa, "", func(string, distro.Message) {}, failed.handle)
-	a.Send("127.0.0.1:"+strconv.Itoa(pdead), &distro.SyncAck{Seq: 1})
+	a := startNode(t, pa, "", func(string, distro.Message) {}, failed.handle, pdead)
+	a.Send(member(pdead), &distro.SyncAck{Seq: 1})
 	testutil.Eventually(t, 20*time.Second, "failure reported", func() error {
 		if failed.count() == 0 {
 			return context.DeadlineExceeded
@@ -160,8 +177,8 @@ func TestTransport_UnreachablePeerReportsFailure(t *testing.T) {
 func TestTransport_BlockCutsBothDirectionsUntilHealed(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recvA, recvB, failed sink
-	a := startNode(t, pa, "", recvA.handle, failed.handle)
-	b := startNode(t, pb, "", recvB.handle, failed.handle)
+	a := startNode(t, pa, "", recvA.handle, failed.handle, pb)
+	b := startNode(t, pb, "", recvB.handle, failed.handle, pa)
 	addrA, addrB := "127.0.0.1:"+strconv.Itoa(pa), "127.0.0.1:"+strconv.Itoa(pb)
 	a.Block([]string{addrB})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
