@@ -29,6 +29,7 @@ var (
 	flagSDK       = flag.Int("chaos.sdk", 3, "number of nacos-sdk-go v2 clients")
 	flagQuiet     = flag.Duration("chaos.quiet", 30*time.Second, "longest quiet period after the faults: the bound on convergence (I1)")
 	flagExpiry    = flag.Duration("chaos.expirybound", 5*time.Second, "how long after the delete timeout a silent instance may still be listed (I8)")
+	flagSync      = flag.Duration("chaos.syncbound", 5*time.Second, "how long after the links healed a ready node may lack what every other ready node lists (I5)")
 	flagArtifacts = flag.String("chaos.artifacts", "", "directory for logs, events and the report (default: the test's temporary directory)")
 )
 
@@ -40,7 +41,6 @@ const (
 	unhealthyAfter  = 3 * time.Second
 	deleteAfter     = 6 * time.Second
 	clientTimeout   = 5 * time.Second
-	syncBound       = 3 * time.Second
 	startGrace      = 5 * time.Second
 	maxChaosNodes   = 9
 	httpPort        = 8848
@@ -229,7 +229,7 @@ func TestChaos(t *testing.T) {
 
 	start := time.Now()
 	chk := newChecker(bounds{DeleteAfter: deleteAfter, ExpiryBound: *flagExpiry, FailedOp: clientTimeout,
-		Sync: syncBound, StartGrace: startGrace}, start, addrs)
+		Sync: *flagSync, StartGrace: startGrace}, start, addrs)
 	for i, p := range procs {
 		chk.nodeUp(addrs[i], time.Now())
 		if err := p.start(); err != nil {

@@ -53,6 +53,11 @@ type instState struct {
 	// lastFailed is the invocation of the latest register or beat that
 	// was not acknowledged.
 	lastFailed time.Time
+	// lastFailedAny is the invocation of the latest operation of any kind
+	// that was not acknowledged (a deregistration may still land).
+	lastFailedAny time.Time
+	// lastAck is the latest acknowledged register or beat.
+	lastAck time.Time
 	// registeredAt is the acknowledgement of the current life's register.
 	registeredAt time.Time
 	perNode      map[string]*instNode
@@ -77,7 +82,10 @@ type gone struct {
 type instNode struct {
 	absentAt     time.Time // first ready read without it after the end
 	presentSince time.Time // start of the current run of ready reads with it
-	reported     map[string]bool
+	// lastPresent is the latest ready read with it, in the node's
+	// current process life and a run of ready reads.
+	lastPresent time.Time
+	reported    map[string]bool
 }
 
 // nodeState is one node's process and read history.
@@ -241,14 +249,17 @@ func (c *checker) feed(ev Event) {
 			s.perNode = map[string]*instNode{}
 		case ev.Op == OpDeregister:
 			// May or may not have taken effect.
+			s.lastFailedAny = later(s.lastFailedAny, ts(inv.T))
 		case ev.OK:
 			s.lastEffect = later(s.lastEffect, ts(ev.T))
+			s.lastAck = later(s.lastAck, ts(ev.T))
 			if ev.Op == OpRegister {
 				s.state, s.registeredAt = "alive", ts(ev.T)
 			}
 		default:
 			s.lastEffect = later(s.lastEffect, ts(inv.T).Add(c.b.FailedOp))
 			s.lastFailed = later(s.lastFailed, ts(inv.T))
+			s.lastFailedAny = later(s.lastFailedAny, ts(inv.T))
 			if ev.Op == OpRegister {
 				s.state = "unknown"
 			}
@@ -349,7 +360,7 @@ func (c *checker) poll(ev Event) {
 	if !ready {
 		for _, s := range c.inst {
 			if in := s.perNode[n.addr]; in != nil {
-				in.presentSince = time.Time{}
+				in.presentSince, in.lastPresent = time.Time{}, time.Time{}
 			}
 		}
 		return
@@ -376,9 +387,13 @@ func (c *checker) poll(ev Event) {
 		in := s.on(n.addr)
 		has := present[k]
 		if !has {
-			in.presentSince = time.Time{}
-		} else if in.presentSince.IsZero() {
-			in.presentSince = t0
+			c.checkLost(n, s, in, t0)
+			in.presentSince, in.lastPresent = time.Time{}, time.Time{}
+		} else {
+			if in.presentSince.IsZero() {
+				in.presentSince = t0
+			}
+			in.lastPresent = t0
 		}
 		g := s.gone
 		if g == nil {
@@ -417,6 +432,23 @@ func (c *checker) poll(ev Event) {
 		}
 	}
 	c.checkLoaded(n, t0, present, keys)
+}
+
+// checkLost is I2 during the run: an HTTP instance whose client keeps
+// beating successfully does not vanish from a ready node that listed it a
+// read earlier, while no link is cut, unless an unacknowledged operation
+// of the client may still have landed in between.
+func (c *checker) checkLost(n *nodeState, s *instState, in *instNode, t0 time.Time) {
+	prev := in.lastPresent
+	if prev.IsZero() || s.state != "alive" || !strings.HasPrefix(s.key, ServiceHTTP+" ") ||
+		c.linksCut || !c.linksQuietAt.Before(prev) || n.upSince.After(prev) ||
+		t0.Sub(s.lastAck) > 2*c.b.DeleteAfter/3 || !s.lastFailedAny.Add(c.b.FailedOp).Before(prev) ||
+		in.reported["I2"] {
+		return
+	}
+	in.reported["I2"] = true
+	c.report("I2", t0, n.addr, s.key, "live instance (registered %s, last acknowledged beat %s) vanished from %s: listed at %s, absent at %s, no link cut since %s; the client's last unacknowledged operation was invoked at %s",
+		c.rel(s.registeredAt), c.rel(s.lastAck), n.addr, c.rel(prev), c.rel(t0), c.rel(c.linksQuietAt), c.rel(s.lastFailedAny))
 }
 
 // checkLoaded is I5's second half: a ready node connected to every other

@@ -49,8 +49,12 @@
 //     -chaos.expirybound.
 //   - I5 ready means loaded: a node never serves a list while readiness
 //     says 503 before and after; and a ready node whose links were healed
-//     for the sync bound (3 s) never lacks a live instance that every other
-//     ready node has listed for longer than that.
+//     for the sync bound (-chaos.syncbound) never lacks a live instance
+//     that every other ready node has listed for longer than that.
+//   - I2 no lost registration, during the run: an HTTP instance whose
+//     client keeps beating successfully never vanishes from a ready node
+//     that listed it a read earlier while no link is cut, unless an
+//     unacknowledged operation of the client may still have landed.
 //   - I4 availability: a running node answers reads (200, or 503 while
 //     loading).
 //
