@@ -136,6 +136,9 @@ func newChecker(b bounds, start time.Time, nodes []string) *checker {
 }
 
 func (c *checker) rel(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
 	return fmt.Sprintf("+%.3fs", t.Sub(c.start).Seconds())
 }
 
@@ -241,7 +244,7 @@ func (c *checker) feed(ev Event) {
 			res = "ok"
 		}
 		s.history = append(s.history, histLine{at: ts(ev.T), beat: ev.Op == OpBeat && ev.OK,
-			text: fmt.Sprintf("%s %s %s %s via %s after %v: %s (op %d)", c.rel(ts(ev.T)), ev.Client, ev.Op, res, nodeOr(ev.Node), took, ev.Res, ev.ID)})
+			text: fmt.Sprintf("%s %s %s %s via %s after %v: %s (op %d)", c.rel(ts(ev.T)), ev.Client, ev.Op, res, nodeOr(ev.Node), took, clip(ev.Res, 160), ev.ID)})
 		switch {
 		case ev.Op == OpDeregister && ev.OK:
 			s.state = "gone"
@@ -285,6 +288,14 @@ func (c *checker) feed(ev Event) {
 	case KindPoll:
 		c.poll(ev)
 	}
+}
+
+// clip shortens s to n bytes for the report.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func nodeOr(n string) string {

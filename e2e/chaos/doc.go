@@ -5,9 +5,9 @@
 //
 // # Chaos test
 //
-// TestChaos needs root, iproute2 and iptables (scripts/setup.sh installs
-// the last two when missing); it skips with a message otherwise, and under
-// -short. It builds cmd/distrod and cmd/chaosclient, then:
+// TestChaos needs root, iproute2 and iptables (on Debian or Ubuntu:
+// apt-get install -y iproute2 iptables); it skips with a message
+// otherwise, and under -short. It builds cmd/distrod and cmd/chaosclient, then:
 //
 //   - Topology. A "switch" namespace holds a bridge; every node and the
 //     clients get a namespace joined to it by a veth pair, on 10.77.0.0/24
