@@ -428,10 +428,18 @@ func (c *checker) poll(ev Event) {
 			}
 			continue
 		}
-		// I8: a silent instance is gone from every ready node by its deadline.
-		if !has && t0.After(g.deadline) && in.absentAt.IsZero() {
+		// I3 for expiry: once a ready node dropped a silent instance after
+		// it could have expired, it never lists it again.
+		expired := s.lastEffect.Add(c.b.DeleteAfter)
+		if !has && !t0.Before(expired) && in.absentAt.IsZero() {
 			in.absentAt = t0
 		}
+		if has && !in.absentAt.IsZero() && !in.reported["I3"] {
+			in.reported["I3"] = true
+			c.report("I3", t0, n.addr, k, "client silent since %s (last effect %s, expired from %s); %s listed it absent at %s and again present at %s",
+				c.rel(g.start), c.rel(s.lastEffect), c.rel(expired), n.addr, c.rel(in.absentAt), c.rel(t0))
+		}
+		// I8: a silent instance is gone from every ready node by its deadline.
 		if has && t0.After(g.deadline) && !in.reported["I8"] {
 			in.reported["I8"] = true
 			how := "never removed"

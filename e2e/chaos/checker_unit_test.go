@@ -103,6 +103,22 @@ func TestChecker_FlagsSilentInstancePastItsDeadline(t *testing.T) {
 	}
 }
 
+func TestChecker_FlagsExpiredInstanceComingBack(t *testing.T) {
+	s := newScript()
+	s.op(OpRegister, 10, 10.01, true)
+	s.c.feed(Event{Kind: KindSilent, T: s.at(10.5), Client: "c1", Service: ServiceHTTP, Addr: h1})
+	s.read(n1, 15, false) // before it could expire: n1 may just lag
+	s.read(n1, 15.5, true)
+	if got := s.counts(); len(got) != 0 {
+		t.Fatalf("violations %v, want none", got)
+	}
+	s.read(n1, 16.5, false) // expired
+	s.read(n1, 17, true)
+	if got, want := s.counts(), map[string]int{"I3": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+}
+
 func TestChecker_FlagsLiveInstanceVanishing(t *testing.T) {
 	s := newScript()
 	s.op(OpRegister, 10, 10.01, true)

@@ -44,6 +44,8 @@
 //     client registered or beat again, or an unacknowledged write of the
 //     client invoked less than the client timeout before the
 //     deregistration may still have landed (then only until it expires).
+//     Likewise an instance whose client went silent, once a ready node
+//     dropped it after it could have expired.
 //   - I8 bounded expiry: an instance whose client went silent is gone from
 //     every ready node by its last possible beat + the delete timeout +
 //     -chaos.expirybound.
