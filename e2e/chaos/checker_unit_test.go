@@ -150,3 +150,49 @@ func TestSchedule_SameSeedSameFaultsAllEndInTime(t *testing.T) {
 		t.Errorf("a two-minute schedule uses only %v", kinds)
 	}
 }
+
+func TestChecker_FlagsUnansweredReadsOfARunningNode(t *testing.T) {
+	s := newScript()
+	fail := func(sec float64) {
+		s.c.feed(Event{Kind: KindPoll, Node: n2, T: s.at(sec), T1: s.at(sec + 4), Err: "timeout",
+			Codes: map[string]int{ServiceHTTP: 0, ServiceSDK: 0}, Hosts: map[string][]string{}})
+	}
+	fail(2) // within the start grace
+	s.read(n2, 7, false)
+	s.c.nodeDown(n2, s.start.Add(8*time.Second))
+	fail(8.1) // killed: not a violation
+	s.c.nodeUp(n2, s.start.Add(9*time.Second))
+	s.read(n2, 15, false)
+	if got := s.counts(); len(got) != 0 {
+		t.Fatalf("violations %v, want none", got)
+	}
+	fail(16)
+	fail(20)
+	s.read(n2, 24, false)
+	if got, want := s.counts(), map[string]int{"I4": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+}
+
+func TestChecker_FlagsReadsServedWhileLoadingAndReadyNodeLacking(t *testing.T) {
+	s := newScript()
+	s.c.feed(Event{Kind: KindPoll, Node: n2, T: s.at(1), T1: s.at(1.01), Ready0: 503, Ready1: 503,
+		Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}})
+	if got, want := s.counts(), map[string]int{"I5": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+	s.op(OpRegister, 10, 10.01, true)
+	for sec := 10.5; sec < 17; sec += 0.5 {
+		s.read(n1, sec, true)
+		s.op(OpBeat, sec, sec+0.01, true)
+	}
+	s.read(n2, 14, false) // n1 has listed it for 3.5 s only
+	if got, want := s.counts(), map[string]int{"I5": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+	s.read(n1, 17, true)
+	s.read(n2, 17, false)
+	if got, want := s.counts(), map[string]int{"I5": 2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+}
