@@ -190,11 +190,10 @@ func TestChaos(t *testing.T) {
 	client := build(t, binDir, "./e2e/chaos/cmd/chaosclient", "chaosclient")
 
 	nw := newNetwork(t, nodes)
-	var members, addrs []string
+	var addrs []string
 	for i := range nodes {
 		addrs = append(addrs, nodeIP(i)+":"+strconv.Itoa(httpPort))
 	}
-	members = addrs
 	procs := make([]*nodeProc, nodes)
 	for i := range nodes {
 		home := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
@@ -207,7 +206,7 @@ func TestChaos(t *testing.T) {
 				"MODE=cluster",
 				"NACOS_SERVER_IP=" + nodeIP(i),
 				"NACOS_APPLICATION_PORT=" + strconv.Itoa(httpPort),
-				"NACOS_SERVERS=" + strings.Join(members, " "),
+				"NACOS_SERVERS=" + strings.Join(addrs, " "),
 				"NACOS_HOME=" + home,
 				"DISTROD_CLUSTER_SECRET=" + clusterSecret,
 				"DISTROD_BEAT_INTERVAL=" + beatInterval.String(),

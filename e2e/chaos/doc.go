@@ -11,7 +11,7 @@
 //
 //   - Topology. A "switch" namespace holds a bridge; every node and the
 //     clients get a namespace joined to it by a veth pair, on 10.77.0.0/24
-//     (node i at 10.77.0.1i, clients at 10.77.0.100). Nothing is added to
+//     (nodes from 10.77.0.11 up, clients at 10.77.0.100). Nothing is added to
 //     the root namespace, so nothing leaves the machine. Namespaces are
 //     named dchx<pid>-<role>; a run removes what a crashed earlier run left
 //     (namespaces whose pid is gone, with what still runs in them) and its
