@@ -46,6 +46,9 @@ type Options struct {
 	CacheMillis int64
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
+	// MaxParams bounds the parameters of one request, query and form body
+	// together; more get 400. Default DefaultMaxParams.
+	MaxParams int
 	// ForwardTimeout bounds one forwarded write (connect, send, answer).
 	// Default 2 s.
 	ForwardTimeout time.Duration
@@ -109,6 +112,9 @@ func New(o Options) (http.Handler, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxParams <= 0 {
+		o.MaxParams = DefaultMaxParams
 	}
 	if o.ForwardTimeout <= 0 {
 		o.ForwardTimeout = 2 * time.Second
@@ -264,7 +270,9 @@ func (s *server) extra(path string) http.Handler {
 
 // readBody reads the bounded body and merges query and form parameters.
 func (c *call) readBody(w http.ResponseWriter) error {
-	parseParams(c.p, c.r.URL.RawQuery)
+	if err := c.parse(c.r.URL.RawQuery); err != nil {
+		return err
+	}
 	if c.r.Body == nil || c.r.Body == http.NoBody {
 		return nil
 	}
@@ -282,7 +290,13 @@ func (c *call) readBody(w http.ResponseWriter) error {
 	if strings.Contains(ct, "json") || strings.Contains(ct, "multipart") {
 		return nil
 	}
-	parseParams(c.p, string(body))
+	return c.parse(string(body))
+}
+
+func (c *call) parse(s string) error {
+	if err := parseParams(c.p, s, c.s.o.MaxParams); err != nil {
+		return newErr(http.StatusBadRequest, codeParameterValidate, "%v", err)
+	}
 	return nil
 }
 
