@@ -47,6 +47,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
 	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
+	s.store.SetLimits(storeLimits(cfg))
 	s.reg.MustRegister(newStoreCollector(s.store))
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
@@ -56,6 +57,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Timeout:    cfg.PushTimeout,
 		RetryDelay: cfg.PushRetryDelay,
 		QueueSize:  cfg.PushQueueSize,
+		UDPRate:    cfg.UDPPushRate,
 		Logger:     log.With("component", "push"),
 		Registry:   s.reg,
 	})
@@ -75,6 +77,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.grpc = grpcSrv
 
+	trusted, err := cfg.UDPPushTrustedPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	var router nacoshttp.Router
 	ready := func() bool { return true }
 	if cfg.Mode == config.ModeCluster {
@@ -97,6 +103,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ContextPath:    cfg.ContextPath,
 		BeatIntervalMs: cfg.BeatInterval.Milliseconds(),
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxParams:      cfg.MaxHTTPParams,
+		MaxAnswerBytes: cfg.MaxListAnswerBytes,
+		UDPTrustedNets: trusted,
 		ForwardTimeout: cfg.ForwardTimeout,
 		Ready:          ready,
 		Extra: map[string]http.Handler{
@@ -127,7 +136,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadTimeout:       cfg.ReadTimeout,
-		ReadHeaderTimeout: cfg.ReadTimeout,
+		ReadHeaderTimeout: min(cfg.ReadHeaderTimeout, cfg.ReadTimeout),
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -257,4 +266,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storeLimits maps the client limit settings to the naming store's.
+func storeLimits(cfg config.Config) naming.Limits {
+	return naming.Limits{
+		MaxNamespaceLen:         cfg.MaxNamespaceLength,
+		MaxGroupLen:             cfg.MaxGroupLength,
+		MaxServiceNameLen:       cfg.MaxServiceNameLength,
+		MaxMetadataKeyLen:       cfg.MaxMetadataKeyBytes,
+		MaxMetadataValueLen:     cfg.MaxMetadataValueBytes,
+		MaxMetadataBytes:        cfg.MaxMetadataBytes,
+		MaxInstancesPerService:  cfg.MaxInstancesPerService,
+		MaxServicesPerNamespace: cfg.MaxServicesPerNamespace,
+		MaxNamespaces:           cfg.MaxNamespaces,
+	}
 }

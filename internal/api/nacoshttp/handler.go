@@ -49,6 +49,13 @@ type Options struct {
 	// MaxParams bounds the parameters of one request, query and form body
 	// together; more get 400. Default DefaultMaxParams.
 	MaxParams int
+	// MaxAnswerBytes bounds one encoded success answer; a larger one is
+	// answered with a server error. 0 means no limit.
+	MaxAnswerBytes int
+	// UDPTrustedNets are the networks whose requests may name a clientIP
+	// other than their own address as their UDP push target. Empty means
+	// every request is pushed to its own address.
+	UDPTrustedNets []netip.Prefix
 	// ForwardTimeout bounds one forwarded write (connect, send, answer).
 	// Default 2 s.
 	ForwardTimeout time.Duration
@@ -303,17 +310,22 @@ func (c *call) parse(s string) error {
 // writeOK writes a success value: v1 as is (text or JSON), v2 wrapped in
 // the envelope unless the endpoint is raw.
 func (s *server) writeOK(w http.ResponseWriter, c *call, v any) {
-	if c.ep.v2 && !c.ep.raw {
-		writeJSON(w, http.StatusOK, envelope{Code: codeSuccess, Message: codeMessages[codeSuccess], Data: v})
-		return
-	}
-	if t, ok := v.(text); ok {
+	if t, ok := v.(text); ok && !(c.ep.v2 && !c.ep.raw) {
 		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, string(t))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	if c.ep.v2 && !c.ep.raw {
+		v = envelope{Code: codeSuccess, Message: codeMessages[codeSuccess], Data: v}
+	}
+	status, b := encodeJSON(http.StatusOK, v)
+	if max := s.o.MaxAnswerBytes; max > 0 && len(b) > max {
+		s.writeError(w, c, newErr(http.StatusInternalServerError, codeServerError,
+			"answer of %d bytes exceeds the limit of %d bytes (max-list-answer-bytes): narrow the query", len(b), max))
+		return
+	}
+	writeRawJSON(w, status, b)
 }
 
 func (s *server) writeError(w http.ResponseWriter, c *call, err error) {
@@ -343,6 +355,13 @@ type envelope struct {
 
 // writeJSON writes v as Jackson would: no HTML escaping of '&', '<', '>'.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	status, b := encodeJSON(status, v)
+	writeRawJSON(w, status, b)
+}
+
+// encodeJSON encodes v as Jackson would; an encoding failure becomes a 500
+// answer.
+func encodeJSON(status int, v any) (int, []byte) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -352,6 +371,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	} else {
 		b = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
+	return status, b
+}
+
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -42,3 +42,25 @@ func TestRegister_RefusesSeparatorsAndBadIPs(t *testing.T) {
 		t.Fatalf("%d instances stored", n)
 	}
 }
+
+// TestList_AnswerSizeIsCapped: an answer over MaxAnswerBytes is refused
+// with an error that names the limit, instead of being built and sent.
+func TestList_AnswerSizeIsCapped(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxAnswerBytes = 600 })
+	for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
+		if code, body := e.do(http.MethodPost, "/nacos/v1/ns/instance?serviceName=big&port=80&ip="+ip, ""); code != 200 {
+			t.Fatalf("register: %d %s", code, body)
+		}
+	}
+	code, body := e.do(http.MethodGet, "/nacos/v1/ns/instance/list?serviceName=big", "")
+	if code != http.StatusInternalServerError || !strings.Contains(body, "max-list-answer-bytes") {
+		t.Fatalf("v1 list: %d %s", code, body)
+	}
+	code, body = e.do(http.MethodGet, "/nacos/v2/ns/instance/list?serviceName=big", "")
+	if code != http.StatusInternalServerError || !strings.Contains(body, `"code":30000`) {
+		t.Fatalf("v2 list: %d %s", code, body)
+	}
+	if code, _ := e.do(http.MethodGet, "/nacos/v1/ns/instance/list?serviceName=small", ""); code != http.StatusOK {
+		t.Fatalf("small answer refused: %d", code)
+	}
+}
