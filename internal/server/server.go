@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -35,6 +37,8 @@ type Server struct {
 	http    *http.Server
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
+	// httpRefused counts HTTP connections closed over the per-IP limit.
+	httpRefused prometheus.Counter
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -45,6 +49,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.httpRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "distrod_http_connections_refused_total", Help: "HTTP connections closed on accept over max-connections-per-ip.",
+	})
+	s.reg.MustRegister(s.httpRefused)
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
 	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
 	s.store.SetLimits(storeLimits(cfg))
@@ -71,6 +79,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxMessageBytes: cfg.MaxGRPCMessageBytes,
 		MaxRequestRate:  cfg.MaxConnectionRequestRate,
 		Self:            cfg.SelfAddr(),
+
+		SetupTimeout:        cfg.GRPCSetupTimeout,
+		MaxStreams:          cfg.GRPCMaxStreams,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+		MaxPushBytesPerConn: cfg.PushMaxBytesPerConnection,
+		MaxPushBytes:        cfg.PushMaxBytes,
+		MaxAnswerBytes:      cfg.MaxListAnswerBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
@@ -177,6 +192,10 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
+	httpLis = connlimit.New(httpLis, s.cfg.MaxConnectionsPerIP, func(ip netip.Addr) {
+		s.httpRefused.Inc()
+		s.log.Debug("http connection refused: per-IP limit", "ip", ip, "max", s.cfg.MaxConnectionsPerIP)
+	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := s.push.Start(ctx); err != nil {

@@ -22,6 +22,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 			return "", nil, err
 		}
 		info := s.o.Push.ServiceInfoJSON(svc, r.Cluster, r.HealthyOnly)
+		if err := s.checkAnswer(info); err != nil {
+			return "", nil, err
+		}
 		return typeQueryServiceResponse, withServiceInfo(ok(r.RequestID), info), nil
 	case *subscribeServiceRequest:
 		svc, err := r.serviceKey()
@@ -36,6 +39,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 			s.o.Push.Unsubscribe(c.id, svc, r.Clusters)
 		}
 		info := s.o.Push.ServiceInfoJSON(svc, r.Clusters, false)
+		if err := s.checkAnswer(info); err != nil {
+			return "", nil, err
+		}
 		head := ok(r.RequestID)
 		head.Message = "success"
 		return typeSubscribeServiceResponse, withServiceInfo(head, info), nil
@@ -131,4 +137,12 @@ func (s *Server) handleList(r *serviceListRequest) (string, any, error) {
 		names = append(names, all[i].Key.Name)
 	}
 	return typeServiceListResponse, serviceListResponse{responseHead: ok(r.RequestID), Count: len(all), ServiceNames: names}, nil
+}
+
+// checkAnswer refuses a serviceInfo larger than MaxAnswerBytes.
+func (s *Server) checkAnswer(info []byte) error {
+	if max := s.o.MaxAnswerBytes; max > 0 && len(info) > max {
+		return errorf(CodeServerError, "answer of %d bytes exceeds the limit of %d bytes (max-list-answer-bytes): narrow the query", len(info), max)
+	}
+	return nil
 }
