@@ -13,6 +13,12 @@
 // whose ownership tag belongs to another node is forwarded to it and the
 // owner's answer relayed verbatim (forward.go). Reads are always local.
 //
+// Parameters are parsed by a lenient parser that is linear in the input
+// whatever its content, with a cap on their number (params.go). Answers
+// larger than Options.MaxAnswerBytes are refused. A v1 UDP subscription
+// pushes to the request's own address; a different clientIP is honoured
+// only for requests from Options.UDPTrustedNets.
+//
 // The handler never reads the wall clock for data decisions: Options.Now
 // stamps beats and lastRefTime, so tests drive expiry with a fake clock.
 // Heartbeat expiry itself is the server's timer calling Store.ExpireCheck.
