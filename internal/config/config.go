@@ -283,7 +283,7 @@ type Config struct {
 
 	// MaxInstancesPerService, MaxServicesPerNamespace and MaxNamespaces
 	// are count quotas on writes made through this node. 0 means no limit.
-	// Defaults 10000, 50000 and 1000.
+	// Defaults 10000, 100000 and 1000.
 	MaxInstancesPerService  int `yaml:"max-instances-per-service"`
 	MaxServicesPerNamespace int `yaml:"max-services-per-namespace"`
 	MaxNamespaces           int `yaml:"max-namespaces"`
@@ -385,7 +385,7 @@ func DefaultConfig() Config {
 		MaxMetadataValueBytes:     16 << 10,
 		MaxMetadataBytes:          64 << 10,
 		MaxInstancesPerService:    10000,
-		MaxServicesPerNamespace:   50000,
+		MaxServicesPerNamespace:   100000,
 		MaxNamespaces:             1000,
 		UDPPushRate:               20,
 		GRPCSetupTimeout:          10 * time.Second,

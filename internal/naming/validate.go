@@ -36,7 +36,7 @@ type Limits struct {
 	// clients. Default 10000.
 	MaxInstancesPerService int
 	// MaxServicesPerNamespace bounds the services of one namespace.
-	// Default 50000.
+	// Default 100000.
 	MaxServicesPerNamespace int
 	// MaxNamespaces bounds the namespaces holding services. Default 1000.
 	MaxNamespaces int
@@ -52,7 +52,7 @@ func DefaultLimits() Limits {
 		MaxMetadataValueLen:     16 << 10,
 		MaxMetadataBytes:        64 << 10,
 		MaxInstancesPerService:  10000,
-		MaxServicesPerNamespace: 50000,
+		MaxServicesPerNamespace: 100000,
 		MaxNamespaces:           1000,
 	}
 }
