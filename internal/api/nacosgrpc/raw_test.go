@@ -135,11 +135,11 @@ func TestServer_MalformedPayloadsGetErrorResponsesAndServerStaysHealthy(t *testi
 		{typeServiceListRequest, `{"pageNo":"1"}`, CodeBadGateway},
 		{"DistroDataRequest", `{}`, CodeBadGateway},
 		{typeInstanceResponse, `{}`, CodeBadGateway},
-		{typeInstanceRequest, `{"serviceName":"","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"bogus","instance":{"ip":"1.1.1.1","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"weight":-1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"clusterName":"a b"}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"bogus","instance":{"ip":"1.1.1.1","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"weight":-1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"clusterName":"a b","ephemeral":true}}`, CodeInvalidParam},
 		{typeBatchInstanceRequest, `{"serviceName":"s","type":"registerInstance","instances":[]}`, CodeInvalidParam},
 	}
 	for _, c := range cases {
