@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"maps"
 	"sort"
 	"time"
 
@@ -33,8 +32,16 @@ type Result struct {
 	Sent, Delivered                              int // protocol messages
 	Crashes, Restarts, Partitions, Blocks, Flaps int // faults
 
-	// HTTP workload.
+	// HTTP workload. ForwardFailures counts writes whose entry node could
+	// not reach the owner or timed out; ClientTimeouts, requests the client
+	// gave up on; LateHops, forwarded writes or answers held by a cut link
+	// and delivered after it healed; Refused, forwarded writes the owner
+	// refused past their deadline.
 	Registers, Beats, Reregisters, Deregisters, Stops, ExpiryWrites, ForwardFailures int
+	ClientTimeouts, LateHops, Refused                                                int
+	// I3Watch counts (client, node) pairs I3 watched after a delete;
+	// I8Checks, the expiry deadlines checked.
+	I3Watch, I8Checks int
 	// Connection workload.
 	Connects, Reconnects, Disconnects, Migrations, Publishes, Unpublishes, Died, Reaped int
 	// Reads (I4): issued, issued while some link was cut or some node down,
@@ -65,16 +72,17 @@ func Repro(seed uint64) string {
 // Summary is a one-line description of the run.
 func (r Result) Summary() string {
 	return fmt.Sprintf("seed=%d nodes=%d killed=%q converged=%v msgs=%d/%d crashes=%d partitions=%d blocks=%d flaps=%d "+
-		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d] "+
+		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d i3watch=%d i8=%d] "+
 		"conn[connect=%d redo=%d close=%d migrate=%d pub=%d unpub=%d died=%d reaped=%d] reads=%d/%d/%d stale=%d gaveup=%d show=%d hide=%d retired=%d trace=%x",
 		r.Seed, r.Nodes, r.Killed, r.ConvergedAfter, r.Delivered, r.Sent, r.Crashes, r.Partitions, r.Blocks, r.Flaps,
 		r.Registers, r.Beats, r.Reregisters, r.Deregisters, r.Stops, r.ExpiryWrites, r.ForwardFailures,
+		r.ClientTimeouts, r.LateHops, r.Refused, r.I3Watch, r.I8Checks,
 		r.Connects, r.Reconnects, r.Disconnects, r.Migrations, r.Publishes, r.Unpublishes, r.Died, r.Reaped,
 		r.Reads, r.ReadsDuringFaults, r.ReadsNotReady, r.StaleChecks, r.LoadsGivenUp, r.MustShow, r.MustHide, r.RetiredIDs, r.TraceHash)
 }
 
 // death is a crashed incarnation whose connection clients must vanish
-// everywhere within DownAfter + OwnerGrace (+ slack) if it stays dead (I7).
+// everywhere within DownWithin + OwnerGrace (+ slack) if it stays dead (I7).
 type death struct {
 	node    *simNode
 	inc     int
@@ -86,9 +94,11 @@ type death struct {
 	done    bool // superseded by a later death of the same node
 }
 
-// periodicChecks runs every 50ms of virtual time: I7 deadlines every
-// time, I4 reads and I6 owners every 200ms.
+// periodicChecks runs every 50ms of virtual time: I3 and I8 from each
+// HTTP client's point of view and I7 deadlines every time, I4 reads and I6
+// owners every 200ms.
 func (c *Cluster) periodicChecks() {
+	c.checkClients()
 	c.checkStaleness()
 	c.checks++
 	if c.checks%4 == 0 {
@@ -97,30 +107,108 @@ func (c *Cluster) periodicChecks() {
 	}
 }
 
-// checkOwners is I6: nodes with equal member views agree on the owner of
-// every tag, and the Ring the server routes with agrees with the node.
-func (c *Cluster) checkOwners() {
-	up := c.upNodes()
-	for i, a := range up {
-		var live []string
-		for _, p := range c.nodes {
-			if s := a.view[p.addr]; s == distro.StateUp || s == distro.StateSuspicious {
-				live = append(live, p.addr)
+// lists reports whether sn lists h's instance (healthy or not).
+func lists(sn *simNode, h *httpClient) bool {
+	_, id, ok := sn.store.FindInstance(h.svc, h.inst.IP, h.inst.Port, h.inst.ClusterName)
+	return ok && id == h.id
+}
+
+// checkClients checks, on every ready node, what each HTTP client was
+// told:
+//
+//   - I3: once the client's instance is gone (its deregistration was
+//     acknowledged, or it stopped beating and no ready node lists it any
+//     more, after every write it sent is answered or past its deadline), a
+//     ready node that did not list it must never list it again, unless the
+//     client registered again since.
+//   - I8: a client that stopped beating (stopped, or deregistered) must be
+//     listed by no ready node ForwardTimeout + DeleteAfter + ExpirySlack
+//     after it last sent a register or beat, plus the time some ready
+//     node's ring gave the tag to a node still loading.
+func (c *Cluster) checkClients() {
+	ready := c.readyNodes()
+	const skew = 40 * time.Millisecond
+	for _, h := range c.http {
+		if h.state == hAlive || h.state == hIdle {
+			continue
+		}
+		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
+		if h.goneAt.IsZero() && settled && len(ready) > 0 {
+			anywhere := false
+			for _, sn := range ready {
+				anywhere = anywhere || lists(sn, h)
+			}
+			if !anywhere {
+				h.gone(c.now)
+				c.event("gone", "%s listed by no ready node", h.id)
 			}
 		}
-		ring := distro.NewRing(live)
+		// I8
+		loading := false
+		for _, sn := range ready {
+			if o := c.byAddr[sn.sh.Owner(TagOf(h))]; o != nil && o.up && !o.ready {
+				loading = true
+			}
+		}
+		if loading {
+			h.ownerLoading += 50 * time.Millisecond
+		}
+		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading)
+		if !h.reported8 && c.now.After(deadline) {
+			c.res.I8Checks++
+			for _, sn := range ready {
+				if lists(sn, h) {
+					h.reported8 = true
+					c.violate("I8: %s still lists %s of %s, %v after its last beat (bound %v)", sn.addr, h.inst.IP, h.id,
+						c.now.Sub(h.lastLive), deadline.Sub(h.lastLive))
+					break
+				}
+			}
+		}
+		// I3
+		if h.goneAt.IsZero() || h.reported {
+			continue
+		}
+		for _, sn := range ready {
+			k := sn.key()
+			switch on := lists(sn, h); {
+			case !on && !h.absent[k]:
+				h.absent[k] = true
+				c.res.I3Watch++
+			case on && h.absent[k]:
+				h.reported = true
+				c.violate("I3: %s lists %s again (%s), gone since t=%v, last register sent t=%v", sn.addr, h.id,
+					h.state, h.goneAt.Sub(epoch), h.lastReg.Sub(epoch))
+			}
+			if h.reported {
+				break
+			}
+		}
+	}
+}
+
+// checkOwners is I6: nodes with equal member views agree on the owner of
+// every tag, and the Ring the server routes with agrees with the core.
+func (c *Cluster) checkOwners() {
+	up := c.upNodes()
+	views := make([]string, len(up))
+	for i, a := range up {
+		views[i] = viewString(a.sh.View())
+		ring := a.sh.Ring()
 		for _, h := range c.http {
-			if o, r := a.node.Owner(TagOf(h)), ring.Owner(TagOf(h)); o != r {
+			if o, r := a.sh.Core().Owner(TagOf(h)), ring.Owner(TagOf(h)); o != r {
 				c.violate("I6: %s owns %s by %s but its Ring says %s", a.addr, TagOf(h), o, r)
 				return
 			}
 		}
-		for _, b := range up[i+1:] {
-			if !maps.Equal(a.view, b.view) {
+	}
+	for i, a := range up {
+		for j, b := range up[i+1:] {
+			if views[i] != views[i+1+j] {
 				continue
 			}
 			for _, h := range c.http {
-				if oa, ob := a.node.Owner(TagOf(h)), b.node.Owner(TagOf(h)); oa != ob {
+				if oa, ob := a.sh.Owner(TagOf(h)), b.sh.Owner(TagOf(h)); oa != ob {
 					c.violate("I6: %s and %s share a view but own %s by %s vs %s", a.addr, b.addr, TagOf(h), oa, ob)
 					return
 				}
@@ -130,14 +218,14 @@ func (c *Cluster) checkOwners() {
 }
 
 // checkStaleness is I7: while a crashed node stays dead, every live node
-// drops its connection clients within DownAfter + OwnerGrace + slack of the
+// drops its connection clients within DownWithin + OwnerGrace + slack of the
 // crash (or of its own boot, if it booted later).
 func (c *Cluster) checkStaleness() {
 	for _, d := range c.deaths {
 		if d.done || d.node.up {
 			continue // restarted: its new incarnation reaps them (checked by I3)
 		}
-		bound := c.opt.DownAfter + c.opt.Config(d.node.addr).OwnerGrace + c.opt.StaleSlack
+		bound := c.opt.DownWithin() + c.opt.Config(d.node.addr).OwnerGrace + c.opt.StaleSlack
 		for _, sn := range c.upNodes() {
 			k := fmt.Sprintf("%s/%d", sn.addr, sn.inc)
 			from := d.at
@@ -184,14 +272,24 @@ func (c *Cluster) publisher(sn *simNode, li svcInst) (string, bool) {
 	return id, ok
 }
 
-// issueReads is I4: every live node answers a local read, whatever the
-// faults; an answer lists each (ip, port, cluster) once.
+// issueReads is I4: every live ready node answers a local read, whatever
+// the faults; an answer lists each (ip, port, cluster) once. A node still
+// loading answers 503, as the server does: it does not serve reads, which
+// is not a violation (counted in ReadsNotReady).
 func (c *Cluster) issueReads() {
 	svcs := c.services()
 	faulty := c.partitions > 0 || len(c.upNodes()) < len(c.nodes)
 	for _, sn := range c.upNodes() {
 		svc := svcs[c.readRng.IntN(len(svcs))]
 		q := naming.Query{HealthyOnly: c.readRng.IntN(2) == 0, EnabledOnly: true}
+		c.res.Reads++
+		if !sn.ready {
+			c.res.ReadsNotReady++
+			continue
+		}
+		if faulty {
+			c.res.ReadsDuringFaults++
+		}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -208,13 +306,6 @@ func (c *Cluster) issueReads() {
 				seen[k] = true
 			}
 		}()
-		c.res.Reads++
-		if faulty {
-			c.res.ReadsDuringFaults++
-		}
-		if !sn.ready {
-			c.res.ReadsNotReady++
-		}
 	}
 }
 
@@ -229,7 +320,7 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 		c.violate("I5: %s took %v to become ready (bound %v)", sn.addr, d, c.opt.ReadyWithin)
 	}
 	gaveUp := map[string]bool{}
-	for _, ps := range sn.node.Status().Peers {
+	for _, ps := range sn.sh.Status().Peers {
 		if ps.Snapshot == "gave-up" {
 			gaveUp[ps.Addr] = true
 		}
@@ -300,7 +391,7 @@ func (c *Cluster) equalData() bool {
 		if !sn.ready {
 			return false
 		}
-		d := sn.node.Status().Digest
+		d := sn.sh.Status().Digest
 		if i > 0 && d != core {
 			return false
 		}
@@ -371,7 +462,7 @@ func (c *Cluster) finalChecks() {
 		if !sn.ready {
 			c.violate("I5: %s not ready at the end", sn.addr)
 		}
-		if st, n := sn.node.Status(), len(liveMetas(sn)); st.Live != n {
+		if st, n := sn.sh.Status(), len(liveMetas(sn)); st.Live != n {
 			c.violate("index: %s core counts %d live records, store holds %d", sn.addr, st.Live, n)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 var (
 	seedFlag  = flag.Uint64("seed", 0, "run only this simulation seed (TestSim); with -v, print its event trace")
 	seedsFlag = flag.Int("seeds", 200, "number of seeds TestSim runs (1..N)")
+	watchFlag = flag.String("watch", "", "with -seed and -v, also trace every record change of clients whose id contains this")
 )
 
 func report(t *testing.T, res sim.Result) {
@@ -32,6 +33,7 @@ func TestSim(t *testing.T) {
 		opt := sim.DefaultOptions(*seedFlag)
 		if testing.Verbose() {
 			opt.Trace = os.Stdout
+			opt.Watch = *watchFlag
 		}
 		res := sim.Run(opt)
 		t.Log(res.Summary())

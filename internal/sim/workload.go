@@ -29,13 +29,39 @@ func (s hState) String() string {
 
 // httpClient is a Nacos v1/v2 open-API user: it registers one instance of
 // itself under the IP-port client ip:port#true and beats; every request hits
-// a random node, which forwards it to the owner of ip:port.
+// a random node, which forwards it to the owner of ip:port (forward.go). It
+// has at most one request in flight.
 type httpClient struct {
-	id    string
-	inst  naming.Instance
-	svc   naming.ServiceKey
-	state hState
-	next  time.Time
+	id       string
+	inst     naming.Instance
+	svc      naming.ServiceKey
+	state    hState
+	next     time.Time
+	inflight *request
+
+	// lastReg and lastLive are when the client last sent a register, and a
+	// register or beat (I8 counts from lastLive).
+	lastReg, lastLive time.Time
+	// goneAt is when the client learnt its instance is gone: its
+	// deregistration was acknowledged, or (stopped) every ready node
+	// stopped listing it. Zero while it may be listed. absent holds the
+	// node incarnations that did not list it at a check since goneAt
+	// (I3: they must not list it again).
+	goneAt time.Time
+	absent map[string]bool
+	// ownerLoading accumulates the time a ready node routed the tag to a
+	// node still loading (extends the I8 deadline); reported ends the
+	// episode's checks after its first violation.
+	ownerLoading        time.Duration
+	reported, reported8 bool
+}
+
+// gone starts (at != zero) or ends an I3 episode.
+func (h *httpClient) gone(at time.Time) {
+	h.goneAt, h.absent, h.reported = at, map[string]bool{}, false
+	if at.IsZero() {
+		h.ownerLoading, h.reported8 = 0, false
+	}
 }
 
 type cState uint8
@@ -112,37 +138,7 @@ func (c *Cluster) noteEver(svc naming.ServiceKey, pub naming.Publication) {
 	}
 }
 
-// route plays the HTTP API: the request lands on a random live node,
-// which handles it if it owns tag and otherwise forwards it to the owner
-// it computes. A forward fails if the owner is down or cut off.
-func (c *Cluster) route(tag string) (*simNode, bool) {
-	up := c.upNodes()
-	if len(up) == 0 {
-		return nil, false
-	}
-	entry := up[c.rng.IntN(len(up))]
-	owner := c.byAddr[entry.node.Owner(tag)]
-	if owner == entry {
-		return entry, true
-	}
-	if owner == nil || !owner.up || !c.linked(entry.addr, owner.addr) {
-		c.res.ForwardFailures++
-		return nil, false
-	}
-	return owner, true
-}
-
 func (c *Cluster) ms(sn *simNode) int64 { return sn.t(c.now).UnixMilli() }
-
-func (c *Cluster) httpPublish(h *httpClient, o *simNode) {
-	pub := naming.Publication{Instances: []naming.Instance{h.inst}}
-	if err := o.store.Publish(c.ms(o), h.id, h.svc, pub); err != nil {
-		c.violate("publish %s on %s: %v", h.id, o.addr, err)
-		return
-	}
-	c.noteEver(h.svc, pub)
-	c.afterCall(o)
-}
 
 // clients runs every client whose next action is due.
 func (c *Cluster) clients() {
@@ -161,6 +157,9 @@ func (c *Cluster) clients() {
 }
 
 func (c *Cluster) httpAct(h *httpClient) {
+	if h.inflight != nil {
+		return // one request at a time: act when it is answered
+	}
 	beat := c.opt.BeatInterval
 	switch h.state {
 	case hIdle, hStopped, hDeregistered:
@@ -173,22 +172,13 @@ func (c *Cluster) httpAct(h *httpClient) {
 			return
 		}
 		h.state, h.next = hAlive, c.now.Add(beat)
-		c.res.Registers++
-		if o, ok := c.route(TagOf(h)); ok {
-			c.event("register", "%s %s on %s", h.id, h.svc.Name, o.addr)
-			c.httpPublish(h, o)
-		}
+		c.send(h, opRegister)
 	case hAlive:
 		if c.chaos {
 			switch r := c.rng.IntN(100); {
 			case r < 2:
 				h.state, h.next = hDeregistered, c.now.Add(time.Duration(1000+c.rng.IntN(5000))*time.Millisecond)
-				c.res.Deregisters++
-				if o, ok := c.route(TagOf(h)); ok {
-					c.event("deregister", "%s on %s", h.id, o.addr)
-					o.store.Unpublish(c.ms(o), h.id, h.svc)
-					c.afterCall(o)
-				}
+				c.send(h, opDeregister)
 				return
 			case r < 4:
 				h.state, h.next = hStopped, c.now.Add(time.Duration(1000+c.rng.IntN(5000))*time.Millisecond)
@@ -198,20 +188,7 @@ func (c *Cluster) httpAct(h *httpClient) {
 			}
 		}
 		h.next = c.now.Add(beat)
-		c.res.Beats++
-		o, ok := c.route(TagOf(h))
-		if !ok {
-			return
-		}
-		if !o.store.Beat(c.ms(o), h.id, h.svc, h.inst.IP, h.inst.Port) {
-			// 20404: the owner does not know the instance; the client
-			// registers it again, as the Nacos SDK does.
-			c.res.Reregisters++
-			c.event("reregister", "%s on %s", h.id, o.addr)
-			c.httpPublish(h, o)
-			return
-		}
-		c.afterCall(o)
+		c.send(h, opBeat)
 	}
 }
 
