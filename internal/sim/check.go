@@ -39,6 +39,11 @@ type Result struct {
 	// refused past their deadline.
 	Registers, Beats, Reregisters, Deregisters, Stops, ExpiryWrites, ForwardFailures int
 	ClientTimeouts, LateHops, Refused                                                int
+	// LateWrites counts forwarded writes executed past their deadline
+	// (only with Options.NoForwardDeadline).
+	LateWrites int
+	// SlowLoads counts restarts whose snapshot transfer was throttled.
+	SlowLoads int
 	// I3Watch counts (client, node) pairs I3 watched after a delete;
 	// I8Checks, the expiry deadlines checked.
 	I3Watch, I8Checks int
@@ -72,11 +77,11 @@ func Repro(seed uint64) string {
 // Summary is a one-line description of the run.
 func (r Result) Summary() string {
 	return fmt.Sprintf("seed=%d nodes=%d killed=%q converged=%v msgs=%d/%d crashes=%d partitions=%d blocks=%d flaps=%d "+
-		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d i3watch=%d i8=%d] "+
+		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d latewrites=%d i3watch=%d i8=%d] "+
 		"conn[connect=%d redo=%d close=%d migrate=%d pub=%d unpub=%d died=%d reaped=%d] reads=%d/%d/%d stale=%d gaveup=%d show=%d hide=%d retired=%d trace=%x",
 		r.Seed, r.Nodes, r.Killed, r.ConvergedAfter, r.Delivered, r.Sent, r.Crashes, r.Partitions, r.Blocks, r.Flaps,
 		r.Registers, r.Beats, r.Reregisters, r.Deregisters, r.Stops, r.ExpiryWrites, r.ForwardFailures,
-		r.ClientTimeouts, r.LateHops, r.Refused, r.I3Watch, r.I8Checks,
+		r.ClientTimeouts, r.LateHops, r.Refused, r.LateWrites, r.I3Watch, r.I8Checks,
 		r.Connects, r.Reconnects, r.Disconnects, r.Migrations, r.Publishes, r.Unpublishes, r.Died, r.Reaped,
 		r.Reads, r.ReadsDuringFaults, r.ReadsNotReady, r.StaleChecks, r.LoadsGivenUp, r.MustShow, r.MustHide, r.RetiredIDs, r.TraceHash)
 }
@@ -94,13 +99,15 @@ type death struct {
 	done    bool // superseded by a later death of the same node
 }
 
-// periodicChecks runs every 50ms of virtual time: I3 and I8 from each
-// HTTP client's point of view and I7 deadlines every time, I4 reads and I6
-// owners every 200ms.
+// periodicChecks runs every 50ms of virtual time: I7 deadlines every
+// time, I3 and I8 from each HTTP client's point of view every 100ms, I4
+// reads and I6 owners every 200ms.
 func (c *Cluster) periodicChecks() {
-	c.checkClients()
 	c.checkStaleness()
 	c.checks++
+	if c.checks%2 == 0 {
+		c.checkClients()
+	}
 	if c.checks%4 == 0 {
 		c.issueReads()
 		c.checkOwners()
@@ -151,7 +158,7 @@ func (c *Cluster) checkClients() {
 			}
 		}
 		if loading {
-			h.ownerLoading += 50 * time.Millisecond
+			h.ownerLoading += 100 * time.Millisecond
 		}
 		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading)
 		if !h.reported8 && c.now.After(deadline) {
@@ -177,8 +184,12 @@ func (c *Cluster) checkClients() {
 				c.res.I3Watch++
 			case on && h.absent[k]:
 				h.reported = true
-				c.violate("I3: %s lists %s again (%s), gone since t=%v, last register sent t=%v", sn.addr, h.id,
-					h.state, h.goneAt.Sub(epoch), h.lastReg.Sub(epoch))
+				why := ""
+				if h.lateWrite.After(h.goneAt) {
+					why = fmt.Sprintf("; a write of it executed past its deadline at t=%v", h.lateWrite.Sub(epoch))
+				}
+				c.violate("I3: %s lists %s again (%s), gone since t=%v, last register sent t=%v%s", sn.addr, h.id,
+					h.state, h.goneAt.Sub(epoch), h.lastReg.Sub(epoch), why)
 			}
 			if h.reported {
 				break

@@ -1,10 +1,10 @@
 package sim
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -25,11 +25,12 @@ var epoch = time.Unix(1_700_000_000, 0).UTC()
 // readiness, expiry) over its naming.Store, driven as
 // internal/server/cluster.go drives it, with the virtual clock.
 type simNode struct {
-	addr string
-	skew time.Duration // this host's clock offset; constant across restarts
-	up   bool
-	inc  int // incarnation, 1 at first boot
-	boot time.Time
+	addr   string
+	skew   time.Duration // this host's clock offset; constant across restarts
+	up     bool
+	inc    int // incarnation, 1 at first boot
+	incKey string
+	boot   time.Time
 
 	store *naming.Store
 	sh    *replica.Shell
@@ -55,7 +56,7 @@ type simNode struct {
 func (sn *simNode) t(now time.Time) time.Time { return now.Add(sn.skew) }
 
 // key names the incarnation ("addr/inc").
-func (sn *simNode) key() string { return fmt.Sprintf("%s/%d", sn.addr, sn.inc) }
+func (sn *simNode) key() string { return sn.incKey }
 
 type timer struct {
 	at    time.Time
@@ -80,7 +81,7 @@ type Cluster struct {
 
 	chaos      bool
 	quietStart time.Time
-	timers     []timer
+	timers     timers
 	timerSeq   uint64
 	partitions int // active partition/block faults (for I4 bookkeeping)
 	long       [2][]string
@@ -152,34 +153,40 @@ func (c *Cluster) event(kind, format string, args ...any) {
 
 func (c *Cluster) schedule(after time.Duration, fn func()) {
 	c.timerSeq++
-	c.timers = append(c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fn: fn})
+	heap.Push(&c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fn: fn})
 }
 
 // scheduleFault schedules the end of a fault; Quiet cancels it.
 func (c *Cluster) scheduleFault(after time.Duration, fn func()) {
-	c.schedule(after, fn)
-	c.timers[len(c.timers)-1].fault = true
+	c.timerSeq++
+	heap.Push(&c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fault: true, fn: fn})
 }
 
+// runTimers runs the timers due, in (time, scheduling) order, including
+// those they schedule for now.
 func (c *Cluster) runTimers() {
-	var due, keep []timer
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			keep = append(keep, t)
-		} else {
-			due = append(due, t)
-		}
+	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
+		heap.Pop(&c.timers).(timer).fn()
 	}
-	c.timers = keep
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].at.Equal(due[j].at) {
-			return due[i].at.Before(due[j].at)
-		}
-		return due[i].seq < due[j].seq
-	})
-	for _, t := range due {
-		t.fn()
+}
+
+// timers is a min-heap of timers by (at, seq).
+type timers []timer
+
+func (h timers) Len() int { return len(h) }
+func (h timers) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
 	}
+	return h[i].seq < h[j].seq
+}
+func (h timers) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timers) Push(x any)   { *h = append(*h, x.(timer)) }
+func (h *timers) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 func (c *Cluster) addrs() []string {
@@ -195,6 +202,7 @@ func (c *Cluster) addrs() []string {
 func (c *Cluster) boot(sn *simNode) {
 	sn.up = true
 	sn.inc++
+	sn.incKey = fmt.Sprintf("%s/%d", sn.addr, sn.inc)
 	sn.boot = c.now
 	sn.store = naming.NewStore(sn.addr, hlc.NewClock(sn.addr))
 	sn.store.SetExpiry(c.opt.UnhealthyAfter.Milliseconds(), c.opt.DeleteAfter.Milliseconds())
@@ -222,6 +230,9 @@ func (c *Cluster) boot(sn *simNode) {
 	sn.sh = sh
 	sn.ready = c.opt.ReadyBeforeLoad
 	sn.slow = c.chaos && c.now.After(epoch) && c.rng.Float64() < c.opt.SlowLoad
+	if sn.slow {
+		c.res.SlowLoads++
+	}
 	sn.loadBase, sn.loadBroken, sn.loadDropped = map[string]map[string]hlc.Version{}, map[string]bool{}, map[string]bool{}
 	c.net.SetDown(sn.addr, false)
 	for _, p := range c.nodes {
@@ -584,12 +595,13 @@ func (c *Cluster) Run() Result {
 	c.chaos = false
 	c.quietStart = c.now
 	c.longOn = false
-	keep := c.timers[:0]
+	var keep timers
 	for _, t := range c.timers {
 		if !t.fault {
 			keep = append(keep, t)
 		}
 	}
+	heap.Init(&keep)
 	c.timers = keep
 	c.net.Faults = distrotest.Faults{MinDelay: c.opt.Faults.MinDelay, MaxDelay: c.opt.Faults.MaxDelay}
 	c.heal()

@@ -176,11 +176,17 @@ func (c *Cluster) deliverHops() {
 // as the HTTP API does, and returns the answer code and the records the
 // write touched.
 func (c *Cluster) execute(o *simNode, r *request) (int, []naming.Record) {
-	if !c.opt.NoForwardDeadline && replica.Expired(r.deadlineMs, c.ms(o)) {
-		c.res.Refused++
-		return codeRefused, nil
-	}
 	h := r.h
+	if replica.Expired(r.deadlineMs, c.ms(o)) {
+		if !c.opt.NoForwardDeadline {
+			c.res.Refused++
+			return codeRefused, nil
+		}
+		// The planted defect: executed although the entry node answered
+		// its client long ago.
+		c.res.LateWrites++
+		h.lateWrite = c.now
+	}
 	key := naming.PubKey(h.id, h.svc)
 	code := codeOK
 	switch r.op {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/distrod/distrod/internal/sim"
@@ -82,6 +83,12 @@ func TestSim(t *testing.T) {
 		sum.ReadsDuringFaults += r.ReadsDuringFaults
 		sum.ReadsNotReady += r.ReadsNotReady
 		sum.StaleChecks += r.StaleChecks
+		sum.LateHops += r.LateHops
+		sum.Refused += r.Refused
+		sum.ClientTimeouts += r.ClientTimeouts
+		sum.I3Watch += r.I3Watch
+		sum.I8Checks += r.I8Checks
+		sum.SlowLoads += r.SlowLoads
 		if r.Killed != "" {
 			killed++
 		}
@@ -90,16 +97,21 @@ func TestSim(t *testing.T) {
 		}
 	}
 	t.Logf("%d seeds: crashes=%d partitions=%d blocks=%d flaps=%d killed=%d msgs=%d/%d rereg=%d dereg=%d stops=%d expiry=%d "+
-		"redo=%d migrate=%d close=%d died=%d reaped=%d readsDuringFaults=%d readsNotReady=%d staleChecks=%d",
+		"redo=%d migrate=%d close=%d died=%d reaped=%d readsDuringFaults=%d readsNotReady=%d staleChecks=%d "+
+		"lateHops=%d refused=%d clientTimeouts=%d i3watch=%d i8checks=%d slowLoads=%d",
 		n, sum.Crashes, sum.Partitions, sum.Blocks, sum.Flaps, killed, sum.Delivered, sum.Sent, sum.Reregisters,
 		sum.Deregisters, sum.Stops, sum.ExpiryWrites, sum.Reconnects, sum.Migrations, sum.Disconnects, sum.Died,
-		sum.Reaped, sum.ReadsDuringFaults, sum.ReadsNotReady, sum.StaleChecks)
+		sum.Reaped, sum.ReadsDuringFaults, sum.ReadsNotReady, sum.StaleChecks,
+		sum.LateHops, sum.Refused, sum.ClientTimeouts, sum.I3Watch, sum.I8Checks, sum.SlowLoads)
 	if n >= 20 {
 		for name, v := range map[string]int{
 			"crashes": sum.Crashes, "partitions": sum.Partitions, "one-way cuts": sum.Blocks, "flaps": sum.Flaps,
 			"permanent deaths": killed, "re-registrations": sum.Reregisters, "deregistrations": sum.Deregisters,
 			"expiry writes": sum.ExpiryWrites, "redo reconnects": sum.Reconnects, "deaths with the node": sum.Died,
 			"restart reaps": sum.Reaped, "reads during faults": sum.ReadsDuringFaults, "I7 checks": sum.StaleChecks,
+			"late forwards": sum.LateHops, "refused late forwards": sum.Refused, "client timeouts": sum.ClientTimeouts,
+			"I3 watches": sum.I3Watch, "I8 checks": sum.I8Checks, "slow loads": sum.SlowLoads,
+			"reads refused while loading": sum.ReadsNotReady,
 		} {
 			if v == 0 {
 				t.Errorf("no %s in %d seeds: the scenario lost coverage", name, n)
@@ -137,9 +149,9 @@ func TestRun_CatchesBrokenStorage(t *testing.T) {
 			for seed := uint64(1); seed <= 4; seed++ {
 				opt := sim.DefaultOptions(seed)
 				opt.Bug = bug
-				if res := sim.Run(opt); !res.OK() {
+				if v, ok := storeLevel(sim.Run(opt)); ok {
 					caught++
-					t.Logf("seed %d: %s", seed, res.Violations[0])
+					t.Logf("seed %d: %s", seed, v)
 				}
 			}
 			if caught == 0 {
@@ -147,6 +159,19 @@ func TestRun_CatchesBrokenStorage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeLevel returns the first violation of res other than the HTTP
+// clients' continuous I3 and I8 checks, which a planted defect in the
+// storage or the reap rule must not rely on (they also catch the version
+// and expiry mechanisms the naming layer is being fixed for).
+func storeLevel(res sim.Result) (string, bool) {
+	for _, v := range res.Violations {
+		if !strings.Contains(v, "I8:") && !(strings.Contains(v, "I3:") && strings.Contains(v, " again ")) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // TestRun_CatchesMissingRestartReap: without the shell rule that a
@@ -157,10 +182,45 @@ func TestRun_CatchesMissingRestartReap(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		opt := sim.DefaultOptions(seed)
 		opt.NoReap = true
-		if res := sim.Run(opt); !res.OK() {
-			t.Logf("seed %d: %s", seed, res.Violations[0])
+		if v, ok := storeLevel(sim.Run(opt)); ok {
+			t.Logf("seed %d: %s", seed, v)
 			return
 		}
 	}
 	t.Fatal("a shell that never reaps passed 6 seeds")
+}
+
+// TestRun_CatchesReadyBeforeLoad: a node that serves as ready from its
+// boot, before its snapshot load, must fail I5.
+func TestRun_CatchesReadyBeforeLoad(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 6; seed++ {
+		opt := sim.DefaultOptions(seed)
+		opt.ReadyBeforeLoad = true
+		for _, v := range sim.Run(opt).Violations {
+			if strings.Contains(v, "I5:") {
+				t.Logf("seed %d: %s", seed, v)
+				return
+			}
+		}
+	}
+	t.Fatal("nodes ready before their load passed I5 in 6 seeds")
+}
+
+// TestRun_CatchesLateForwardedWrites: owners that execute forwarded writes
+// past their deadline let a write held through a partition resurrect an
+// instance its client deregistered or let expire; I3 must see it.
+func TestRun_CatchesLateForwardedWrites(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 60; seed++ {
+		opt := sim.DefaultOptions(seed)
+		opt.NoForwardDeadline = true
+		for _, v := range sim.Run(opt).Violations {
+			if strings.Contains(v, "I3:") && strings.Contains(v, "past its deadline") {
+				t.Logf("seed %d: %s", seed, v)
+				return
+			}
+		}
+	}
+	t.Fatal("owners executing late forwarded writes passed I3 in 60 seeds")
 }

@@ -54,6 +54,9 @@ type httpClient struct {
 	// episode's checks after its first violation.
 	ownerLoading        time.Duration
 	reported, reported8 bool
+	// lateWrite is when a write of this client last executed past its
+	// deadline (only with Options.NoForwardDeadline).
+	lateWrite time.Time
 }
 
 // gone starts (at != zero) or ends an I3 episode.
