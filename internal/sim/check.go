@@ -100,12 +100,12 @@ type death struct {
 }
 
 // periodicChecks runs every 50ms of virtual time: I7 deadlines every
-// time, I3 and I8 from each HTTP client's point of view every 100ms, I4
-// reads and I6 owners every 200ms.
+// time; I3 and I8 from each HTTP client's point of view, I4 reads and I6
+// owners every 200ms (I3 and I8 at other phases than I4 and I6).
 func (c *Cluster) periodicChecks() {
 	c.checkStaleness()
 	c.checks++
-	if c.checks%2 == 0 {
+	if c.checks%4 == 2 {
 		c.checkClients()
 	}
 	if c.checks%4 == 0 {
@@ -135,36 +135,33 @@ func lists(sn *simNode, h *httpClient) bool {
 func (c *Cluster) checkClients() {
 	ready := c.readyNodes()
 	const skew = 40 * time.Millisecond
+	on := make([]bool, len(ready))
 	for _, h := range c.http {
 		if h.state == hAlive || h.state == hIdle {
 			continue
 		}
-		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
-		if h.goneAt.IsZero() && settled && len(ready) > 0 {
-			anywhere := false
-			for _, sn := range ready {
-				anywhere = anywhere || lists(sn, h)
-			}
-			if !anywhere {
-				h.gone(c.now)
-				c.event("gone", "%s listed by no ready node", h.id)
-			}
-		}
-		// I8
-		loading := false
-		for _, sn := range ready {
-			if o := c.byAddr[sn.sh.Owner(TagOf(h))]; o != nil && o.up && !o.ready {
+		anywhere, loading := false, false
+		for i, sn := range ready {
+			on[i] = lists(sn, h)
+			anywhere = anywhere || on[i]
+			if o := c.byAddr[sn.sh.Owner(TagOf(h))]; o.up && !o.ready {
 				loading = true
 			}
 		}
+		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
+		if h.goneAt.IsZero() && settled && len(ready) > 0 && !anywhere {
+			h.gone(c.now)
+			c.event("gone", "%s listed by no ready node", h.id)
+		}
+		// I8
 		if loading {
-			h.ownerLoading += 100 * time.Millisecond
+			h.ownerLoading += 200 * time.Millisecond
 		}
 		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading)
 		if !h.reported8 && c.now.After(deadline) {
 			c.res.I8Checks++
-			for _, sn := range ready {
-				if lists(sn, h) {
+			for i, sn := range ready {
+				if on[i] {
 					h.reported8 = true
 					c.violate("I8: %s still lists %s of %s, %v after its last beat (bound %v)", sn.addr, h.inst.IP, h.id,
 						c.now.Sub(h.lastLive), deadline.Sub(h.lastLive))
@@ -176,13 +173,13 @@ func (c *Cluster) checkClients() {
 		if h.goneAt.IsZero() || h.reported {
 			continue
 		}
-		for _, sn := range ready {
+		for i, sn := range ready {
 			k := sn.key()
-			switch on := lists(sn, h); {
-			case !on && !h.absent[k]:
+			switch {
+			case !on[i] && !h.absent[k]:
 				h.absent[k] = true
 				c.res.I3Watch++
-			case on && h.absent[k]:
+			case on[i] && h.absent[k]:
 				h.reported = true
 				why := ""
 				if h.lateWrite.After(h.goneAt) {
