@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/distrod/distrod/internal/distro"
+	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -333,35 +334,30 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 			gaveUp[ps.Addr] = true
 		}
 	}
-	for _, pa := range sortedKeys(sn.loadBase) {
-		p := c.byAddr[pa]
-		if sn.loadBroken[pa] || !p.up {
-			continue
+	exempt := func(p string) bool {
+		if !c.byAddr[p].up {
+			return true
 		}
-		if gaveUp[pa] {
+		if gaveUp[p] {
 			// Allowed by design (no progress for LoadTimeout: heavy loss);
 			// counted so that a run shows how often it happens.
 			c.res.LoadsGivenUp++
-			continue
+			return true
 		}
-		base := sn.loadBase[pa]
-		for _, k := range sortedKeys(base) {
-			v := base[k]
-			cur, ok := p.store.Get(k)
-			if !ok || cur.Version != v {
-				continue
-			}
-			mine, ok := sn.store.Get(k)
-			if ok && !v.Newer(mine.Version) {
-				continue
-			}
-			if sn.loadDropped[k] {
-				continue // dropped here before ready: a dead owner's cleanup
-			}
-			c.violate("I5: %s ready without %s@%v that %s held", sn.addr, k, v, pa)
-		}
+		return false
 	}
-	sn.loadBase, sn.loadBroken, sn.loadDropped = nil, nil, nil
+	peerHas := func(p, k string) (hlc.Version, bool) {
+		r, ok := c.byAddr[p].store.Get(k)
+		return r.Version, ok
+	}
+	mine := func(k string) (hlc.Version, bool) {
+		r, ok := sn.store.Get(k)
+		return r.Version, ok
+	}
+	for _, m := range sn.load.Missing(exempt, peerHas, mine) {
+		c.violate("I5: %s ready without %s@%v that %s held", sn.addr, m.Key, m.Version, m.Peer)
+	}
+	sn.load = nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -45,11 +45,8 @@ type simNode struct {
 	slow bool
 	seen replica.ShellCounters
 
-	// I5: live record versions each reachable peer held at boot, and the
-	// peers whose link broke (or who crashed) during the load.
-	loadBase    map[string]map[string]hlc.Version
-	loadBroken  map[string]bool
-	loadDropped map[string]bool
+	// load is the I5 bookkeeping until the node is ready (nil after).
+	load *distrotest.LoadCheck
 }
 
 // t is the node's local clock: virtual time plus its skew.
@@ -233,7 +230,7 @@ func (c *Cluster) boot(sn *simNode) {
 	if sn.slow {
 		c.res.SlowLoads++
 	}
-	sn.loadBase, sn.loadBroken, sn.loadDropped = map[string]map[string]hlc.Version{}, map[string]bool{}, map[string]bool{}
+	sn.load = distrotest.NewLoadCheck()
 	c.net.SetDown(sn.addr, false)
 	for _, p := range c.nodes {
 		if p == sn || !p.up {
@@ -245,10 +242,7 @@ func (c *Cluster) boot(sn *simNode) {
 				base[m.Key] = m.Version
 			}
 		}
-		sn.loadBase[p.addr] = base
-		if !c.linked(sn.addr, p.addr) {
-			sn.loadBroken[p.addr] = true
-		}
+		sn.load.Peer(p.addr, base, c.linked(sn.addr, p.addr))
 	}
 	c.event("boot", "%s inc=%d slow=%v", sn.addr, sn.inc, sn.slow)
 	sh.SetMembers(sn.t(c.now), c.addrs())
@@ -273,13 +267,12 @@ func (c *Cluster) listener(sn *simNode) func(naming.Change) {
 			// throughout it; one the loader dropped itself before ready (a
 			// dead owner's cleanup) is excused.
 			for _, l := range c.nodes {
-				if l.loadBase == nil {
-					continue
-				}
-				if l == sn {
-					l.loadDropped[ch.Record.Key] = true
-				} else {
-					delete(l.loadBase[sn.addr], ch.Record.Key)
+				switch {
+				case l.load == nil:
+				case l == sn:
+					l.load.Dropped(ch.Record.Key)
+				default:
+					l.load.Changed(sn.addr, ch.Record.Key)
 				}
 			}
 			return
@@ -394,8 +387,8 @@ func (c *Cluster) crash(sn *simNode) {
 	c.lastFault = c.now
 	c.event("crash", "%s inc=%d", sn.addr, sn.inc)
 	for _, o := range c.nodes {
-		if o.up && o.loadBroken != nil {
-			o.loadBroken[sn.addr] = true
+		if o.up && o.load != nil {
+			o.load.Break(sn.addr)
 		}
 	}
 	c.onCrash(sn)
@@ -414,19 +407,18 @@ func (c *Cluster) partition(g1, g2 []string) {
 	c.res.Partitions++
 	c.partitions++
 	c.lastFault = c.now
+	c.breakLoads()
+	c.event("partition", "%v | %v", g1, g2)
+}
+
+// breakLoads exempts, for every loading node, the peers it cannot talk to
+// both ways now (I5).
+func (c *Cluster) breakLoads() {
 	for _, sn := range c.nodes {
-		if sn.loadBroken == nil {
-			continue
-		}
-		other := g2
-		if !contains(g1, sn.addr) {
-			other = g1
-		}
-		for _, a := range other {
-			sn.loadBroken[a] = true
+		if sn.up && sn.load != nil {
+			sn.load.BreakUnlinked(c.addrs(), func(p string) bool { return c.linked(sn.addr, p) })
 		}
 	}
-	c.event("partition", "%v | %v", g1, g2)
 }
 
 func (c *Cluster) block(a, b string) {
@@ -434,15 +426,7 @@ func (c *Cluster) block(a, b string) {
 	c.res.Blocks++
 	c.partitions++
 	c.lastFault = c.now
-	for _, sn := range []*simNode{c.byAddr[a], c.byAddr[b]} {
-		if sn.loadBroken != nil {
-			other := a
-			if sn.addr == a {
-				other = b
-			}
-			sn.loadBroken[other] = true
-		}
-	}
+	c.breakLoads()
 	c.event("block", "%s -> %s", a, b)
 }
 
@@ -452,6 +436,7 @@ func (c *Cluster) heal() {
 	if c.longOn {
 		c.net.Partition(c.long[0], c.long[1])
 		c.partitions = 1
+		c.breakLoads()
 	}
 	c.lastFault = c.now
 	c.event("heal", "long partition on=%v", c.longOn)
