@@ -346,15 +346,11 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 		}
 		return false
 	}
-	peerHas := func(p, k string) (hlc.Version, bool) {
-		r, ok := c.byAddr[p].store.Get(k)
+	version := func(n, k string) (hlc.Version, bool) {
+		r, ok := c.byAddr[n].store.Get(k)
 		return r.Version, ok
 	}
-	mine := func(k string) (hlc.Version, bool) {
-		r, ok := sn.store.Get(k)
-		return r.Version, ok
-	}
-	for _, m := range sn.load.Missing(exempt, peerHas, mine) {
+	for _, m := range sn.load.Missing(exempt, version) {
 		c.violate("I5: %s ready without %s@%v that %s held", sn.addr, m.Key, m.Version, m.Peer)
 	}
 	sn.load = nil

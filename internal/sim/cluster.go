@@ -230,7 +230,7 @@ func (c *Cluster) boot(sn *simNode) {
 	if sn.slow {
 		c.res.SlowLoads++
 	}
-	sn.load = distrotest.NewLoadCheck()
+	sn.load = distrotest.NewLoadCheck(sn.addr)
 	c.net.SetDown(sn.addr, false)
 	for _, p := range c.nodes {
 		if p == sn || !p.up {

@@ -189,7 +189,7 @@ func (c *Cluster) boot(sn *simNode) {
 	sn.det = NewDetector(100*time.Millisecond, 400*time.Millisecond)
 	sn.wasRdy = false
 	sn.startAt = c.now
-	sn.load = NewLoadCheck()
+	sn.load = NewLoadCheck(sn.addr)
 	c.net.SetDown(sn.addr, false)
 	for _, p := range c.nodes {
 		if p == sn || !p.up {
@@ -449,15 +449,11 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 		c.violate("I5: %s took %v to become ready", sn.addr, d)
 	}
 	exempt := func(p string) bool { return !c.byAddr[p].up }
-	peerHas := func(p, k string) (hlc.Version, bool) {
-		r, ok := c.byAddr[p].store.Get(k)
+	version := func(n, k string) (hlc.Version, bool) {
+		r, ok := c.byAddr[n].store.Get(k)
 		return r.Version, ok
 	}
-	mine := func(k string) (hlc.Version, bool) {
-		r, ok := sn.store.Get(k)
-		return r.Version, ok
-	}
-	for _, m := range sn.load.Missing(exempt, peerHas, mine) {
+	for _, m := range sn.load.Missing(exempt, version) {
 		c.violate("I5: %s ready without %s@%v that %s held", sn.addr, m.Key, m.Version, m.Peer)
 	}
 	sn.load = nil

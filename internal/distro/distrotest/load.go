@@ -11,14 +11,15 @@ import (
 // booted, the peers whose link broke (or that crashed) during the load, and
 // the keys the loading node dropped itself (a dead owner's cleanup).
 type LoadCheck struct {
+	self    string
 	base    map[string]map[string]hlc.Version
 	broken  map[string]bool
 	dropped map[string]bool
 }
 
-// NewLoadCheck returns an empty LoadCheck.
-func NewLoadCheck() *LoadCheck {
-	return &LoadCheck{base: map[string]map[string]hlc.Version{}, broken: map[string]bool{}, dropped: map[string]bool{}}
+// NewLoadCheck returns an empty LoadCheck for the node self.
+func NewLoadCheck(self string) *LoadCheck {
+	return &LoadCheck{self: self, base: map[string]map[string]hlc.Version{}, broken: map[string]bool{}, dropped: map[string]bool{}}
 }
 
 // Peer records the live records peer held at the boot, and whether the
@@ -58,10 +59,9 @@ type Miss struct {
 
 // Missing returns, by peer and key, the records a peer held from the boot
 // until now, unchanged, that the loader lacks (or holds older) now that it
-// is ready. exempt skips peers (down, given up on); peerHas and mine read
-// the current version of key on the peer and on the loader.
-func (l *LoadCheck) Missing(exempt func(peer string) bool, peerHas func(peer, key string) (hlc.Version, bool),
-	mine func(key string) (hlc.Version, bool)) []Miss {
+// is ready. exempt skips peers (down, given up on); version reads the
+// current version of key on a node (a peer, or the loader).
+func (l *LoadCheck) Missing(exempt func(peer string) bool, version func(node, key string) (hlc.Version, bool)) []Miss {
 	var out []Miss
 	for _, p := range sortedKeys(l.base) {
 		if l.broken[p] || exempt(p) {
@@ -70,10 +70,10 @@ func (l *LoadCheck) Missing(exempt func(peer string) bool, peerHas func(peer, ke
 		base := l.base[p]
 		for _, k := range sortedKeys(base) {
 			v := base[k]
-			if cur, ok := peerHas(p, k); !ok || cur != v {
+			if cur, ok := version(p, k); !ok || cur != v {
 				continue // changed or gone on the peer since the boot
 			}
-			if m, ok := mine(k); ok && !v.Newer(m) {
+			if m, ok := version(l.self, k); ok && !v.Newer(m) {
 				continue
 			}
 			if l.dropped[k] {
