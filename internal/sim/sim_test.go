@@ -28,7 +28,7 @@ func report(t *testing.T, res sim.Result) {
 }
 
 // TestSim runs the standard scenario for -seeds seeds (default 200), or
-// only -seed, and checks the invariants I1–I7 after each run.
+// only -seed, checking the invariants I1–I8 during and after each run.
 func TestSim(t *testing.T) {
 	if *seedFlag != 0 {
 		opt := sim.DefaultOptions(*seedFlag)

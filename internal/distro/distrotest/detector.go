@@ -8,8 +8,8 @@ import (
 
 // Detector is the core simulation's failure detector for one node (the
 // naming simulation, internal/sim, runs the real membership table through
-// replica.Shell instead): a peer that
-// is unreachable (either way) for SuspectAfter is SUSPICIOUS, for DownAfter
+// replica.Shell instead): a peer that is unreachable (either way) for
+// SuspectAfter is SUSPICIOUS, for DownAfter
 // DOWN; a forced flap raises a peer's state until the flap ends. It keeps
 // the resulting member view.
 type Detector struct {
