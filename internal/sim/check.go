@@ -125,8 +125,9 @@ func lists(sn *simNode, h *httpClient) bool {
 // told:
 //
 //   - I3: once the client's instance is gone (its deregistration was
-//     acknowledged, or it stopped beating and no ready node lists it any
-//     more, after every write it sent is answered or past its deadline), a
+//     acknowledged, or it stopped beating, some node deleted it and no
+//     ready node lists it any more, after every write it sent is answered
+//     or past its deadline), a
 //     ready node that did not list it must never list it again, unless the
 //     client registered again since.
 //   - I8: a client that stopped beating (stopped, or deregistered) must be
@@ -150,7 +151,11 @@ func (c *Cluster) checkClients() {
 			}
 		}
 		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
-		if h.goneAt.IsZero() && settled && len(ready) > 0 && !anywhere {
+		// A stopped client's instance is gone once some node deleted it
+		// (and no ready node lists it): a ready node that never held it
+		// (it loaded while cut off) does not make it gone.
+		deleted := !h.deleted.IsZero() && !h.deleted.Before(h.lastLive)
+		if h.goneAt.IsZero() && settled && deleted && len(ready) > 0 && !anywhere {
 			h.gone(c.now)
 			c.event("gone", "%s listed by no ready node", h.id)
 		}

@@ -84,12 +84,13 @@ type Cluster struct {
 	long       [2][]string
 	longOn     bool
 
-	http   []*httpClient
-	apps   []*connApp
-	ports  int // ephemeral port counter for connection ids
-	hops   []*hop
-	reqs   uint64
-	hopSeq uint64
+	http     []*httpClient
+	httpByID map[string]int // index in http
+	apps     []*connApp
+	ports    int // ephemeral port counter for connection ids
+	hops     []*hop
+	reqs     uint64
+	hopSeq   uint64
 
 	ever        map[naming.ServiceKey]map[addrKey]bool // every instance ever published
 	retired     []retired                              // connection ids whose connection ended
@@ -279,6 +280,11 @@ func (c *Cluster) listener(sn *simNode) func(naming.Change) {
 		}
 		if ch.Local {
 			c.lastWrite = c.now
+			if i, ok := c.httpByID[naming.ClientOfKey(ch.Record.Key)]; ok && ch.Record.Tombstone {
+				if h := c.http[i]; h.state == hStopped || h.state == hDeregistered {
+					h.deleted = c.now
+				}
+			}
 		}
 	}
 }

@@ -85,8 +85,9 @@
 //     node (beating HTTP instances healthy).
 //   - I3 no resurrection, every 200ms from each HTTP client's point of
 //     view: once its instance is gone (its deregistration was acknowledged,
-//     or it stopped beating and no ready node lists it any more, after every
-//     write it sent was answered or is past its deadline), a ready node
+//     or it stopped beating, some node deleted it and no ready node lists
+//     it any more, after every write it sent was answered or is past its
+//     deadline), a ready node
 //     that did not list it must never list it again, unless the client
 //     registered again since. At the end, every other instance ever
 //     published is absent on every live node, and no closed or crashed

@@ -54,6 +54,9 @@ type httpClient struct {
 	// episode's checks after its first violation.
 	ownerLoading        time.Duration
 	reported, reported8 bool
+	// deleted is when a node last deleted the instance itself (expiry, or
+	// a deregistration) while the client was not beating.
+	deleted time.Time
 	// lateWrite is when a write of this client last executed past its
 	// deadline (only with Options.NoForwardDeadline).
 	lateWrite time.Time
@@ -63,7 +66,7 @@ type httpClient struct {
 func (h *httpClient) gone(at time.Time) {
 	h.goneAt, h.absent, h.reported = at, map[string]bool{}, false
 	if at.IsZero() {
-		h.ownerLoading, h.reported8 = 0, false
+		h.ownerLoading, h.reported8, h.deleted = 0, false, time.Time{}
 	}
 }
 
@@ -108,6 +111,7 @@ func (c *Cluster) services() []naming.ServiceKey {
 
 func (c *Cluster) newWorkload() {
 	c.ever = map[naming.ServiceKey]map[addrKey]bool{}
+	c.httpByID = map[string]int{}
 	for i := range c.opt.HTTPClients {
 		ip := fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)
 		port := 8080 + c.rng.IntN(3)
@@ -115,6 +119,7 @@ func (c *Cluster) newWorkload() {
 		if c.rng.IntN(3) == 0 {
 			in.ClusterName = "c1"
 		}
+		c.httpByID[naming.IPPortClientID(ip, port)] = len(c.http)
 		c.http = append(c.http, &httpClient{
 			id: naming.IPPortClientID(ip, port), inst: in, svc: svcKey(fmt.Sprintf("svc-%d", i%4)),
 			next: epoch.Add(time.Duration(c.rng.Int64N(int64(2 * time.Second)))),
