@@ -169,8 +169,10 @@ func (c *Cluster) checkClients() {
 			for i, sn := range ready {
 				if on[i] {
 					h.reported8 = true
-					c.violate("I8: %s still lists %s of %s, %v after its last beat (bound %v)", sn.addr, h.inst.IP, h.id,
-						c.now.Sub(h.lastLive), deadline.Sub(h.lastLive))
+					o := c.byAddr[sn.sh.Owner(TagOf(h))]
+					_, holds := o.store.Get(naming.PubKey(h.id, h.svc))
+					c.violate("I8: %s still lists %s of %s, %v after its last beat (bound %v; owner by its ring %s up=%v ready=%v holds=%v)",
+						sn.addr, h.inst.IP, h.id, c.now.Sub(h.lastLive), deadline.Sub(h.lastLive), o.addr, o.up, o.ready, holds && o.up)
 					break
 				}
 			}
