@@ -127,9 +127,13 @@ func lists(sn *simNode, h *httpClient) bool {
 //   - I3: once the client's instance is gone (its deregistration was
 //     acknowledged, or it stopped beating, some node deleted it and no
 //     ready node lists it any more, after every write it sent is answered
-//     or past its deadline), a
-//     ready node that did not list it must never list it again, unless the
-//     client registered again since.
+//     or past its deadline), a ready node that learnt of the delete (it
+//     holds a tombstone newer than every version the client's writes made
+//     live) and did not list it must never list it again, unless the
+//     client registered again since. A node that never heard of the
+//     instance is not watched; after a deregistration that found no
+//     instance where it ran (so wrote no tombstone), every node that does
+//     not list it is.
 //   - I8: a client that stopped beating (stopped, or deregistered) must be
 //     listed by no ready node ForwardTimeout + DeleteAfter + ExpirySlack
 //     after it last sent a register or beat, plus the time some ready
@@ -184,14 +188,18 @@ func (c *Cluster) checkClients() {
 		for i, sn := range ready {
 			k := sn.key()
 			switch {
-			case !on[i] && !h.absent[k]:
+			case !on[i] && !h.absent[k] && (h.deregUnknown || sawDelete(sn, h)):
 				h.absent[k] = true
 				c.res.I3Watch++
 			case on[i] && h.absent[k]:
 				h.reported = true
-				why := ""
+				rec, _ := sn.store.Get(naming.PubKey(h.id, h.svc))
+				why := fmt.Sprintf("; record %v by %s", rec.Version, rec.Owner)
+				if h.deregUnknown {
+					why += "; its deregistration found no instance where it ran"
+				}
 				if h.lateWrite.After(h.goneAt) {
-					why = fmt.Sprintf("; a write of it executed past its deadline at t=%v", h.lateWrite.Sub(epoch))
+					why += fmt.Sprintf("; a write of it executed past its deadline at t=%v", h.lateWrite.Sub(epoch))
 				}
 				c.violate("I3: %s lists %s again (%s), gone since t=%v, last register sent t=%v%s", sn.addr, h.id,
 					h.state, h.goneAt.Sub(epoch), h.lastReg.Sub(epoch), why)
@@ -201,6 +209,15 @@ func (c *Cluster) checkClients() {
 			}
 		}
 	}
+}
+
+// sawDelete reports whether sn holds a tombstone of h's record newer than
+// every version a write of h made live: sn does not list the instance
+// because it learnt of its deletion, not because it never heard of it (a
+// node that loaded while cut off from the owner's side).
+func sawDelete(sn *simNode, h *httpClient) bool {
+	r, ok := sn.store.Get(naming.PubKey(h.id, h.svc))
+	return ok && r.Tombstone && r.Version.Newer(h.liveVer)
 }
 
 // checkOwners is I6: nodes with equal member views agree on the owner of

@@ -87,9 +87,12 @@
 //     view: once its instance is gone (its deregistration was acknowledged,
 //     or it stopped beating, some node deleted it and no ready node lists
 //     it any more, after every write it sent was answered or is past its
-//     deadline), a ready node
-//     that did not list it must never list it again, unless the client
-//     registered again since. At the end, every other instance ever
+//     deadline), a ready node that learnt of the delete (it holds a
+//     tombstone newer than every version the client's writes made live)
+//     and did not list it must never list it again, unless the client
+//     registered again since; after a deregistration that found no
+//     instance where it ran (and so wrote no tombstone), any ready node
+//     that did not list it. At the end, every other instance ever
 //     published is absent on every live node, and no closed or crashed
 //     connection id is live anywhere.
 //   - I4 availability: every 200ms every live ready node answers a local

@@ -41,6 +41,9 @@ type request struct {
 	deadlineMs int64
 	// answered: the client got its answer, or gave up (ClientTimeout).
 	answered bool
+	// unknown: a deregistration found no instance at the node that
+	// executed it.
+	unknown bool
 }
 
 // hop is a forwarded request, or the owner's answer, in flight between two
@@ -202,12 +205,15 @@ func (c *Cluster) execute(o *simNode, r *request) (int, []naming.Record) {
 			code = codeNotFound
 		}
 	case opDeregister:
-		o.store.Unpublish(c.ms(o), h.id, h.svc)
+		r.unknown = !o.store.Unpublish(c.ms(o), h.id, h.svc)
 	}
 	c.afterCall(o)
 	var recs []naming.Record
 	if rec, ok := o.store.Get(key); ok && code == codeOK {
 		recs = append(recs, rec)
+		if !rec.Tombstone && rec.Version.Newer(h.liveVer) {
+			h.liveVer = rec.Version
+		}
 	}
 	return code, recs
 }
@@ -230,7 +236,8 @@ func (c *Cluster) onAnswer(r *request, code int) {
 			c.send(h, opRegister)
 		}
 	case opDeregister:
-		c.event("dereg-ack", "%s #%d", h.id, r.n)
+		c.event("dereg-ack", "%s #%d unknown=%v", h.id, r.n, r.unknown)
 		h.gone(c.now)
+		h.deregUnknown = r.unknown
 	}
 }

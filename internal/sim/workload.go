@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -54,6 +55,12 @@ type httpClient struct {
 	// episode's checks after its first violation.
 	ownerLoading        time.Duration
 	reported, reported8 bool
+	// liveVer is the newest version of the client's record a write of it
+	// made live.
+	liveVer hlc.Version
+	// deregUnknown: the acknowledged deregistration found no instance at
+	// the node that executed it.
+	deregUnknown bool
 	// deleted is when a node last deleted the instance itself (expiry, or
 	// a deregistration) while the client was not beating.
 	deleted time.Time
@@ -64,7 +71,7 @@ type httpClient struct {
 
 // gone starts (at != zero) or ends an I3 episode.
 func (h *httpClient) gone(at time.Time) {
-	h.goneAt, h.absent, h.reported = at, map[string]bool{}, false
+	h.goneAt, h.absent, h.reported, h.deregUnknown = at, map[string]bool{}, false, false
 	if at.IsZero() {
 		h.ownerLoading, h.reported8, h.deleted = 0, false, time.Time{}
 	}
