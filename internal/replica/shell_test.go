@@ -117,3 +117,40 @@ func TestExpired_RefusesOnlyPastTheDeadline(t *testing.T) {
 		}
 	}
 }
+
+func TestShell_ForgetsMembersThatLeave(t *testing.T) {
+	sh, _ := newTestShell(t, "a:1", "b:1", "c:1")
+	if got := sh.Forgotten(); len(got) != 0 {
+		t.Fatalf("forgotten %v before anyone left", got)
+	}
+	sh.SetMembers(t0.Add(time.Second), []string{"a:1", "c:1"})
+	if got := sh.Forgotten(); len(got) != 1 || got[0] != "b:1" {
+		t.Fatalf("forgotten %v, want [b:1]", got)
+	}
+	if got := sh.Forgotten(); len(got) != 0 {
+		t.Fatalf("Forgotten must clear: %v", got)
+	}
+	if got := sh.Ring().Members(); len(got) != 2 {
+		t.Fatalf("ring %v, want a and c", got)
+	}
+}
+
+func TestShell_ChangedReportsOnlyTheFirstQueuedChange(t *testing.T) {
+	sh, _ := newTestShell(t, "a:1")
+	svc := naming.NewServiceKey("", "", "s")
+	ch := func(port int) naming.Change {
+		key := naming.PubKey(naming.IPPortClientID("10.0.0.1", port), svc)
+		return naming.Change{Local: true, Record: naming.RecordMeta{Key: key, Tag: naming.TagOf(naming.IPPortClientID("10.0.0.1", port)),
+			Owner: "a:1", Version: hlc.Version{Clock: uint64(port) << 16}}}
+	}
+	if !sh.Changed(ch(1)) || sh.Changed(ch(2)) || sh.Changed(ch(3)) {
+		t.Fatal("only the change into an empty queue must ask for a wake-up")
+	}
+	if sh.Changed(naming.Change{Record: naming.RecordMeta{Key: "x"}, Dropped: true}) || sh.QueuedChanges() != 3 {
+		t.Fatalf("a drop is not queued: %d queued", sh.QueuedChanges())
+	}
+	sh.Drain(t0)
+	if sh.QueuedChanges() != 0 || !sh.Changed(ch(4)) {
+		t.Fatal("after Drain the queue is empty and the next change asks again")
+	}
+}
