@@ -460,15 +460,6 @@ func (c *Cluster) startLong() {
 	})
 }
 
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
-
 // chaosEvent injects one random fault.
 func (c *Cluster) chaosEvent() {
 	addrs := make([]string, len(c.nodes))
