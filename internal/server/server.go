@@ -174,14 +174,6 @@ func (s *Server) Store() *naming.Store { return s.store }
 // a standalone node at once, a cluster node once its snapshot load ended.
 func (s *Server) ready() bool { return s.cluster == nil || s.cluster.Ready() }
 
-// owns reports whether this node is responsible for an ip:port tag.
-func (s *Server) owns(tag string) bool {
-	if s.cluster == nil {
-		return true
-	}
-	return s.cluster.Owns(tag)
-}
-
 // Run opens the listeners, serves until ctx ends, then shuts down
 // gracefully.
 func (s *Server) Run(ctx context.Context) error {
@@ -232,14 +224,18 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(3)
+	if s.cluster == nil {
+		// In cluster mode the shell runs expiry, once ready.
+		wg.Add(1)
+		go func() { defer wg.Done(); s.expireLoop(ctx) }()
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := s.grpc.Serve(grpcLis); err != nil {
 			errc <- fmt.Errorf("server: grpc: %w", err)
 		}
 	}()
-	go func() { defer wg.Done(); s.expireLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -270,7 +266,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// expireLoop runs heartbeat expiry for the IP-port clients this node owns.
+// expireLoop runs heartbeat expiry in standalone mode, where this node owns
+// every IP-port client.
 func (s *Server) expireLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ExpireCheckInterval)
 	defer t.Stop()
@@ -279,10 +276,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if s.cluster != nil && !s.cluster.Ready() {
-				continue // never expire what a half-loaded node has not seen beats for
-			}
-			s.store.ExpireCheck(now.UnixMilli(), s.owns)
+			s.store.ExpireCheck(now.UnixMilli(), func(string) bool { return true })
 		}
 	}
 }
