@@ -497,14 +497,16 @@ func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
 }
 
 // deriveLocked gives c's publication record for k the version of a change
-// the server derived from the state it holds (a health flip or removal on
-// expiry, a last-beat refresh): it ranks below every later client action,
-// wherever that was made (see hlc.Clock.Derive).
-func (s *Store) deriveLocked(now int64, c *client, k ServiceKey) Change {
+// the server derived from the state it holds, reflecting client beats up to
+// beat (a health flip or removal on expiry, a new owner recording the beats
+// it received): it ranks below every later client action, wherever that was
+// made, and below derived changes that reflect later beats (see
+// hlc.Clock.Derive).
+func (s *Store) deriveLocked(now int64, c *client, k ServiceKey, beat int64) Change {
 	if s.flaws.FreshDerived {
 		return s.stampLocked(now, c, k)
 	}
-	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version) })
+	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version, beat) })
 }
 
 func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.Version) Change {
@@ -729,7 +731,10 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // again at the same version (Change.Refresh) once its owner has seen beats
 // half the beat timeout past what the replicas hold (with Nacos's
 // defaults, one record every 10 s per beating instance), so every replica
-// knows the deadline a new owner must continue; digests do not move.
+// knows the deadline a new owner must continue; digests do not move. A
+// node that owns a record another node wrote, once beats reach it, records
+// them in a derived version (once): if the old owner, cut off, expires the
+// instance meanwhile, the later beats win after the heal.
 // It returns the number of publication records changed.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	s.mu.Lock()
@@ -783,15 +788,23 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 				}
 				keep = append(keep, in)
 			}
-			switch {
+			m := c.recs[k]
+			switch beat := p.newestBeat(); {
 			case dirty:
 				if len(keep) == 0 {
 					s.putPubLocked(c, k, nil)
 				} else {
 					s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
 				}
-				chs = append(chs, s.deriveLocked(now, c, k))
-			case p.newestBeat()-c.recs[k].beatSent >= refreshMs:
+				chs = append(chs, s.deriveLocked(now, c, k, beat))
+			case m.owner != s.self && beat > m.beatSent:
+				// A new owner that received beats records them in the
+				// version once: should the old owner, cut off, expire the
+				// instance meanwhile, the beats seen here outrank it.
+				ch := s.deriveLocked(now, c, k, beat)
+				ch.Services = nil // nothing a reader sees changed
+				chs = append(chs, ch)
+			case beat-m.beatSent >= refreshMs:
 				c.recs[k].beatSent = p.newestBeat()
 				chs = append(chs, Change{Record: c.recMeta(k), Local: true, Refresh: true})
 			}

@@ -340,7 +340,7 @@ func (c *Cluster) Write(sn *simNode, key, tag string, tomb bool) {
 		c.newest[key] = write{v: v, tomb: tomb, node: sn.addr, inc: sn.inc}
 	}
 	c.trace.Strings(key)
-	c.trace.U64(v.Clock, v.Node, v.Sub)
+	c.trace.U64(v.Clock, v.Node, v.Sub, v.By)
 	c.afterCall(sn)
 }
 
