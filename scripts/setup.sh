@@ -18,3 +18,12 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "setup: npm not found; the Node.js client test will be skipped" >&2
 fi
+
+# The chaos test (e2e/chaos) runs nodes in network namespaces: it needs
+# root, ip (iproute2) and iptables. Install them when we can.
+if [ "$(id -u)" = 0 ] && { ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; }; then
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq iproute2 iptables) >/dev/null 2>&1 ||
+      echo "setup: could not install iproute2/iptables; the chaos test will be skipped" >&2
+  fi
+fi
