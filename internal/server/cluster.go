@@ -104,10 +104,15 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 		known:      map[string]bool{},
 		done:       make(chan struct{}),
 	}
+	clusterTLS, err := loadClusterTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	c.tr = transport.New(transport.Options{
 		Self:       cfg.SelfAddr(),
 		PortOffset: cfg.ClusterPortOffset,
 		Secret:     cfg.ClusterSecret,
+		TLS:        clusterTLS,
 		Ready:      c.ready.Load,
 		Logger:     c.log,
 		Forward:    forward,

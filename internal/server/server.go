@@ -36,6 +36,7 @@ type Server struct {
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
+	tls     tlsSources
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -65,6 +66,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.tls, err = loadTLS(cfg, log); err != nil {
+		return nil, err
+	}
 	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
 		Store:           s.store,
 		Push:            s.push,
@@ -76,6 +80,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Self:            cfg.SelfAddr(),
 		Ready:           s.ready,
 		Auth:            guard,
+
+		TLS:              s.tls.grpcConfig(),
+		TLSCompatibility: cfg.GRPCTLSCompatibility,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
@@ -139,6 +146,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls.httpConfig(),
 	}
 	return s, nil
 }
@@ -214,13 +222,19 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.expireLoop(ctx) }()
 	go func() {
 		defer wg.Done()
-		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.http.TLSConfig != nil {
+			// The certificate comes from TLSConfig, re-read as its files change.
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("server: http: %w", err)
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
 		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
-		"members", s.cfg.Members, "cluster_auth", s.clusterAuth())
+		"members", s.cfg.Members, "cluster_auth", s.clusterAuth(),
+		"http_tls", describeTLS(s.tls.http, false), "grpc_tls", describeTLS(s.tls.grpc, s.cfg.GRPCTLSCompatibility))
 
 	var runErr error
 	select {
