@@ -145,7 +145,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(log),
 		TLSConfig:         s.tls.httpConfig(),
 	}
 	return s, nil

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log"
 	"log/slog"
+	"strings"
 
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/tlsfiles"
@@ -80,4 +83,24 @@ func describeTLS(src *tlsfiles.Source, plaintextToo bool) string {
 	default:
 		return "on"
 	}
+}
+
+// httpErrorLog is the HTTP server's error log: warnings, except failed TLS
+// handshakes, which are logged at debug level. Load balancers and TCP
+// probes open connections and close them without a handshake, so with
+// HTTPS every probe would otherwise log a warning.
+func httpErrorLog(l *slog.Logger) *log.Logger {
+	return log.New(errorLogWriter{l}, "", 0)
+}
+
+type errorLogWriter struct{ l *slog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }

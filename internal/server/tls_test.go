@@ -228,3 +228,16 @@ func TestServer_TLSClusterReplicatesAndServesTheSDKOverTLS(t *testing.T) {
 		t.Fatalf("cluster auth %q, want secret+mTLS", got)
 	}
 }
+
+func TestHTTPErrorLog_FailedTLSHandshakesAreDebugOnly(t *testing.T) {
+	var b strings.Builder
+	l := httpErrorLog(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	l.Printf("http: TLS handshake error from 127.0.0.1:5555: EOF")
+	if b.Len() != 0 {
+		t.Fatalf("a failed handshake was logged above debug: %s", b.String())
+	}
+	l.Printf("http: Accept error: too many open files")
+	if !strings.Contains(b.String(), "level=WARN") || !strings.Contains(b.String(), "too many open files") {
+		t.Fatalf("other errors are not warnings: %s", b.String())
+	}
+}
