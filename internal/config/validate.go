@@ -229,6 +229,53 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("%w: auth-user-file is empty: give the path of the users file", ErrAuth))
 	}
 
+	// Client limits.
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{
+		{"max-http-params", int64(c.MaxHTTPParams)},
+		{"max-list-answer-bytes", int64(c.MaxListAnswerBytes)},
+		{"max-namespace-length", int64(c.MaxNamespaceLength)},
+		{"max-group-length", int64(c.MaxGroupLength)},
+		{"max-service-name-length", int64(c.MaxServiceNameLength)},
+		{"max-metadata-key-bytes", int64(c.MaxMetadataKeyBytes)},
+		{"max-metadata-value-bytes", int64(c.MaxMetadataValueBytes)},
+		{"max-metadata-bytes", int64(c.MaxMetadataBytes)},
+		{"grpc-max-streams", int64(c.GRPCMaxStreams)},
+		{"push-max-bytes-per-connection", c.PushMaxBytesPerConnection},
+		{"push-max-bytes", c.PushMaxBytes},
+	} {
+		if l.v <= 0 {
+			add(fmt.Errorf("%w: %s is %d; it must be positive", ErrInvalidLimit, l.key, l.v))
+		}
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max-connections-per-ip", c.MaxConnectionsPerIP},
+		{"max-instances-per-service", c.MaxInstancesPerService},
+		{"max-services-per-namespace", c.MaxServicesPerNamespace},
+		{"max-namespaces", c.MaxNamespaces},
+		{"udp-push-rate", c.UDPPushRate},
+	} {
+		if l.v < 0 {
+			add(fmt.Errorf("%w: %s is %d; use 0 for no limit or a positive number", ErrInvalidLimit, l.key, l.v))
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"grpc-setup-timeout", c.GRPCSetupTimeout}} {
+		if d.v <= 0 {
+			add(fmt.Errorf("%w: %s is %v", ErrInvalidDuration, d.key, d.v))
+		}
+	}
+	if _, err := c.UDPPushTrustedPrefixes(); err != nil {
+		add(err)
+	}
+
 	// HTTP context path.
 	if p := c.ContextPath; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, " ?#")) {
 		add(fmt.Errorf("%w: %q: use \"\" or a path like /nacos (leading slash, no trailing slash)", ErrInvalidContextPath, p))
@@ -382,4 +429,22 @@ func (c Config) validateTLS() []error {
 		errs = append(errs, fmt.Errorf("%w: cluster TLS runs under the secret handshake, which cluster-insecure turns off: set DISTROD_CLUSTER_SECRET and unset DISTROD_CLUSTER_INSECURE", ErrTLS))
 	}
 	return errs
+}
+
+// UDPPushTrustedPrefixes parses UDPPushTrustedNets; a bare address is a
+// single-address network.
+func (c Config) UDPPushTrustedPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.UDPPushTrustedNets))
+	for _, n := range c.UDPPushTrustedNets {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, aerr := netip.ParseAddr(n)
+			if aerr != nil {
+				return nil, fmt.Errorf("%w: udp-push-trusted-nets entry %q is not a CIDR such as 10.0.0.0/8", ErrInvalidValue, n)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

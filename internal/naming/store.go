@@ -3,6 +3,7 @@ package naming
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -181,6 +182,8 @@ type service struct {
 	metaOwner   string
 	metaTomb    bool
 	revision    uint64
+	// instances counts the instances all publishers hold (quota check).
+	instances int
 }
 
 func (s *service) exists() bool { return s.meta != nil || len(s.publishers) > 0 }
@@ -204,8 +207,9 @@ type Store struct {
 	services    map[ServiceKey]*service
 	byNamespace map[string]map[ServiceKey]*service
 	byRecordKey map[string]*service
-	metaIntern  map[string]map[string]string
+	metaIntern  map[string]*internedMeta
 	instances   int
+	limits      Limits
 
 	// unhealthyMs and deleteMs are the expiry defaults for instances whose
 	// metadata sets none.
@@ -248,6 +252,55 @@ func (s *Store) SetExpiry(unhealthyMs, deleteMs int64) {
 	s.mu.Unlock()
 }
 
+// SetLimits replaces the limits owner writes are checked against (see
+// Limits). Call before serving.
+func (s *Store) SetLimits(l Limits) {
+	s.mu.Lock()
+	s.limits = l
+	s.mu.Unlock()
+}
+
+// checkWriteLocked checks an owner write that gives service k the
+// instances ins (replacing those of old, nil if none) against the limits:
+// names, metadata, and the count quotas when it would create a service or
+// a namespace or add instances.
+func (s *Store) checkWriteLocked(k ServiceKey, old *Publication, ins []Instance) error {
+	l := s.limits
+	if err := k.Check(l); err != nil {
+		return err
+	}
+	for i := range ins {
+		if err := l.CheckMetadata(ins[i].Metadata); err != nil {
+			return err
+		}
+	}
+	sv := s.services[k]
+	if sv == nil {
+		ns := s.byNamespace[k.Namespace]
+		if ns == nil && l.MaxNamespaces > 0 && len(s.byNamespace) >= l.MaxNamespaces {
+			return fmt.Errorf("%w: namespace %s would exceed the limit of %d namespaces (max-namespaces)", ErrLimitExceeded, k.Namespace, l.MaxNamespaces)
+		}
+		if l.MaxServicesPerNamespace > 0 && len(ns) >= l.MaxServicesPerNamespace {
+			return fmt.Errorf("%w: service %s would exceed the limit of %d services in namespace %s (max-services-per-namespace)",
+				ErrLimitExceeded, k.Grouped(), l.MaxServicesPerNamespace, k.Namespace)
+		}
+	}
+	if l.MaxInstancesPerService > 0 && len(ins) > 0 {
+		n := len(ins)
+		if sv != nil {
+			n += sv.instances
+		}
+		if old != nil {
+			n -= len(old.Instances)
+		}
+		if n > l.MaxInstancesPerService && (old == nil || len(ins) > len(old.Instances)) {
+			return fmt.Errorf("%w: service %s would hold %d instances; the limit is %d (max-instances-per-service)",
+				ErrLimitExceeded, k.Grouped(), n, l.MaxInstancesPerService)
+		}
+	}
+	return nil
+}
+
 // NewStore returns an empty store for the node with address self, stamping
 // versions from clock.
 func NewStore(self string, clock *hlc.Clock) *Store {
@@ -258,7 +311,8 @@ func NewStore(self string, clock *hlc.Clock) *Store {
 		services:    make(map[ServiceKey]*service),
 		byNamespace: make(map[string]map[ServiceKey]*service),
 		byRecordKey: make(map[string]*service),
-		metaIntern:  make(map[string]map[string]string),
+		metaIntern:  make(map[string]*internedMeta),
+		limits:      DefaultLimits(),
 		unhealthyMs: DefaultBeatTimeoutMs,
 		deleteMs:    DefaultDeleteTimeoutMs,
 	}
@@ -332,7 +386,9 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 		}
 		delete(c.services, k)
 		s.instances -= len(old.Instances)
+		s.releaseMetaLocked(old)
 		if sv := s.services[k]; sv != nil {
+			sv.instances -= len(old.Instances)
 			delete(sv.publishers, c.id)
 			sv.revision++
 			s.gcServiceLocked(sv)
@@ -347,12 +403,15 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 		in.ClusterName = unique.Make(in.ClusterName).Value()
 		in.Metadata = s.internMetaLocked(in.Metadata)
 	}
+	sv := s.serviceLocked(k, true)
 	if had {
 		s.instances -= len(old.Instances)
+		sv.instances -= len(old.Instances)
+		s.releaseMetaLocked(old)
 	}
 	s.instances += len(np.Instances)
+	sv.instances += len(np.Instances)
 	c.services[k] = np
-	sv := s.serviceLocked(k, true)
 	sv.publishers[c.id] = struct{}{}
 	sv.revision++
 	return true
@@ -361,15 +420,15 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 // maxInternedMeta bounds the table of shared metadata maps.
 const maxInternedMeta = 1 << 16
 
-// internMetaLocked returns a shared copy of metadata equal to m, so that
-// the many instances of a service that carry identical metadata hold one
-// map between them (nil when m is empty). Stored metadata maps are never
-// modified in place: every write replaces the map. The table keeps at most
-// maxInternedMeta distinct maps; beyond that m is kept as it is.
-func (s *Store) internMetaLocked(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
+// internedMeta is one shared metadata map and the number of stored
+// instances holding it.
+type internedMeta struct {
+	m    map[string]string
+	refs int
+}
+
+// metaKey is the canonical text of a metadata map: sorted key/value pairs.
+func metaKey(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	n := 0
 	for k, v := range m {
@@ -384,18 +443,54 @@ func (s *Store) internMetaLocked(m map[string]string) map[string]string {
 		b = append(b, m[k]...)
 		b = append(b, 0)
 	}
-	if shared, ok := s.metaIntern[string(b)]; ok {
-		return shared
+	return string(b)
+}
+
+// internMetaLocked returns a shared copy of metadata equal to m, so that
+// the many instances of a service that carry identical metadata hold one
+// map between them (nil when m is empty), and counts the new holder.
+// Stored metadata maps are never modified in place: every write replaces
+// the map. The table keeps at most maxInternedMeta distinct maps; beyond
+// that m is kept as it is.
+func (s *Store) internMetaLocked(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	key := metaKey(m)
+	if e, ok := s.metaIntern[key]; ok {
+		e.refs++
+		return e.m
 	}
 	if len(s.metaIntern) >= maxInternedMeta {
 		return m
 	}
-	s.metaIntern[string(b)] = m
+	s.metaIntern[key] = &internedMeta{m: m, refs: 1}
 	return m
 }
 
 // stampLocked gives c's publication record for k a new version for a
 // client action (register, deregister, update, a beat that revives),
+// releaseMetaLocked drops the holds of p's instances on their interned
+// metadata; a map nobody holds any more leaves the table. Maps that were
+// never interned (the table was full) are not counted.
+func (s *Store) releaseMetaLocked(p *Publication) {
+	for i := range p.Instances {
+		m := p.Instances[i].Metadata
+		if len(m) == 0 {
+			continue
+		}
+		key := metaKey(m)
+		e, ok := s.metaIntern[key]
+		if !ok || reflect.ValueOf(e.m).UnsafePointer() != reflect.ValueOf(m).UnsafePointer() {
+			continue
+		}
+		if e.refs--; e.refs <= 0 {
+			delete(s.metaIntern, key)
+		}
+	}
+}
+
+// stampLocked gives c's publication record for k a new owner version,
 // live or tombstone as the publication now is.
 func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
 	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Next(now) })
@@ -447,8 +542,8 @@ func sortKeys(ks []ServiceKey) {
 // register). The client is created if needed. An identical re-publish only
 // refreshes heartbeat times and emits no change.
 func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publication) error {
-	if clientID == "" {
-		return fmt.Errorf("%w: empty client id", ErrInvalidParam)
+	if clientID == "" || strings.IndexByte(clientID, '|') >= 0 {
+		return fmt.Errorf("%w: bad client id %q", ErrInvalidParam, clientID)
 	}
 	if svc.Name == "" {
 		return fmt.Errorf("%w: serviceName is empty", ErrInvalidParam)
@@ -473,6 +568,13 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		}
 		s.mu.Unlock()
 		return nil
+	}
+	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
+		if len(c.recs) == 0 {
+			delete(s.clients, clientID)
+		}
+		s.mu.Unlock()
+		return err
 	}
 	s.putPubLocked(c, svc, np)
 	ch := s.stampLocked(now, c, svc)
@@ -561,6 +663,10 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 	if !found {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
+	}
+	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	if !s.putPubLocked(c, svc, np) {
 		s.mu.Unlock()
@@ -708,6 +814,10 @@ func takeoverGrace(in *Instance) int64 { return 2 * in.BeatIntervalMs() }
 // already exists (created, or holding instances) is an error, as in Nacos.
 func (s *Store) CreateService(now int64, k ServiceKey, meta ServiceMeta) error {
 	s.mu.Lock()
+	if err := s.checkServiceWriteLocked(k, &meta); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	sv := s.serviceLocked(k, true)
 	if sv.exists() {
 		s.mu.Unlock()
@@ -726,6 +836,10 @@ func (s *Store) UpdateService(now int64, k ServiceKey, meta ServiceMeta) error {
 	if sv == nil || !sv.exists() {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: service %s not found", ErrServiceNotFound, k.Grouped())
+	}
+	if err := s.checkServiceWriteLocked(k, &meta); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	ch := s.writeMetaLocked(now, sv, &meta)
 	s.mu.Unlock()
@@ -749,6 +863,15 @@ func (s *Store) DeleteService(now int64, k ServiceKey) error {
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
+}
+
+// checkServiceWriteLocked checks a service metadata write against the
+// limits.
+func (s *Store) checkServiceWriteLocked(k ServiceKey, meta *ServiceMeta) error {
+	if err := s.checkWriteLocked(k, nil, nil); err != nil {
+		return err
+	}
+	return s.limits.CheckMetadata(meta.Metadata)
 }
 
 func (s *Store) writeMetaLocked(now int64, sv *service, meta *ServiceMeta) Change {
@@ -899,6 +1022,11 @@ func (s *Store) applyService(r Record) (bool, error) {
 		return false, fmt.Errorf("naming: decode service %s: %w", r.Key, err)
 	}
 	k := ServiceKey{Namespace: w.Namespace, Group: w.Group, Name: w.Name}
+	// A record whose names do not rebuild its key would be stored under
+	// another key than the one replicated, and nodes would never agree.
+	if err := k.checkChars(); err != nil || ServiceRecordKey(k) != r.Key {
+		return false, fmt.Errorf("%w: service record %q does not match its data %s", ErrInvalidParam, r.Key, k)
+	}
 	s.mu.Lock()
 	sv := s.serviceLocked(k, true)
 	if !r.Version.Newer(sv.metaVersion) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -37,6 +39,8 @@ type Server struct {
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 	tls     tlsSources
+	// httpRefused counts HTTP connections closed over the per-IP limit.
+	httpRefused prometheus.Counter
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -47,8 +51,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.httpRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "distrod_http_connections_refused_total", Help: "HTTP connections closed on accept over max-connections-per-ip.",
+	})
+	s.reg.MustRegister(s.httpRefused)
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
 	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
+	s.store.SetLimits(storeLimits(cfg))
 	s.reg.MustRegister(newStoreCollector(s.store))
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
@@ -58,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Timeout:    cfg.PushTimeout,
 		RetryDelay: cfg.PushRetryDelay,
 		QueueSize:  cfg.PushQueueSize,
+		UDPRate:    cfg.UDPPushRate,
 		Logger:     log.With("component", "push"),
 		Registry:   s.reg,
 	})
@@ -81,6 +91,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Ready:           s.ready,
 		Auth:            guard,
 
+		SetupTimeout:        cfg.GRPCSetupTimeout,
+		MaxStreams:          cfg.GRPCMaxStreams,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+		MaxPushBytesPerConn: cfg.PushMaxBytesPerConnection,
+		MaxPushBytes:        cfg.PushMaxBytes,
+		MaxAnswerBytes:      cfg.MaxListAnswerBytes,
+
 		TLS:              s.tls.grpcConfig(),
 		TLSCompatibility: cfg.GRPCTLSCompatibility,
 	})
@@ -89,6 +106,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.grpc = grpcSrv
 
+	trusted, err := cfg.UDPPushTrustedPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	var router nacoshttp.Router
 	var fwd nacoshttp.Forwarder
 	var fw *forwarder
@@ -118,6 +139,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Forwarder:      fwd,
 		Ready:          s.ready,
 		Auth:           guard,
+		MaxParams:      cfg.MaxHTTPParams,
+		MaxAnswerBytes: cfg.MaxListAnswerBytes,
+		UDPTrustedNets: trusted,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -141,7 +165,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadTimeout:       cfg.ReadTimeout,
-		ReadHeaderTimeout: cfg.ReadTimeout,
+		ReadHeaderTimeout: min(cfg.ReadHeaderTimeout, cfg.ReadTimeout),
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -187,6 +211,10 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
+	httpLis = connlimit.New(httpLis, s.cfg.MaxConnectionsPerIP, func(ip netip.Addr) {
+		s.httpRefused.Inc()
+		s.log.Debug("http connection refused: per-IP limit", "ip", ip, "max", s.cfg.MaxConnectionsPerIP)
+	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := s.push.Start(ctx); err != nil {
@@ -284,4 +312,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storeLimits maps the client limit settings to the naming store's.
+func storeLimits(cfg config.Config) naming.Limits {
+	return naming.Limits{
+		MaxNamespaceLen:         cfg.MaxNamespaceLength,
+		MaxGroupLen:             cfg.MaxGroupLength,
+		MaxServiceNameLen:       cfg.MaxServiceNameLength,
+		MaxMetadataKeyLen:       cfg.MaxMetadataKeyBytes,
+		MaxMetadataValueLen:     cfg.MaxMetadataValueBytes,
+		MaxMetadataBytes:        cfg.MaxMetadataBytes,
+		MaxInstancesPerService:  cfg.MaxInstancesPerService,
+		MaxServicesPerNamespace: cfg.MaxServicesPerNamespace,
+		MaxNamespaces:           cfg.MaxNamespaces,
+	}
 }

@@ -18,6 +18,14 @@
 // store (a tombstone that Distro replicates) and its subscriptions are
 // dropped from the push engine.
 //
+// Resource limits: a transport that has not sent ConnectionSetupRequest
+// within Options.SetupTimeout is closed; a connection has at most
+// Options.MaxStreams concurrent calls; one client IP at most
+// Options.MaxConnectionsPerIP transports. Push bytes queued on a
+// connection are counted: past MaxPushBytesPerConn the connection is
+// closed as a slow consumer, and past MaxPushBytes for all connections a
+// push is deferred (ErrTargetBusy) and retried by the engine.
+//
 // Requests follow Nacos's pipeline order: server check, handler lookup
 // (302 unknown type; 502 cluster-only types and non-requests), registration
 // (301), JSON decoding (502), parameter checks (400), handler (typed
