@@ -255,8 +255,11 @@ func (c *secretCreds) secretHandshake(conn net.Conn, tc *tls.Conn) (string, erro
 	if tc != nil {
 		// The chain was verified against the cluster CA in the TLS
 		// handshake; the leaf must also be this member's own.
-		leaf := tc.ConnectionState().PeerCertificates[0]
-		if err := leaf.VerifyHostname(memberHost(client)); err != nil {
+		certs := tc.ConnectionState().PeerCertificates
+		if len(certs) == 0 {
+			return "", fmt.Errorf("%w: member %s presented no certificate (the cluster TLS files need a CA)", ErrHandshake, client)
+		}
+		if err := certs[0].VerifyHostname(memberHost(client)); err != nil {
 			return "", fmt.Errorf("%w: member %s presented a certificate for another host: %w", ErrHandshake, client, err)
 		}
 	}
