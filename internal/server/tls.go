@@ -73,16 +73,17 @@ func (ts tlsSources) grpcConfig() *tls.Config {
 
 // describeTLS names a port's TLS mode for the startup log.
 func describeTLS(src *tlsfiles.Source, plaintextToo bool) string {
-	switch {
-	case src == nil:
+	if src == nil {
 		return "off"
-	case src.Mutual():
-		return "mutual"
-	case plaintextToo:
-		return "on+plaintext"
-	default:
-		return "on"
 	}
+	mode := "on"
+	if src.Mutual() {
+		mode = "mutual"
+	}
+	if plaintextToo {
+		mode += "+plaintext"
+	}
+	return mode
 }
 
 // httpErrorLog is the HTTP server's error log: warnings, except failed TLS
