@@ -205,6 +205,68 @@ type Config struct {
 	// Must be >= SuspectAfter. Default 3 (Nacos: 4).
 	DownAfter int `yaml:"down-after"`
 
+	// ---- TLS (docs/security-tls.md) ----
+	//
+	// Each port serves TLS when its certificate file is set, and nothing
+	// but TLS unless grpc-tls-compatibility says otherwise. Files are PEM,
+	// relative to Home unless absolute, and are read again when they
+	// change (a rotated certificate reaches the next new connection). Load
+	// does not open them; server.New does, and refuses to start on a bad
+	// file. Every setting defaults to empty (false): no TLS.
+
+	// HTTPTLSCertFile is the certificate chain (leaf first) the HTTP port
+	// serves HTTPS with; setting it turns plain HTTP off on that port.
+	// Needs HTTPTLSKeyFile. Env SERVER_SSL_CERTIFICATE too (Spring Boot's
+	// server.ssl.certificate).
+	HTTPTLSCertFile string `yaml:"http-tls-cert-file"`
+
+	// HTTPTLSKeyFile is the private key of HTTPTLSCertFile. Env
+	// SERVER_SSL_CERTIFICATE_PRIVATE_KEY too.
+	HTTPTLSKeyFile string `yaml:"http-tls-key-file"`
+
+	// HTTPTLSClientCAFile, when set, makes the HTTP port require a client
+	// certificate that chains to one of these CAs (mutual TLS); probes must
+	// then present one too. Needs HTTPTLSCertFile.
+	HTTPTLSClientCAFile string `yaml:"http-tls-client-ca-file"`
+
+	// GRPCTLSCertFile is the certificate chain the SDK gRPC port serves
+	// TLS with. Needs GRPCTLSKeyFile. Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_CERTCHAINFILE too (Nacos property
+	// nacos.remote.server.rpc.tls.certChainFile).
+	GRPCTLSCertFile string `yaml:"grpc-tls-cert-file"`
+
+	// GRPCTLSKeyFile is the private key of GRPCTLSCertFile. Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_CERTPRIVATEKEY too.
+	GRPCTLSKeyFile string `yaml:"grpc-tls-key-file"`
+
+	// GRPCTLSClientCAFile, when set, makes the SDK gRPC port require a
+	// client certificate that chains to one of these CAs (Nacos:
+	// mutualAuthEnable with trustCollectionCertFile). Needs
+	// GRPCTLSCertFile.
+	GRPCTLSClientCAFile string `yaml:"grpc-tls-client-ca-file"`
+
+	// GRPCTLSCompatibility lets the SDK gRPC port accept plaintext
+	// connections besides TLS ones (told apart by their first byte), for
+	// moving clients to TLS one by one. Needs GRPCTLSCertFile. Default
+	// false (Nacos defaults to true). Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_COMPATIBILITY too.
+	GRPCTLSCompatibility bool `yaml:"grpc-tls-compatibility"`
+
+	// ClusterTLSCertFile is this member's certificate on the cluster port,
+	// presented both as server and as client; it must name the host of the
+	// member's address (an IP or DNS subject alternative name) and allow
+	// server and client authentication. Setting it runs every cluster
+	// connection in mutual TLS, with the secret handshake inside. Needs
+	// ClusterTLSKeyFile, ClusterTLSCAFile and a cluster secret.
+	ClusterTLSCertFile string `yaml:"cluster-tls-cert-file"`
+
+	// ClusterTLSKeyFile is the private key of ClusterTLSCertFile.
+	ClusterTLSKeyFile string `yaml:"cluster-tls-key-file"`
+
+	// ClusterTLSCAFile is the cluster CA: a peer's certificate must chain
+	// to it, in both directions.
+	ClusterTLSCAFile string `yaml:"cluster-tls-ca-file"`
+
 	// ---- Distro replication ----
 
 	// SyncDelay is the merge window: changes to the same key within it are
@@ -562,6 +624,15 @@ func (c Config) MemberFilePath() string {
 		return c.MemberFile
 	}
 	return filepath.Join(c.Home, c.MemberFile)
+}
+
+// HomePath resolves a configured file path against Home; an empty or
+// absolute path is returned unchanged.
+func (c Config) HomePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Home, p)
 }
 
 // AuthUserFilePath returns AuthUserFile resolved against Home.

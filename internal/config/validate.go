@@ -55,6 +55,8 @@ var (
 	ErrInvalidAccess = errors.New("config: invalid access rule")
 	// ErrConfigFile: the YAML config file cannot be read or decoded.
 	ErrConfigFile = errors.New("config: bad config file")
+	// ErrTLS: a TLS setting is incomplete or contradicts another.
+	ErrTLS = errors.New("config: invalid TLS setting")
 	// ErrAuth: client authentication is enabled without a usable token
 	// secret, or the identity header is half configured.
 	ErrAuth = errors.New("config: invalid auth setting")
@@ -155,8 +157,9 @@ func (c Config) Validate() error {
 		}
 	}
 
-	// Cluster security.
+	// Cluster security and TLS.
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateTLS()...)
 
 	// Durations: every one must be positive.
 	rv := reflect.ValueOf(c)
@@ -395,6 +398,35 @@ func (c Config) validateSecurity() []error {
 		default:
 			errs = append(errs, fmt.Errorf("%w: %s %q: use open, local or token", ErrInvalidAccess, a.key, a.v))
 		}
+	}
+	return errs
+}
+
+// validateTLS checks that each port's TLS files come as a usable set. It
+// does not read them: server.New does.
+func (c Config) validateTLS() []error {
+	var errs []error
+	pair := func(port, certKey, cert, keyKey, key, caKey, ca string) {
+		switch {
+		case cert == "" && key != "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: set both to serve TLS on the %s port, or neither", ErrTLS, keyKey, certKey, port))
+		case cert != "" && key == "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: set both to serve TLS on the %s port, or neither", ErrTLS, certKey, keyKey, port))
+		case cert == "" && ca != "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: mutual TLS on the %s port needs the server's own certificate too", ErrTLS, caKey, certKey, port))
+		}
+	}
+	pair("HTTP", "http-tls-cert-file", c.HTTPTLSCertFile, "http-tls-key-file", c.HTTPTLSKeyFile, "http-tls-client-ca-file", c.HTTPTLSClientCAFile)
+	pair("gRPC", "grpc-tls-cert-file", c.GRPCTLSCertFile, "grpc-tls-key-file", c.GRPCTLSKeyFile, "grpc-tls-client-ca-file", c.GRPCTLSClientCAFile)
+	if c.GRPCTLSCompatibility && c.GRPCTLSCertFile == "" {
+		errs = append(errs, fmt.Errorf("%w: grpc-tls-compatibility is set but the gRPC port serves no TLS: set grpc-tls-cert-file and grpc-tls-key-file, or unset it", ErrTLS))
+	}
+	cluster := c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != ""
+	if cluster && (c.ClusterTLSCertFile == "" || c.ClusterTLSKeyFile == "" || c.ClusterTLSCAFile == "") {
+		errs = append(errs, fmt.Errorf("%w: cluster TLS needs cluster-tls-cert-file, cluster-tls-key-file and cluster-tls-ca-file together (each member presents its certificate and checks the other's against the cluster CA)", ErrTLS))
+	}
+	if cluster && c.Mode == ModeCluster && c.ClusterInsecure {
+		errs = append(errs, fmt.Errorf("%w: cluster TLS runs under the secret handshake, which cluster-insecure turns off: set DISTROD_CLUSTER_SECRET and unset DISTROD_CLUSTER_INSECURE", ErrTLS))
 	}
 	return errs
 }

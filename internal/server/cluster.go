@@ -97,10 +97,15 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 		return nil, fmt.Errorf("server: cluster shell: %w", err)
 	}
 	c.sh = sh
+	clusterTLS, err := loadClusterTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	c.tr = transport.New(transport.Options{
 		Self:       cfg.SelfAddr(),
 		PortOffset: cfg.ClusterPortOffset,
 		Secret:     cfg.ClusterSecret,
+		TLS:        clusterTLS,
 		Ready:      c.ready.Load,
 		Logger:     c.log,
 		Forward:    forward,

@@ -23,6 +23,12 @@
 // liveness are served from the first moment. Shutdown runs in reverse: API
 // servers drain, then the shell stops.
 //
+// TLS (tls.go, docs/security-tls.md): New loads the certificate files of
+// each port that has them (package tlsfiles; a bad file fails New). The
+// HTTP port then serves HTTPS only, the SDK port TLS (and plaintext too in
+// compatibility mode), and the cluster transport runs mutual TLS under its
+// secret handshake. Each new handshake re-reads changed files.
+//
 // Forwarded writes (forward.go): an HTTP write for an ip:port or service
 // this node does not own goes to the owner as a Forward call on the cluster
 // transport (authenticated by the cluster secret), with a deadline of now

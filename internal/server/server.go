@@ -38,6 +38,7 @@ type Server struct {
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
+	tls     tlsSources
 	// httpRefused counts HTTP connections closed over the per-IP limit.
 	httpRefused prometheus.Counter
 }
@@ -75,6 +76,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.tls, err = loadTLS(cfg, log); err != nil {
+		return nil, err
+	}
 	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
 		Store:           s.store,
 		Push:            s.push,
@@ -93,6 +97,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPushBytesPerConn: cfg.PushMaxBytesPerConnection,
 		MaxPushBytes:        cfg.PushMaxBytes,
 		MaxAnswerBytes:      cfg.MaxListAnswerBytes,
+
+		TLS:              s.tls.grpcConfig(),
+		TLSCompatibility: cfg.GRPCTLSCompatibility,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
@@ -162,7 +169,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(log),
+		TLSConfig:         s.tls.httpConfig(),
 	}
 	return s, nil
 }
@@ -238,13 +246,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.http.TLSConfig != nil {
+			// The certificate comes from TLSConfig, re-read as its files change.
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("server: http: %w", err)
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
 		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
-		"members", s.cfg.Members, "cluster_auth", s.clusterAuth())
+		"members", s.cfg.Members, "cluster_auth", s.clusterAuth(),
+		"http_tls", describeTLS(s.tls.http, false), "grpc_tls", describeTLS(s.tls.grpc, s.cfg.GRPCTLSCompatibility))
 
 	var runErr error
 	select {

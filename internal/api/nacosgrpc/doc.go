@@ -40,6 +40,13 @@
 // own response type with resultCode 500, errorCode 403 and Nacos's reason.
 // Server checks, health checks and the connection setup need no identity.
 //
+// TLS (tls.go): with Options.TLS the port serves TLS only, as Nacos does
+// with nacos.remote.server.rpc.tls.enableTls and compatibility=false; with
+// TLSCompatibility as well, a connection whose first byte starts a TLS
+// handshake gets TLS and any other is served in plaintext (Nacos's
+// compatibility mode). Client certificates, when required, are checked by
+// the tls.Config (see package tlsfiles).
+//
 // Naming semantics: the connection id is the naming client id; a
 // connection holds at most one registration per service (register
 // replaces, deregister removes whatever ip:port it names, a batch replaces

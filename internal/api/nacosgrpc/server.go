@@ -2,6 +2,7 @@ package nacosgrpc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,13 @@ type Options struct {
 	// Auth checks every naming request's identity and permission (auth.go).
 	// nil means no checks.
 	Auth *auth.Guard
+	// TLS, when set, makes the port serve TLS with this configuration
+	// (whose GetConfigForClient may pick a fresh certificate per
+	// handshake); it should offer ALPN "h2". nil serves plaintext.
+	TLS *tls.Config
+	// TLSCompatibility, with TLS, also accepts plaintext connections,
+	// told apart from TLS ones by their first byte (tls.go).
+	TLSCompatibility bool
 	// SetupTimeout closes a connection that has not sent
 	// ConnectionSetupRequest within it. Default 10s.
 	SetupTimeout time.Duration
@@ -169,6 +177,7 @@ func NewServer(o Options) (*Server, error) {
 	s.m = m
 	s.grpc = grpc.NewServer(
 		nacospb.ServerOption(),
+		grpc.Creds(transportCreds(o.TLS, o.TLSCompatibility)),
 		grpc.StatsHandler(statsHandler{s}),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
 		// Every open stream holds a goroutine and buffers; a client that
