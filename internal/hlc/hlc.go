@@ -23,9 +23,12 @@
 // on the other side, nor a re-registration after it.
 //
 // Among derived changes of one client action, Sub orders by the newest
-// client heartbeat each reflects, then by a count: an expiry decided on the
-// beats one side of a partition saw loses to the other side's record of
-// later beats, so a client that kept beating is not removed by the heal.
+// client heartbeat each reflects, then by a count that starts at the
+// change's weight: an expiry decided on the beats one side of a partition
+// saw loses to the other side's record of later beats, so a client that
+// kept beating is not removed by the heal; and at equal knowledge of the
+// beats, an expiry (weight 1 or 2) wins over a mere record of them
+// (weight 0), since time passed without a newer beat.
 //
 // The clock never reads the wall clock itself: callers pass the current time
 // in, which keeps the protocol core deterministic under simulation.
@@ -148,17 +151,18 @@ func (c *Clock) Next(nowMillis int64) Version {
 }
 
 // Derive returns the version of a change this node derives from the state
-// at version base, reflecting client heartbeats up to beatMillis (see the
-// package doc): newer than base, older than any version with a larger
-// Clock. Deriving from the zero version is a client action's job; Derive
-// then returns Next(nowMillis).
-func (c *Clock) Derive(nowMillis int64, base Version, beatMillis int64) Version {
+// at version base, reflecting client heartbeats up to beatMillis, with a
+// weight (0 to record beats, more for changes that should win over such a
+// record at equal knowledge; see the package doc): newer than base, older
+// than any version with a larger Clock. Deriving from the zero version is a
+// client action's job; Derive then returns Next(nowMillis).
+func (c *Clock) Derive(nowMillis int64, base Version, beatMillis int64, weight uint16) Version {
 	if base.IsZero() {
 		return c.Next(nowMillis)
 	}
-	sub := base.Sub + 1 // same beat as base: one more derivation
+	sub := base.Sub + 1 + uint64(weight) // same beat as base: one more derivation
 	if beatMillis > base.ReflectedBeat() && beatMillis < 1<<(64-subCountBits) {
-		sub = uint64(beatMillis) << subCountBits
+		sub = uint64(beatMillis)<<subCountBits | uint64(weight)
 	}
 	return Version{Clock: base.Clock, Node: base.Node, Sub: sub, By: c.node}
 }

@@ -219,6 +219,30 @@ type Store struct {
 	listeners []func(Change)
 
 	flaws Flaws
+	// contestedSince is the start (Unix ms) of the current episode in
+	// which ownership may be contested, 0 when it is not; see
+	// SetContested.
+	contestedSince int64
+}
+
+// SetContested tells the store since when (Unix ms) ownership may be
+// contested (0: it is not): the cluster shell's member view holds a
+// member that is not UP, so that member may be cut off from the clients
+// and expire their instances on what it alone saw. ExpireCheck then records
+// the newest beat this node received as owner in a derived version, at once
+// and again with each new beat until the version reflects a beat received
+// after the episode began: it reflects a later beat than anything the
+// cut-off member saw (which learnt beats only from this node), so it
+// outranks such an expiry after the heal. Outside episodes beats travel without versions (Change.Refresh),
+// which keeps verify cheap. The shell starts a new episode whenever a
+// member leaves the UP state.
+func (s *Store) SetContested(since int64) {
+	s.mu.Lock()
+	if s.flaws.NoContestedBeats {
+		since = 0
+	}
+	s.contestedSince = since
+	s.mu.Unlock()
 }
 
 // Flaws re-creates defects of earlier builds, each of which let
@@ -235,6 +259,9 @@ type Flaws struct {
 	// FreshDeadline: replicated records and takeovers restart the beat
 	// deadline at the receiving node's time.
 	FreshDeadline bool
+	// NoContestedBeats: beats received while ownership may be contested
+	// are never recorded in a version (SetContested is ignored).
+	NoContestedBeats bool
 }
 
 // SetFlaws plants f (simulation tests only). Call before use.
@@ -502,12 +529,21 @@ func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
 // it received): it ranks below every later client action, wherever that was
 // made, and below derived changes that reflect later beats (see
 // hlc.Clock.Derive).
-func (s *Store) deriveLocked(now int64, c *client, k ServiceKey, beat int64) Change {
+func (s *Store) deriveLocked(now int64, c *client, k ServiceKey, beat int64, weight uint16) Change {
 	if s.flaws.FreshDerived {
 		return s.stampLocked(now, c, k)
 	}
-	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version, beat) })
+	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version, beat, weight) })
 }
+
+// Weights of derived changes at equal knowledge of the beats (see
+// hlc.Clock.Derive): a removal wins over a health flip, which wins over a
+// record of the beats.
+const (
+	weightBeats   = 0
+	weightFlip    = 1
+	weightRemoval = 2
+)
 
 func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.Version) Change {
 	m := c.recs[k]
@@ -541,8 +577,10 @@ func sortKeys(ks []ServiceKey) {
 // --- owner writes ---
 
 // Publish sets client's publication for svc (register, re-register, batch
-// register). The client is created if needed. An identical re-publish only
-// refreshes heartbeat times and emits no change.
+// register). The client is created if needed. An identical re-publish
+// changes nothing a reader sees; for an IP-port client it still stamps a
+// new version (a client action), for a connection client it only
+// refreshes heartbeat times.
 func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publication) error {
 	if clientID == "" || strings.IndexByte(clientID, '|') >= 0 {
 		return fmt.Errorf("%w: bad client id %q", ErrInvalidParam, clientID)
@@ -568,7 +606,19 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
 		}
+		if c.kind != KindIPPort {
+			s.mu.Unlock()
+			return nil
+		}
+		// Same content: an HTTP client's registration is still a client
+		// action. It gets a new version (and the new beat time), so that
+		// it outranks whatever a member cut off from this client derived
+		// from the earlier registration. (Connection clients have no
+		// derived changes.)
+		ch := s.stampLocked(now, c, svc)
+		ch.Services = nil // nothing a reader sees changed
 		s.mu.Unlock()
+		s.emit([]Change{ch})
 		return nil
 	}
 	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
@@ -731,10 +781,10 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // again at the same version (Change.Refresh) once its owner has seen beats
 // half the beat timeout past what the replicas hold (with Nacos's
 // defaults, one record every 10 s per beating instance), so every replica
-// knows the deadline a new owner must continue; digests do not move. A
-// node that owns a record another node wrote, once beats reach it, records
-// them in a derived version (once): if the old owner, cut off, expires the
-// instance meanwhile, the later beats win after the heal.
+// knows the deadline a new owner must continue; digests do not move.
+// While ownership may be contested (SetContested), a beat received since
+// the episode began is recorded once in a derived version, so that an
+// expiry by a member cut off from the client loses to it after the heal.
 // It returns the number of publication records changed.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	s.mu.Lock()
@@ -748,71 +798,114 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := s.clients[id]
-		if !owns(TagOf(id)) {
+		owned := owns(TagOf(id))
+		if !owned {
 			c.owned = false
-			continue
-		}
-		if !c.owned && s.flaws.FreshDeadline {
-			for _, p := range c.services {
-				for i := range p.Instances {
-					p.Instances[i].LastBeat = now
+		} else {
+			if !c.owned && s.flaws.FreshDeadline {
+				for _, p := range c.services {
+					for i := range p.Instances {
+						p.Instances[i].LastBeat = now
+					}
 				}
 			}
+			c.takeOwnership(now)
 		}
-		c.takeOwnership(now)
-		keys := make([]ServiceKey, 0, len(c.services))
-		for k := range c.services {
-			keys = append(keys, k)
-		}
-		sortKeys(keys)
-		for _, k := range keys {
-			p := c.services[k]
-			var keep []Instance
-			dirty := false
-			refreshMs := int64(-1)
-			for i := range p.Instances {
-				in := p.Instances[i]
-				idle := now - in.LastBeat
-				if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
-					dirty = true
+		for _, k := range sortedServiceKeys(c.services) {
+			if owned {
+				if ch, ok := s.expireLocked(now, c, k); ok {
+					chs = append(chs, ch)
 					continue
 				}
-				timeout := in.metaMs(MetaBeatTimeout, s.unhealthyMs)
-				if in.Healthy && idle > timeout && now-c.ownedSince >= takeoverGrace(&in) {
-					in = in.Clone()
-					in.Healthy = false
-					dirty = true
-				}
-				if refreshMs < 0 || timeout/2 < refreshMs {
-					refreshMs = timeout / 2
-				}
-				keep = append(keep, in)
 			}
-			m := c.recs[k]
-			switch beat := p.newestBeat(); {
-			case dirty:
-				if len(keep) == 0 {
-					s.putPubLocked(c, k, nil)
-				} else {
-					s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
-				}
-				chs = append(chs, s.deriveLocked(now, c, k, beat))
-			case m.owner != s.self && beat > m.beatSent:
-				// A new owner that received beats records them in the
-				// version once: should the old owner, cut off, expire the
-				// instance meanwhile, the beats seen here outrank it.
-				ch := s.deriveLocked(now, c, k, beat)
-				ch.Services = nil // nothing a reader sees changed
+			// Not expired: pass on the beats received here. A node that
+			// does not own the client by its view passes on the beats
+			// peers forwarded to it while views disagreed.
+			if ch, ok := s.passBeatsLocked(now, c, k); ok {
 				chs = append(chs, ch)
-			case beat-m.beatSent >= refreshMs:
-				c.recs[k].beatSent = p.newestBeat()
-				chs = append(chs, Change{Record: c.recMeta(k), Local: true, Refresh: true})
 			}
 		}
 	}
 	s.mu.Unlock()
 	s.emit(chs)
 	return len(chs)
+}
+
+// expireLocked applies heartbeat expiry to c's publication for k: it flips
+// instances past their beat timeout unhealthy and removes those past their
+// delete timeout, as a derived change, and reports whether it changed
+// anything.
+func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) {
+	p := c.services[k]
+	var keep []Instance
+	dirty, weight := false, uint16(weightFlip)
+	for i := range p.Instances {
+		in := p.Instances[i]
+		idle := now - in.LastBeat
+		if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
+			dirty, weight = true, weightRemoval
+			continue
+		}
+		if in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) && now-c.ownedSince >= takeoverGrace(&in) {
+			in = in.Clone()
+			in.Healthy = false
+			dirty = true
+		}
+		keep = append(keep, in)
+	}
+	if !dirty {
+		return Change{}, false
+	}
+	beat := p.newestBeat()
+	if len(keep) == 0 {
+		s.putPubLocked(c, k, nil)
+	} else {
+		s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
+	}
+	return s.deriveLocked(now, c, k, beat, weight), true
+}
+
+// passBeatsLocked passes on the beats this node received for c's
+// publication for k. While ownership may be contested (SetContested) it
+// records the newest beat in a derived version, at once and again with
+// each new beat until the version reflects one received since the episode
+// began; otherwise it refreshes the replicas without a version once they
+// lag half a beat timeout behind.
+func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey) (Change, bool) {
+	p, m := c.services[k], c.recs[k]
+	beat, since := p.newestBeat(), s.contestedSince
+	reflected := m.version.ReflectedBeat()
+	switch {
+	case since > 0 && beat > reflected && reflected < since && m.version.Millis() < since:
+		ch := s.deriveLocked(now, c, k, beat, weightBeats)
+		ch.Services = nil // nothing a reader sees changed
+		return ch, true
+	case beat-m.beatSent >= refreshOf(p, s.unhealthyMs):
+		m.beatSent = beat
+		return Change{Record: c.recMeta(k), Local: true, Refresh: true}, true
+	}
+	return Change{}, false
+}
+
+// refreshOf is how far an owner lets the beats the replicas know of fall
+// behind for p: half the shortest beat timeout of its instances.
+func refreshOf(p *Publication, defaultMs int64) int64 {
+	r := int64(-1)
+	for i := range p.Instances {
+		if t := p.Instances[i].metaMs(MetaBeatTimeout, defaultMs) / 2; r < 0 || t < r {
+			r = t
+		}
+	}
+	return r
+}
+
+func sortedServiceKeys[V any](m map[ServiceKey]V) []ServiceKey {
+	keys := make([]ServiceKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	return keys
 }
 
 // takeoverGrace is how long a new owner waits before it marks an instance

@@ -441,7 +441,9 @@ func TestStore_BeatsOnTheOtherSideOutrankAnExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Partition at 2 s: y takes the client over and gets its beats.
+	// Partition at 2 s: y sees x leave (an episode of contested
+	// ownership), takes the client over and gets its beats.
+	y.SetContested(2000)
 	y.ExpireCheck(3000, owns)
 	for b := int64(4000); b <= 40000; b += 5000 {
 		y.Beat(b, id, svcA, "10.0.0.9", 9)
@@ -466,6 +468,15 @@ func TestStore_BeatsOnTheOtherSideOutrankAnExpiry(t *testing.T) {
 	}
 	if ok, _ := x.Apply(41001, live); !ok {
 		t.Fatal("x must take y's record back")
+	}
+	if n := y.Stats(); n.Instances != 1 {
+		t.Fatalf("y: %+v", n)
+	}
+	// One derived version for the episode, not one per beat.
+	y.Beat(45000, id, svcA, "10.0.0.9", 9)
+	y.ExpireCheck(45000, owns)
+	if again, _ := y.Get(key); again.Version != live.Version {
+		t.Fatalf("a second stamp in one episode: %v -> %v", live.Version, again.Version)
 	}
 	for _, s := range []*Store{x, z} {
 		if v := s.Service(svcA, Query{}); !v.Exists || !v.Hosts[0].Healthy {

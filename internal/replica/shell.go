@@ -96,6 +96,8 @@ type Shell struct {
 	probing    map[string]bool
 	nextExpire time.Time
 	counters   ShellCounters
+	// unsettled holds the members not UP in the last view pushed.
+	unsettled map[string]bool
 	// applyNow is the time of the call in progress: records the core
 	// installs through Storage get it as their last heartbeat.
 	applyNow time.Time
@@ -259,8 +261,9 @@ func (s *Shell) ProbeResult(now time.Time, addr string, err error) {
 	s.Drain(now)
 }
 
-// Tick observes queued changes, advances the core's timers and, once the
-// node is ready, runs heartbeat expiry when it is due.
+// Tick observes queued changes, advances the core's timers and runs
+// heartbeat expiry when it is due (before the node is ready, only to pass
+// on the beats it received).
 func (s *Shell) Tick(now time.Time) {
 	s.applyNow = now
 	s.Drain(now)
@@ -270,11 +273,15 @@ func (s *Shell) Tick(now time.Time) {
 		return
 	}
 	s.nextExpire = now.Add(s.cfg.ExpireEvery)
-	if !s.node.Ready() {
-		return // never expire what a half-loaded node has not seen beats for
-	}
 	ring := s.ring
-	n := s.store.ExpireCheck(now.UnixMilli(), func(tag string) bool { return ring.Owner(tag) == s.self })
+	owns := func(tag string) bool { return ring.Owner(tag) == s.self }
+	if !s.node.Ready() {
+		// Never expire what a half-loaded node has not seen beats for; but
+		// pass on the beats peers forwarded here (owning nothing, the
+		// check only refreshes).
+		owns = func(string) bool { return false }
+	}
+	n := s.store.ExpireCheck(now.UnixMilli(), owns)
 	s.counters.ExpiryWrites += n
 	s.Drain(now)
 }
@@ -329,6 +336,25 @@ func (s *Shell) applyMembers(now time.Time) {
 	}
 	s.node.SetMembers(now, ms)
 	s.ring = distro.NewRing(view.InState(membership.Up, membership.Suspicious))
+	// A member that leaves the UP state may be cut off from the clients
+	// and expire their instances on what it alone sees: that starts an
+	// episode in which the store records the beats it receives in
+	// versions (naming.Store.SetContested), until every member is UP.
+	unsettled := make(map[string]bool, len(view.Members))
+	fresh := false
+	for _, m := range view.Members {
+		if m.State != membership.Up {
+			unsettled[m.Addr] = true
+			fresh = fresh || !s.unsettled[m.Addr]
+		}
+	}
+	switch {
+	case len(unsettled) == 0:
+		s.store.SetContested(0)
+	case fresh:
+		s.store.SetContested(now.UnixMilli())
+	}
+	s.unsettled = unsettled
 	for _, addr := range sortedKeys(s.known) {
 		if !present[addr] {
 			s.forgotten = append(s.forgotten, addr)

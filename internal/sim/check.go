@@ -148,7 +148,11 @@ func (c *Cluster) checkClients() {
 	const skew = 40 * time.Millisecond
 	on := make([]bool, len(ready))
 	for _, h := range c.http {
-		if h.state == hAlive || h.state == hIdle {
+		if h.state == hAlive {
+			c.checkAlive(ready, h)
+			continue
+		}
+		if h.state == hIdle {
 			continue
 		}
 		anywhere, loading := false, false
@@ -219,10 +223,16 @@ func (c *Cluster) checkClients() {
 // sawDelete reports whether sn holds a tombstone of h's record newer than
 // every version a write of h made live: sn does not list the instance
 // because it learnt of its deletion, not because it never heard of it (a
-// node that loaded while cut off from the owner's side).
+// node that loaded while cut off from the owner's side). An expiry counts
+// only if it reflects the client's last beat that took effect anywhere: a
+// member cut off from the client that expired it on the beats it alone
+// saw was wrong, and the beats of the other side must correct it.
 func sawDelete(sn *simNode, h *httpClient) bool {
 	r, ok := sn.store.Get(naming.PubKey(h.id, h.svc))
-	return ok && r.Tombstone && r.Version.Newer(h.liveVer)
+	if !ok || !r.Tombstone || !r.Version.Newer(h.liveVer) {
+		return false
+	}
+	return !r.Version.Derived() || r.Version.ReflectedBeat() >= h.execBeat
 }
 
 // checkOwners is I6: nodes with equal member views agree on the owner of
@@ -628,5 +638,38 @@ func (c *Cluster) explainDivergence() {
 				return
 			}
 		}
+	}
+}
+
+// checkAlive is I2 while links work: the instance of a client whose beats
+// keep taking effect never vanishes from a ready node that listed it (at
+// the client's latest registration or later) at the previous check, unless some link was cut in between (a node cut off
+// from the client may expire it; the heal must then bring it back, and
+// must never take it from a node that saw the beats) or a node crashed
+// lately (a write it had not synced yet dies with it; the client's next
+// beat answers 20404 and it registers again).
+func (c *Cluster) checkAlive(ready []*simNode, h *httpClient) {
+	recent := 2 * c.opt.BeatInterval
+	if c.partitions > 0 || len(ready) == 0 || c.now.Sub(c.lastCrash) < recent || c.now.Before(h.gapUntil) ||
+		h.execBeat < c.ms(ready[0])-recent.Milliseconds() {
+		h.listedOn = nil
+		return
+	}
+	if h.listedOn == nil {
+		h.listedOn = map[string]bool{}
+	}
+	for _, sn := range ready {
+		k := sn.key()
+		on := lists(sn, h)
+		if h.listedOn[k] && !on && !h.reported2 {
+			h.reported2 = true
+			c.violate("I2: %s stopped listing %s of %s, a client whose beats keep taking effect (last at %d), with every link up",
+				sn.addr, h.inst.IP, h.id, h.execBeat)
+		}
+		// Only a copy at least as new as the client's latest write counts
+		// as listed: a stale replica may still learn of an older expiry
+		// before it learns of the registration that followed it.
+		r, _ := sn.store.Get(naming.PubKey(h.id, h.svc))
+		h.listedOn[k] = on && !h.liveVer.Newer(r.Version)
 	}
 }

@@ -78,6 +78,7 @@ type Cluster struct {
 
 	chaos      bool
 	quietStart time.Time
+	lastCrash  time.Time // I2 while alive: a crash may take unsynced writes
 	timers     timers
 	timerSeq   uint64
 	partitions int // active partition/block faults (for I4 bookkeeping)
@@ -392,6 +393,7 @@ func (c *Cluster) crash(sn *simNode) {
 	c.net.SetDown(sn.addr, true)
 	c.res.Crashes++
 	c.lastFault = c.now
+	c.lastCrash = c.now
 	c.event("crash", "%s inc=%d", sn.addr, sn.inc)
 	for _, o := range c.nodes {
 		if o.up && o.load != nil {

@@ -186,7 +186,8 @@ func (c *Cluster) deliverHops() {
 // write touched.
 func (c *Cluster) execute(o *simNode, r *request) (int, []naming.Record) {
 	h := r.h
-	if replica.ForwardExpired(r.deadlineMs, c.ms(o)) {
+	late := replica.ForwardExpired(r.deadlineMs, c.ms(o))
+	if late {
 		if !c.opt.NoForwardDeadline {
 			c.res.Refused++
 			return codeRefused, nil
@@ -216,6 +217,15 @@ func (c *Cluster) execute(o *simNode, r *request) (int, []naming.Record) {
 		if rec, ok := o.store.Get(key); ok && rec.Tombstone {
 			r.tomb = rec.Version
 		}
+	}
+	if code == codeOK && (r.op == opRegister || r.op == opBeat) && !late {
+		if c.ms(o)-h.execBeat > c.opt.UnhealthyAfter.Milliseconds() {
+			// The client's beats failed for a while: somebody may expire
+			// it on that gap, rightly, for a while yet (I2 while alive
+			// waits).
+			h.gapUntil = c.now.Add(c.opt.DeleteAfter + c.opt.ForwardTimeout)
+		}
+		h.execBeat = max(h.execBeat, c.ms(o))
 	}
 	c.afterCall(o)
 	var recs []naming.Record

@@ -213,7 +213,7 @@ func TestRun_CatchesReadyBeforeLoad(t *testing.T) {
 // instance its client deregistered or let expire; I3 must see it.
 func TestRun_CatchesLateForwardedWrites(t *testing.T) {
 	t.Parallel()
-	for seed := uint64(1); seed <= 60; seed++ {
+	for seed := uint64(1); seed <= 300; seed++ {
 		opt := sim.DefaultOptions(seed)
 		opt.NoForwardDeadline = true
 		for _, v := range sim.Run(opt).Violations {
@@ -223,7 +223,7 @@ func TestRun_CatchesLateForwardedWrites(t *testing.T) {
 			}
 		}
 	}
-	t.Fatal("owners executing late forwarded writes passed I3 in 60 seeds")
+	t.Fatal("owners executing late forwarded writes passed I3 in 300 seeds")
 }
 
 // TestRun_CatchesStoreFlaws: each defect of earlier builds that let
@@ -238,6 +238,7 @@ func TestRun_CatchesStoreFlaws(t *testing.T) {
 		{"NoBlindTombstone", naming.Flaws{NoBlindTombstone: true}, "I3:"},
 		{"FreshDerived", naming.Flaws{FreshDerived: true}, "I3:"},
 		{"FreshDeadline", naming.Flaws{FreshDeadline: true}, "I8:"},
+		{"NoContestedBeats", naming.Flaws{NoContestedBeats: true}, "I2:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

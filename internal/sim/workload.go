@@ -70,6 +70,18 @@ type httpClient struct {
 	deregInc  int
 	deregTomb hlc.Version
 	deregLost bool
+	// listedOn holds the ready node incarnations that listed the instance
+	// at the last check made with every link up (I2 while alive);
+	// reported2 ends its checks after a first violation.
+	listedOn  map[string]bool
+	reported2 bool
+	// gapUntil: its beats failed for longer than UnhealthyAfter before the
+	// last one took effect; an expiry decided on that gap may still arrive
+	// until then.
+	gapUntil time.Time
+	// execBeat is the newest time (the executing owner's clock, Unix ms)
+	// a register or beat of the client took effect on some node.
+	execBeat int64
 	// deleted is when a node last deleted the instance itself (expiry, or
 	// a deregistration) while the client was not beating.
 	deleted time.Time
@@ -81,6 +93,7 @@ type httpClient struct {
 // gone starts (at != zero) or ends an I3 episode.
 func (h *httpClient) gone(at time.Time) {
 	h.goneAt, h.absent, h.reported, h.deregUnknown = at, map[string]bool{}, false, false
+	h.listedOn = nil
 	h.deregBy, h.deregInc, h.deregTomb, h.deregLost = nil, 0, hlc.Version{}, false
 	if at.IsZero() {
 		h.ownerLoading, h.reported8, h.deleted = 0, false, time.Time{}
