@@ -754,7 +754,17 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		}
 	}
 	if !revive {
+		// While ownership may be contested, the beat goes into a version
+		// at once (see passBeatsLocked), not at the next expiry check: an
+		// expiry from a member that did not see it may be on its way.
+		var chs []Change
+		if found {
+			if ch, ok := s.passBeatsLocked(now, c, svc, true); ok {
+				chs = append(chs, ch)
+			}
+		}
 		s.mu.Unlock()
+		s.emit(chs)
 		return found
 	}
 	np := pub.clone()
@@ -821,7 +831,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 			// Not expired: pass on the beats received here. A node that
 			// does not own the client by its view passes on the beats
 			// peers forwarded to it while views disagreed.
-			if ch, ok := s.passBeatsLocked(now, c, k); ok {
+			if ch, ok := s.passBeatsLocked(now, c, k, false); ok {
 				chs = append(chs, ch)
 			}
 		}
@@ -871,7 +881,7 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) 
 // each new beat until the version reflects one received since the episode
 // began; otherwise it refreshes the replicas without a version once they
 // lag half a beat timeout behind.
-func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey) (Change, bool) {
+func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnly bool) (Change, bool) {
 	p, m := c.services[k], c.recs[k]
 	beat, since := p.newestBeat(), s.contestedSince
 	reflected := m.version.ReflectedBeat()
@@ -880,7 +890,7 @@ func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey) (Change, boo
 		ch := s.deriveLocked(now, c, k, beat, weightBeats)
 		ch.Services = nil // nothing a reader sees changed
 		return ch, true
-	case beat-m.beatSent >= refreshOf(p, s.unhealthyMs):
+	case !contestedOnly && beat-m.beatSent >= refreshOf(p, s.unhealthyMs):
 		m.beatSent = beat
 		return Change{Record: c.recMeta(k), Local: true, Refresh: true}, true
 	}

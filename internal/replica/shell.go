@@ -98,6 +98,8 @@ type Shell struct {
 	counters   ShellCounters
 	// unsettled holds the members not UP in the last view pushed.
 	unsettled map[string]bool
+	// wasReady: the node was ready at the last Tick.
+	wasReady bool
 	// applyNow is the time of the call in progress: records the core
 	// installs through Storage get it as their last heartbeat.
 	applyNow time.Time
@@ -269,6 +271,11 @@ func (s *Shell) Tick(now time.Time) {
 	s.Drain(now)
 	s.node.Tick(now)
 	s.Drain(now)
+	if ready := s.node.Ready(); ready && !s.wasReady {
+		// Just loaded: judge the deadlines it now holds at once rather
+		// than up to a period later.
+		s.wasReady, s.nextExpire = true, now
+	}
 	if now.Before(s.nextExpire) {
 		return
 	}
