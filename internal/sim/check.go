@@ -44,8 +44,10 @@ type Result struct {
 	// (only with Options.NoForwardDeadline).
 	LateWrites int
 	// LostDeletes counts acknowledged deregistrations whose node crashed
-	// before any other node held the tombstone (exempt from I3).
-	LostDeletes int
+	// before any other node held the tombstone; SkewedDeletes, those sent
+	// within maxClockSpread of an acknowledged registration (both exempt
+	// from I3: docs/distro.md, known limits).
+	LostDeletes, SkewedDeletes int
 	// SlowLoads counts restarts whose snapshot transfer was throttled.
 	SlowLoads int
 	// I3Watch counts (client, node) pairs I3 watched after a delete;
@@ -81,11 +83,11 @@ func Repro(seed uint64) string {
 // Summary is a one-line description of the run.
 func (r Result) Summary() string {
 	return fmt.Sprintf("seed=%d nodes=%d killed=%q converged=%v msgs=%d/%d crashes=%d partitions=%d blocks=%d flaps=%d "+
-		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d latewrites=%d lostdel=%d i3watch=%d i8=%d] "+
+		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d latewrites=%d lostdel=%d skewdel=%d i3watch=%d i8=%d] "+
 		"conn[connect=%d redo=%d close=%d migrate=%d pub=%d unpub=%d died=%d reaped=%d] reads=%d/%d/%d stale=%d gaveup=%d show=%d hide=%d retired=%d trace=%x",
 		r.Seed, r.Nodes, r.Killed, r.ConvergedAfter, r.Delivered, r.Sent, r.Crashes, r.Partitions, r.Blocks, r.Flaps,
 		r.Registers, r.Beats, r.Reregisters, r.Deregisters, r.Stops, r.ExpiryWrites, r.ForwardFailures,
-		r.ClientTimeouts, r.LateHops, r.Refused, r.LateWrites, r.LostDeletes, r.I3Watch, r.I8Checks,
+		r.ClientTimeouts, r.LateHops, r.Refused, r.LateWrites, r.LostDeletes, r.SkewedDeletes, r.I3Watch, r.I8Checks,
 		r.Connects, r.Reconnects, r.Disconnects, r.Migrations, r.Publishes, r.Unpublishes, r.Died, r.Reaped,
 		r.Reads, r.ReadsDuringFaults, r.ReadsNotReady, r.StaleChecks, r.LoadsGivenUp, r.MustShow, r.MustHide, r.RetiredIDs, r.TraceHash)
 }

@@ -49,6 +49,10 @@ type simNode struct {
 	load *distrotest.LoadCheck
 }
 
+// maxClockSpread bounds how far two nodes' clocks disagree (skews lie in
+// ±20ms).
+const maxClockSpread = 41 * time.Millisecond
+
 // t is the node's local clock: virtual time plus its skew.
 func (sn *simNode) t(now time.Time) time.Time { return now.Add(sn.skew) }
 
@@ -119,7 +123,7 @@ func New(opt Options) *Cluster {
 	c.net = distrotest.NewNetwork(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), opt.Faults)
 	for i := range opt.Nodes {
 		addr := fmt.Sprintf("10.0.0.%d:8848", i+1)
-		sn := &simNode{addr: addr, skew: time.Duration(rng.IntN(41)-20) * time.Millisecond}
+		sn := &simNode{addr: addr, skew: time.Duration(rng.IntN(41)-20) * time.Millisecond} // within maxClockSpread
 		c.nodes = append(c.nodes, sn)
 		c.byAddr[addr] = sn
 	}

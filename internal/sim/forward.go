@@ -248,6 +248,8 @@ func (c *Cluster) onAnswer(r *request, code int) {
 		return // the SDK logs it; the next beat (20404) repairs a register
 	}
 	switch r.op {
+	case opRegister:
+		h.lastRegAck = c.now
 	case opBeat:
 		if code == codeNotFound && h.state == hAlive {
 			// 20404: the owner does not know the instance; the client
@@ -260,5 +262,13 @@ func (c *Cluster) onAnswer(r *request, code int) {
 		h.gone(c.now)
 		h.deregUnknown = r.unknown
 		h.deregBy, h.deregInc, h.deregTomb = r.by, r.byInc, r.tomb
+		if r.sent.Sub(h.lastRegAck) < maxClockSpread {
+			// Register and deregister closer together than the nodes'
+			// clocks disagree: last-writer-wins may order them either
+			// way (a documented limit), so I3 cannot hold this episode.
+			h.deregLost = true
+			c.res.SkewedDeletes++
+			c.event("skewed-delete", "%s deregistered %v after its registration was acknowledged", h.id, r.sent.Sub(h.lastRegAck))
+		}
 	}
 }

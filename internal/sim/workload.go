@@ -79,6 +79,9 @@ type httpClient struct {
 	// last one took effect; an expiry decided on that gap may still arrive
 	// until then.
 	gapUntil time.Time
+	// lastRegAck is when a registration of the client was last
+	// acknowledged.
+	lastRegAck time.Time
 	// execBeat is the newest time (the executing owner's clock, Unix ms)
 	// a register or beat of the client took effect on some node.
 	execBeat int64
