@@ -1116,7 +1116,9 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		c.recs[k] = m
 	}
 	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
-	m.beatSent = c.services[k].newestBeat()
+	// What the replicas know of the beats is what the record carried, not the
+	// beats this node saw itself (those it still has to pass on).
+	m.beatSent = np.newestBeat()
 	ch := Change{Record: c.recMeta(k)}
 	if changed {
 		ch.Services = []ServiceKey{k}
@@ -1203,7 +1205,7 @@ func (s *Store) Refresh(now int64, r Record) bool {
 			old[i].LastBeat, moved = b, true
 		}
 	}
-	c.recs[k].beatSent = max(c.recs[k].beatSent, c.services[k].newestBeat())
+	c.recs[k].beatSent = max(c.recs[k].beatSent, np.newestBeat())
 	return moved
 }
 
