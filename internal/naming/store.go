@@ -897,6 +897,21 @@ func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnl
 	return Change{}, false
 }
 
+// keepLocalBeats raises the last beats of np's instances to those old
+// holds for the same endpoint: a beat this node saw is evidence whatever
+// version replaces the record.
+func keepLocalBeats(old, np *Publication) {
+	for i := range np.Instances {
+		in := &np.Instances[i]
+		for j := range old.Instances {
+			o := &old.Instances[j]
+			if o.IP == in.IP && o.Port == in.Port && o.ClusterName == in.ClusterName && o.LastBeat > in.LastBeat {
+				in.LastBeat = o.LastBeat
+			}
+		}
+	}
+}
+
 // refreshOf is how far an owner lets the beats the replicas know of fall
 // behind for p: half the shortest beat timeout of its instances.
 func refreshOf(p *Publication, defaultMs int64) int64 {
@@ -1101,6 +1116,10 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		c = newClient(id)
 		s.clients[id] = c
 	}
+	carried := np.newestBeat() // before local beats are merged in
+	if old := c.services[k]; old != nil && np != nil {
+		keepLocalBeats(old, np)
+	}
 	changed := s.putPubLocked(c, k, np)
 	if !changed && np != nil {
 		// Same content at a newer version (a last-beat refresh): only the
@@ -1118,7 +1137,7 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
 	// What the replicas know of the beats is what the record carried, not the
 	// beats this node saw itself (those it still has to pass on).
-	m.beatSent = np.newestBeat()
+	m.beatSent = carried
 	ch := Change{Record: c.recMeta(k)}
 	if changed {
 		ch.Services = []ServiceKey{k}
