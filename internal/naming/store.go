@@ -1142,8 +1142,19 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	if changed {
 		ch.Services = []ServiceKey{k}
 	}
+	chs := []Change{ch}
+	// This node saw beats the new version does not reflect (another side
+	// of a partition registered or expired the client meanwhile): record
+	// them in a derived version, or an expiry derived from the new one
+	// could remove a client that kept beating here.
+	if merged := np.newestBeat(); np != nil && !s.flaws.NoContestedBeats && merged > carried &&
+		merged > r.Version.ReflectedBeat() && merged > r.Version.Millis() {
+		stamp := s.deriveLocked(now, c, k, merged, weightBeats)
+		stamp.Services = nil
+		chs = append(chs, stamp)
+	}
 	s.mu.Unlock()
-	s.emit([]Change{ch})
+	s.emit(chs)
 	return true, nil
 }
 
