@@ -643,6 +643,22 @@ func (c *Cluster) explainDivergence() {
 	}
 }
 
+// newerLiveElsewhere reports whether some up node holds a live version of
+// h's record newer than every tombstone held anywhere: a node that stopped
+// listing the instance is then only behind (a sync still in retry after a
+// heal), not holding a removal that won.
+func (c *Cluster) newerLiveElsewhere(h *httpClient) bool {
+	key := naming.PubKey(h.id, h.svc)
+	var best naming.Record
+	found := false
+	for _, sn := range c.upNodes() {
+		if r, ok := sn.store.Get(key); ok && (!found || r.Version.Newer(best.Version)) {
+			best, found = r, true
+		}
+	}
+	return found && !best.Tombstone
+}
+
 // checkAlive is I2 while links work: the instance of a client whose beats
 // keep taking effect never vanishes from a ready node that listed it (at
 // the client's latest registration or later) at the previous check, unless some link was cut in between (a node cut off
@@ -663,7 +679,7 @@ func (c *Cluster) checkAlive(ready []*simNode, h *httpClient) {
 	for _, sn := range ready {
 		k := sn.key()
 		on := lists(sn, h)
-		if h.listedOn[k] && !on && !h.reported2 {
+		if h.listedOn[k] && !on && !h.reported2 && !c.newerLiveElsewhere(h) {
 			h.reported2 = true
 			c.violate("I2: %s stopped listing %s of %s, a client whose beats keep taking effect (last at %d), with every link up",
 				sn.addr, h.inst.IP, h.id, h.execBeat)
