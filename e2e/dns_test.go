@@ -112,9 +112,11 @@ func TestDNSMembership_FollowsTheHeadlessServiceRecords(t *testing.T) {
 		waitReady(t, nd)
 	}
 	expect(nodes[:3], 3)
-	if err := register(nodes[0], "dns.demo", "10.4.0.1", 80); err != nil {
-		t.Fatal(err)
-	}
+	// A write forwarded to an owner the entry node has not reached yet
+	// answers 503, which clients retry.
+	testutil.Eventually(t, 10*time.Second, "register", func() error {
+		return register(nodes[0], "dns.demo", "10.4.0.1", 80)
+	})
 
 	// Scale up: the records come first (publishNotReadyAddresses), then the
 	// pods; the new nodes load the data from the others.
