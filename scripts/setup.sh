@@ -8,6 +8,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 go mod download
+(cd deploy/test && go mod download)
 
 # The Nacos Node.js client for e2e/node_test.go, at the versions locked in
 # e2e/nodeclient/package-lock.json. Without npm that test is skipped.
