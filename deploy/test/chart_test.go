@@ -16,6 +16,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -371,5 +373,17 @@ func TestPlainManifests_MatchTheChart(t *testing.T) {
 	}
 	if string(got) != b.String() {
 		t.Fatalf("%s differs from the chart's rendering: run go test -run TestPlainManifests -update in deploy/test", path)
+	}
+}
+
+// TestChart_HelmLintFindsNothing runs `helm lint`'s rules on the chart.
+func TestChart_HelmLintFindsNothing(t *testing.T) {
+	for _, values := range []map[string]any{nil, {"cluster": map[string]any{"discovery": "static"}}} {
+		l := lint.All(filepath.Join(repoRoot(), "deploy", "helm", "distrod"), values, "default", false)
+		for _, m := range l.Messages {
+			if m.Severity >= support.WarningSev {
+				t.Errorf("helm lint (values %v): %s", values, m)
+			}
+		}
 	}
 }
