@@ -29,3 +29,12 @@ if [ "${DISTROD_IMAGE_TEST:-}" = 1 ] && ! command -v podman >/dev/null 2>&1; the
     echo "setup: DISTROD_IMAGE_TEST=1 needs podman: install it (apt-get install podman)" >&2
   fi
 fi
+
+# The chaos test (e2e/chaos) runs nodes in network namespaces: it needs
+# root, ip (iproute2) and iptables. Install them when we can.
+if [ "$(id -u)" = 0 ] && { ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; }; then
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq iproute2 iptables) >/dev/null 2>&1 ||
+      echo "setup: could not install iproute2/iptables; the chaos test will be skipped" >&2
+  fi
+fi

@@ -224,6 +224,68 @@ type Config struct {
 	// Must be >= SuspectAfter. Default 3 (Nacos: 4).
 	DownAfter int `yaml:"down-after"`
 
+	// ---- TLS (docs/security-tls.md) ----
+	//
+	// Each port serves TLS when its certificate file is set, and nothing
+	// but TLS unless grpc-tls-compatibility says otherwise. Files are PEM,
+	// relative to Home unless absolute, and are read again when they
+	// change (a rotated certificate reaches the next new connection). Load
+	// does not open them; server.New does, and refuses to start on a bad
+	// file. Every setting defaults to empty (false): no TLS.
+
+	// HTTPTLSCertFile is the certificate chain (leaf first) the HTTP port
+	// serves HTTPS with; setting it turns plain HTTP off on that port.
+	// Needs HTTPTLSKeyFile. Env SERVER_SSL_CERTIFICATE too (Spring Boot's
+	// server.ssl.certificate).
+	HTTPTLSCertFile string `yaml:"http-tls-cert-file"`
+
+	// HTTPTLSKeyFile is the private key of HTTPTLSCertFile. Env
+	// SERVER_SSL_CERTIFICATE_PRIVATE_KEY too.
+	HTTPTLSKeyFile string `yaml:"http-tls-key-file"`
+
+	// HTTPTLSClientCAFile, when set, makes the HTTP port require a client
+	// certificate that chains to one of these CAs (mutual TLS); probes must
+	// then present one too. Needs HTTPTLSCertFile.
+	HTTPTLSClientCAFile string `yaml:"http-tls-client-ca-file"`
+
+	// GRPCTLSCertFile is the certificate chain the SDK gRPC port serves
+	// TLS with. Needs GRPCTLSKeyFile. Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_CERTCHAINFILE too (Nacos property
+	// nacos.remote.server.rpc.tls.certChainFile).
+	GRPCTLSCertFile string `yaml:"grpc-tls-cert-file"`
+
+	// GRPCTLSKeyFile is the private key of GRPCTLSCertFile. Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_CERTPRIVATEKEY too.
+	GRPCTLSKeyFile string `yaml:"grpc-tls-key-file"`
+
+	// GRPCTLSClientCAFile, when set, makes the SDK gRPC port require a
+	// client certificate that chains to one of these CAs (Nacos:
+	// mutualAuthEnable with trustCollectionCertFile). Needs
+	// GRPCTLSCertFile.
+	GRPCTLSClientCAFile string `yaml:"grpc-tls-client-ca-file"`
+
+	// GRPCTLSCompatibility lets the SDK gRPC port accept plaintext
+	// connections besides TLS ones (told apart by their first byte), for
+	// moving clients to TLS one by one. Needs GRPCTLSCertFile. Default
+	// false (Nacos defaults to true). Env
+	// NACOS_REMOTE_SERVER_RPC_TLS_COMPATIBILITY too.
+	GRPCTLSCompatibility bool `yaml:"grpc-tls-compatibility"`
+
+	// ClusterTLSCertFile is this member's certificate on the cluster port,
+	// presented both as server and as client; it must name the host of the
+	// member's address (an IP or DNS subject alternative name) and allow
+	// server and client authentication. Setting it runs every cluster
+	// connection in mutual TLS, with the secret handshake inside. Needs
+	// ClusterTLSKeyFile, ClusterTLSCAFile and a cluster secret.
+	ClusterTLSCertFile string `yaml:"cluster-tls-cert-file"`
+
+	// ClusterTLSKeyFile is the private key of ClusterTLSCertFile.
+	ClusterTLSKeyFile string `yaml:"cluster-tls-key-file"`
+
+	// ClusterTLSCAFile is the cluster CA: a peer's certificate must chain
+	// to it, in both directions.
+	ClusterTLSCAFile string `yaml:"cluster-tls-ca-file"`
+
 	// ---- Distro replication ----
 
 	// SyncDelay is the merge window: changes to the same key within it are
@@ -363,6 +425,73 @@ type Config struct {
 	// the admin user "nacos" with this password at startup (the
 	// non-interactive twin of POST /v1/auth/users/admin). Default empty.
 	AuthAdminPassword string `yaml:"auth-admin-password"`
+	// ---- Client limits (docs/security-limits.md) ----
+
+	// MaxHTTPParams caps the parameters of one HTTP request, query and form
+	// body together; more get 400. Default 1000.
+	MaxHTTPParams int `yaml:"max-http-params"`
+
+	// ReadHeaderTimeout bounds reading one HTTP request's headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read-header-timeout"`
+
+	// MaxConnectionsPerIP caps the open connections from one client IP, on
+	// the HTTP port and on the SDK gRPC port each; a connection beyond it
+	// is closed at once. 0 means no limit. Default 1024.
+	MaxConnectionsPerIP int `yaml:"max-connections-per-ip"`
+
+	// MaxListAnswerBytes caps one encoded HTTP answer or gRPC query or
+	// subscribe answer, in bytes; a larger one is refused with a server
+	// error that says so. Default 8 MiB.
+	MaxListAnswerBytes int `yaml:"max-list-answer-bytes"`
+
+	// MaxNamespaceLength, MaxGroupLength and MaxServiceNameLength cap
+	// names, in bytes. Defaults 64, 128 and 512, as Nacos.
+	MaxNamespaceLength   int `yaml:"max-namespace-length"`
+	MaxGroupLength       int `yaml:"max-group-length"`
+	MaxServiceNameLength int `yaml:"max-service-name-length"`
+
+	// MaxMetadataKeyBytes and MaxMetadataValueBytes cap one metadata entry;
+	// MaxMetadataBytes caps the keys and values of one instance's or one
+	// service's metadata together. Defaults 1 KiB, 16 KiB, 64 KiB.
+	MaxMetadataKeyBytes   int `yaml:"max-metadata-key-bytes"`
+	MaxMetadataValueBytes int `yaml:"max-metadata-value-bytes"`
+	MaxMetadataBytes      int `yaml:"max-metadata-bytes"`
+
+	// MaxInstancesPerService, MaxServicesPerNamespace and MaxNamespaces
+	// are count quotas on writes made through this node. 0 means no limit.
+	// Defaults 10000, 100000 and 1000.
+	MaxInstancesPerService  int `yaml:"max-instances-per-service"`
+	MaxServicesPerNamespace int `yaml:"max-services-per-namespace"`
+	MaxNamespaces           int `yaml:"max-namespaces"`
+
+	// UDPPushTrustedNets lists networks (CIDRs, e.g. 10.0.0.0/8) whose
+	// requests may name a clientIP other than their own address as the
+	// v1 UDP push target (a proxy in front of v1 clients). Other requests
+	// are pushed to their own address only. Default empty.
+	UDPPushTrustedNets []string `yaml:"udp-push-trusted-nets"`
+
+	// UDPPushRate caps the UDP datagrams sent to one target address per
+	// second; pushes beyond it are dropped (v1 clients also poll). 0 means
+	// no limit. Default 20.
+	UDPPushRate int `yaml:"udp-push-rate"`
+
+	// GRPCSetupTimeout closes an SDK gRPC connection that has not sent
+	// ConnectionSetupRequest within it. Default 10s.
+	GRPCSetupTimeout time.Duration `yaml:"grpc-setup-timeout"`
+
+	// GRPCMaxStreams caps the concurrent streams (calls) of one SDK gRPC
+	// connection. Default 128.
+	GRPCMaxStreams int `yaml:"grpc-max-streams"`
+
+	// PushMaxBytesPerConnection caps the push bytes queued for one SDK
+	// connection; a connection that does not read its pushes past it is
+	// closed as a slow consumer. Default 16 MiB.
+	PushMaxBytesPerConnection int64 `yaml:"push-max-bytes-per-connection"`
+
+	// PushMaxBytes caps the push bytes queued for all SDK connections
+	// together; pushes beyond it wait and are retried. Default 256 MiB.
+	PushMaxBytes int64 `yaml:"push-max-bytes"`
 
 	// ---- Logging ----
 
@@ -428,8 +557,26 @@ func DefaultConfig() Config {
 		MaxConnectionRequestRate: 5000,
 		ForwardTimeout:           3 * time.Second,
 
-		AuthTokenTTL: 18000 * time.Second,
-		AuthUserFile: "data/auth/users.json",
+		AuthTokenTTL:              18000 * time.Second,
+		AuthUserFile:              "data/auth/users.json",
+		MaxHTTPParams:             1000,
+		ReadHeaderTimeout:         10 * time.Second,
+		MaxConnectionsPerIP:       1024,
+		MaxListAnswerBytes:        8 << 20,
+		MaxNamespaceLength:        64,
+		MaxGroupLength:            128,
+		MaxServiceNameLength:      512,
+		MaxMetadataKeyBytes:       1 << 10,
+		MaxMetadataValueBytes:     16 << 10,
+		MaxMetadataBytes:          64 << 10,
+		MaxInstancesPerService:    10000,
+		MaxServicesPerNamespace:   100000,
+		MaxNamespaces:             1000,
+		UDPPushRate:               20,
+		GRPCSetupTimeout:          10 * time.Second,
+		GRPCMaxStreams:            128,
+		PushMaxBytesPerConnection: 16 << 20,
+		PushMaxBytes:              256 << 20,
 
 		LogLevel:  "info",
 		LogFormat: LogFormatText,
@@ -497,6 +644,15 @@ func (c Config) MemberFilePath() string {
 		return c.MemberFile
 	}
 	return filepath.Join(c.Home, c.MemberFile)
+}
+
+// HomePath resolves a configured file path against Home; an empty or
+// absolute path is returned unchanged.
+func (c Config) HomePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Home, p)
 }
 
 // AuthUserFilePath returns AuthUserFile resolved against Home.

@@ -13,9 +13,13 @@
 // NACOS_HOME, PREFER_HOST_MODE (hostmode.go), SERVER_SERVLET_CONTEXTPATH and the auth variables
 // NACOS_AUTH_ENABLE, NACOS_AUTH_TOKEN, NACOS_AUTH_TOKEN_EXPIRE_SECONDS (a
 // bare number of seconds), NACOS_AUTH_IDENTITY_KEY and
-// NACOS_AUTH_IDENTITY_VALUE; when both a Nacos name and a DISTROD_ name set
-// the same field, the DISTROD_ name wins. PrintUsage lists
-// them all. Durations are Go duration strings ("10ms", "5s") everywhere.
+// NACOS_AUTH_IDENTITY_VALUE, and for TLS SERVER_SSL_CERTIFICATE,
+// SERVER_SSL_CERTIFICATE_PRIVATE_KEY and the Nacos properties
+// nacos.remote.server.rpc.tls.{certChainFile,certPrivateKey,compatibility}
+// in environment form (NACOS_REMOTE_SERVER_RPC_TLS_CERTCHAINFILE, ...);
+// when both a Nacos name and a DISTROD_ name set the same field, the
+// DISTROD_ name wins. PrintUsage lists them all. Durations are Go
+// duration strings ("10ms", "5s") everywhere.
 //
 // In cluster mode with neither explicit members nor a DNS name, Load reads
 // the member list from Home/conf/cluster.conf in Nacos's format (see

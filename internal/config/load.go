@@ -38,6 +38,11 @@ var nacosEnv = []struct{ name, key, unit string }{
 	{"NACOS_AUTH_TOKEN_EXPIRE_SECONDS", "auth-token-ttl", "s"},
 	{"NACOS_AUTH_IDENTITY_KEY", "auth-identity-key", ""},
 	{"NACOS_AUTH_IDENTITY_VALUE", "auth-identity-value", ""},
+	{"SERVER_SSL_CERTIFICATE", "http-tls-cert-file", ""},
+	{"SERVER_SSL_CERTIFICATE_PRIVATE_KEY", "http-tls-key-file", ""},
+	{"NACOS_REMOTE_SERVER_RPC_TLS_CERTCHAINFILE", "grpc-tls-cert-file", ""},
+	{"NACOS_REMOTE_SERVER_RPC_TLS_CERTPRIVATEKEY", "grpc-tls-key-file", ""},
+	{"NACOS_REMOTE_SERVER_RPC_TLS_COMPATIBILITY", "grpc-tls-compatibility", ""},
 }
 
 // setting describes one Config field as seen by the file, the environment

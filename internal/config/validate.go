@@ -55,6 +55,8 @@ var (
 	ErrInvalidAccess = errors.New("config: invalid access rule")
 	// ErrConfigFile: the YAML config file cannot be read or decoded.
 	ErrConfigFile = errors.New("config: bad config file")
+	// ErrTLS: a TLS setting is incomplete or contradicts another.
+	ErrTLS = errors.New("config: invalid TLS setting")
 	// ErrAuth: client authentication is enabled without a usable token
 	// secret, or the identity header is half configured.
 	ErrAuth = errors.New("config: invalid auth setting")
@@ -166,8 +168,9 @@ func (c Config) Validate() error {
 		}
 	}
 
-	// Cluster security.
+	// Cluster security and TLS.
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateTLS()...)
 
 	// Durations: every one must be positive.
 	rv := reflect.ValueOf(c)
@@ -235,6 +238,53 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.AuthUserFile) == "" {
 		add(fmt.Errorf("%w: auth-user-file is empty: give the path of the users file", ErrAuth))
+	}
+
+	// Client limits.
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{
+		{"max-http-params", int64(c.MaxHTTPParams)},
+		{"max-list-answer-bytes", int64(c.MaxListAnswerBytes)},
+		{"max-namespace-length", int64(c.MaxNamespaceLength)},
+		{"max-group-length", int64(c.MaxGroupLength)},
+		{"max-service-name-length", int64(c.MaxServiceNameLength)},
+		{"max-metadata-key-bytes", int64(c.MaxMetadataKeyBytes)},
+		{"max-metadata-value-bytes", int64(c.MaxMetadataValueBytes)},
+		{"max-metadata-bytes", int64(c.MaxMetadataBytes)},
+		{"grpc-max-streams", int64(c.GRPCMaxStreams)},
+		{"push-max-bytes-per-connection", c.PushMaxBytesPerConnection},
+		{"push-max-bytes", c.PushMaxBytes},
+	} {
+		if l.v <= 0 {
+			add(fmt.Errorf("%w: %s is %d; it must be positive", ErrInvalidLimit, l.key, l.v))
+		}
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max-connections-per-ip", c.MaxConnectionsPerIP},
+		{"max-instances-per-service", c.MaxInstancesPerService},
+		{"max-services-per-namespace", c.MaxServicesPerNamespace},
+		{"max-namespaces", c.MaxNamespaces},
+		{"udp-push-rate", c.UDPPushRate},
+	} {
+		if l.v < 0 {
+			add(fmt.Errorf("%w: %s is %d; use 0 for no limit or a positive number", ErrInvalidLimit, l.key, l.v))
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"grpc-setup-timeout", c.GRPCSetupTimeout}} {
+		if d.v <= 0 {
+			add(fmt.Errorf("%w: %s is %v", ErrInvalidDuration, d.key, d.v))
+		}
+	}
+	if _, err := c.UDPPushTrustedPrefixes(); err != nil {
+		add(err)
 	}
 
 	// HTTP context path.
@@ -361,4 +411,51 @@ func (c Config) validateSecurity() []error {
 		}
 	}
 	return errs
+}
+
+// validateTLS checks that each port's TLS files come as a usable set. It
+// does not read them: server.New does.
+func (c Config) validateTLS() []error {
+	var errs []error
+	pair := func(port, certKey, cert, keyKey, key, caKey, ca string) {
+		switch {
+		case cert == "" && key != "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: set both to serve TLS on the %s port, or neither", ErrTLS, keyKey, certKey, port))
+		case cert != "" && key == "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: set both to serve TLS on the %s port, or neither", ErrTLS, certKey, keyKey, port))
+		case cert == "" && ca != "":
+			errs = append(errs, fmt.Errorf("%w: %s is set but %s is not: mutual TLS on the %s port needs the server's own certificate too", ErrTLS, caKey, certKey, port))
+		}
+	}
+	pair("HTTP", "http-tls-cert-file", c.HTTPTLSCertFile, "http-tls-key-file", c.HTTPTLSKeyFile, "http-tls-client-ca-file", c.HTTPTLSClientCAFile)
+	pair("gRPC", "grpc-tls-cert-file", c.GRPCTLSCertFile, "grpc-tls-key-file", c.GRPCTLSKeyFile, "grpc-tls-client-ca-file", c.GRPCTLSClientCAFile)
+	if c.GRPCTLSCompatibility && c.GRPCTLSCertFile == "" {
+		errs = append(errs, fmt.Errorf("%w: grpc-tls-compatibility is set but the gRPC port serves no TLS: set grpc-tls-cert-file and grpc-tls-key-file, or unset it", ErrTLS))
+	}
+	cluster := c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != ""
+	if cluster && (c.ClusterTLSCertFile == "" || c.ClusterTLSKeyFile == "" || c.ClusterTLSCAFile == "") {
+		errs = append(errs, fmt.Errorf("%w: cluster TLS needs cluster-tls-cert-file, cluster-tls-key-file and cluster-tls-ca-file together (each member presents its certificate and checks the other's against the cluster CA)", ErrTLS))
+	}
+	if cluster && c.Mode == ModeCluster && c.ClusterInsecure {
+		errs = append(errs, fmt.Errorf("%w: cluster TLS runs under the secret handshake, which cluster-insecure turns off: set DISTROD_CLUSTER_SECRET and unset DISTROD_CLUSTER_INSECURE", ErrTLS))
+	}
+	return errs
+}
+
+// UDPPushTrustedPrefixes parses UDPPushTrustedNets; a bare address is a
+// single-address network.
+func (c Config) UDPPushTrustedPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.UDPPushTrustedNets))
+	for _, n := range c.UDPPushTrustedNets {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, aerr := netip.ParseAddr(n)
+			if aerr != nil {
+				return nil, fmt.Errorf("%w: udp-push-trusted-nets entry %q is not a CIDR such as 10.0.0.0/8", ErrInvalidValue, n)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -46,11 +46,11 @@ func rendezvousScore(memberHash, tagHash uint64) uint64 {
 // be updated incrementally in O(1) per change.
 func recordHash(keyHash uint64, v hlc.Version) uint64 {
 	x := keyHash ^ mix64(v.Clock^0x2545f4914f6cdd1d) ^ mix64(v.Node+0x9e3779b97f4a7c15)
-	if v.Sub != 0 {
-		// Only derived versions mix Sub in, so a client action hashes as
-		// it did before Sub existed (digests stay comparable with nodes of
-		// earlier builds during a rolling upgrade).
-		x ^= mix64(v.Sub ^ 0x632be59bd9b4e019)
+	if v.Derived() {
+		// Only derived versions mix Sub and By in, so a client action
+		// hashes as it did before they existed (digests stay comparable
+		// with nodes of earlier builds during a rolling upgrade).
+		x ^= mix64(v.Sub^0x632be59bd9b4e019) ^ mix64(v.By+0x94d049bb133111eb)
 	}
 	return mix64(x)
 }

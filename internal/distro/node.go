@@ -50,6 +50,7 @@ type Node struct {
 	peerAddrs   []string // sorted keys of peers
 	seq         uint64
 	downSince   map[string]time.Time
+	settledAt   time.Time // since when every member is UP (zero: one is not)
 	nextVerify  time.Time
 	nextGC      time.Time
 	loadStarted bool
@@ -229,6 +230,16 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 	}
 	n.members, n.state = view, st
 	n.peerAddrs = sortedKeys(n.peers)
+	allUp := true
+	for _, m := range view {
+		allUp = allUp && m.State == StateUp
+	}
+	switch {
+	case !allUp:
+		n.settledAt = time.Time{}
+	case n.settledAt.IsZero():
+		n.settledAt = now
+	}
 	if !slices.Equal(ring, n.ring) {
 		n.ring = ring
 		n.ringHash = make([]uint64, len(ring))
@@ -283,13 +294,15 @@ func (n *Node) Observe(now time.Time, meta Meta) {
 }
 
 // Refresh queues key for sync to every peer without a new version, when
-// this node owns it and holds it live: the owner's way to replicate data
-// outside the record's identity (see Refresher). Peers apply it only at
-// the version they hold, so it never moves a digest: steady-state verify
-// cost stays independent of how often such data changes.
+// this node holds it live: the way to replicate data outside the record's
+// identity that changed here (see Refresher), usually on the owner, also
+// on a node that took writes while views disagreed on the owner. Peers
+// apply it only at the version they hold, so it never moves a digest:
+// steady-state verify cost stays independent of how often such data
+// changes.
 func (n *Node) Refresh(now time.Time, key string) {
 	n.now = now
-	if e := n.idx[key]; e != nil && !e.meta.Tombstone && n.Owns(e.meta) {
+	if e := n.idx[key]; e != nil && !e.meta.Tombstone {
 		n.enqueueAll(now, key, "")
 	}
 }
@@ -515,8 +528,15 @@ func (n *Node) Tick(now time.Time) {
 }
 
 // collectTombstones drops tombstones older than TombstoneTTL that no peer
-// queue still has to deliver.
+// queue still has to deliver, once every member has been UP for
+// TombstoneTTL: a member cut off may hold an older live copy (or derive
+// changes from one), and only the tombstone keeps it from coming back when
+// the partition heals. A member that stays DOWN keeps tombstones until it
+// returns or leaves the member list.
 func (n *Node) collectTombstones(now time.Time) {
+	if n.settledAt.IsZero() || now.Sub(n.settledAt) < n.cfg.TombstoneTTL {
+		return
+	}
 	for _, k := range sortedKeys(n.tombs) {
 		e := n.tombs[k]
 		if now.Sub(e.seenAt) < n.cfg.TombstoneTTL || n.pendingAnywhere(k) {

@@ -536,13 +536,15 @@ func TestRefresh_ReplicatesDataWithoutNewVersion(t *testing.T) {
 			t.Fatalf("%s digest %x (want %x), refreshed %d", x.addr, st.Digest, digest, st.RecordsRefreshed)
 		}
 	}
-	// A non-owner's refresh sends nothing.
+	// A tombstone is never refreshed.
 	b := nw.nodes["b:1"]
-	b.node.Refresh(ms(300), tag+"#true")
-	b.node.Tick(ms(400))
+	b.write(ms(300), "gone#true", "gone", ver(2), true)
+	nw.run(ms(305), ms(400), 5*time.Millisecond)
+	b.node.Refresh(ms(400), "gone#true")
+	b.node.Tick(ms(500))
 	for _, env := range b.node.Outbox() {
 		if _, ok := env.Msg.(*distro.SyncBatch); ok {
-			t.Fatalf("a non-owner refreshed: %+v", env)
+			t.Fatalf("a tombstone was refreshed: %+v", env)
 		}
 	}
 }

@@ -4,7 +4,7 @@
 // A Version is totally ordered across nodes: first by Clock (physical
 // milliseconds in the high 48 bits, a logical counter in the low 16 bits),
 // then by Node (a stable hash of the writing node's address) as a tie-break,
-// then by Sub. Receivers apply a record only when its version is newer than
+// then by Sub and By. Receivers apply a record only when its version is newer than
 // the one they hold, so retries and reordered messages never roll data back,
 // and after a partition heals the newest write wins everywhere,
 // deterministically.
@@ -14,13 +14,21 @@
 // Clock and Node date the newest client action a record reflects (a
 // registration, a deregistration, a heartbeat that revived an instance).
 // A change the server makes on its own, from the state it holds (a health
-// flip or a removal on heartbeat expiry, a refresh of the replicated
-// last-beat time), is a derived change: Derive keeps Clock and Node of the
+// flip or a removal on heartbeat expiry, a new owner recording the beats it
+// received), is a derived change: Derive keeps Clock and Node of the
 // version it derives from and raises only Sub. A derived change therefore
 // ranks above the state it was derived from and below every later client
 // action, wherever either was made: a node on one side of a partition that
 // expires an instance can never outrank the deregistration its client made
 // on the other side, nor a re-registration after it.
+//
+// Among derived changes of one client action, Sub orders by the newest
+// client heartbeat each reflects, then by a count that starts at the
+// change's weight: an expiry decided on the beats one side of a partition
+// saw loses to the other side's record of later beats, so a client that
+// kept beating is not removed by the heal; and at equal knowledge of the
+// beats, an expiry (weight 1 or 2) wins over a mere record of them
+// (weight 0), since time passed without a newer beat.
 //
 // The clock never reads the wall clock itself: callers pass the current time
 // in, which keeps the protocol core deterministic under simulation.
@@ -43,12 +51,15 @@ type Version struct {
 	// Node is the hash of the address of the node that stamped Clock (see
 	// NodeHash).
 	Node uint64
-	// Sub orders derived changes of the same client action: the number of
-	// derivations in the high 32 bits, the low 32 bits of the deriving
-	// node's hash below them (so two nodes deriving from the same version
-	// during a partition produce different versions). Zero for a client
-	// action.
+	// Sub orders derived changes of the same client action: the newest
+	// client heartbeat the change reflects (Unix ms) in the high 48 bits, a
+	// count of derivations that reflect the same beat in the low 16. Zero
+	// for a client action.
 	Sub uint64
+	// By is the hash of the node that derived the change (zero for a client
+	// action), so two nodes deriving from one version during a partition
+	// never produce equal versions with different content.
+	By uint64
 }
 
 // Compare returns -1, 0 or +1 as v is older than, equal to or newer than o.
@@ -66,6 +77,10 @@ func (v Version) Compare(o Version) int {
 		return -1
 	case v.Sub > o.Sub:
 		return 1
+	case v.By < o.By:
+		return -1
+	case v.By > o.By:
+		return 1
 	}
 	return 0
 }
@@ -79,16 +94,22 @@ func (v Version) IsZero() bool { return v == Version{} }
 // Millis returns the physical part of the version in Unix milliseconds.
 func (v Version) Millis() int64 { return int64(v.Clock >> logicalBits) }
 
-// Derivations returns how many derived changes separate v from the client
-// action it dates.
-func (v Version) Derivations() uint32 { return uint32(v.Sub >> 32) }
+// Derived reports whether v is the version of a derived change.
+func (v Version) Derived() bool { return v.Sub != 0 || v.By != 0 }
+
+// ReflectedBeat returns the newest client heartbeat (Unix ms) a derived
+// version reflects (0 for a client action).
+func (v Version) ReflectedBeat() int64 { return int64(v.Sub >> subCountBits) }
+
+// subCountBits is the width of the derivation count inside Version.Sub.
+const subCountBits = 16
 
 // String formats the version as "millis.logical@nodehash" for logs, with
-// "+derivations/nodehash" for a derived change.
+// "+beat.count/nodehash" for a derived change.
 func (v Version) String() string {
 	s := fmt.Sprintf("%d.%d@%x", v.Clock>>logicalBits, v.Clock&(1<<logicalBits-1), v.Node)
-	if v.Sub != 0 {
-		s += fmt.Sprintf("+%d/%x", v.Sub>>32, uint32(v.Sub))
+	if v.Derived() {
+		s += fmt.Sprintf("+%d.%d/%x", v.Sub>>subCountBits, v.Sub&(1<<subCountBits-1), v.By)
 	}
 	return s
 }
@@ -130,20 +151,20 @@ func (c *Clock) Next(nowMillis int64) Version {
 }
 
 // Derive returns the version of a change this node derives from the state
-// at version base (see the package doc): newer than base, older than any
-// version with a larger Clock. Deriving from the zero version is a client
-// action's job; Derive then returns Next(nowMillis).
-func (c *Clock) Derive(nowMillis int64, base Version) Version {
+// at version base, reflecting client heartbeats up to beatMillis, with a
+// weight (0 to record beats, more for changes that should win over such a
+// record at equal knowledge; see the package doc): newer than base, older
+// than any version with a larger Clock. Deriving from the zero version is a
+// client action's job; Derive then returns Next(nowMillis).
+func (c *Clock) Derive(nowMillis int64, base Version, beatMillis int64, weight uint16) Version {
 	if base.IsZero() {
 		return c.Next(nowMillis)
 	}
-	n := base.Sub>>32 + 1
-	if n > 1<<32-1 {
-		// 4 billion derivations of one client action: start over as a
-		// client action rather than wrap.
-		return c.Next(nowMillis)
+	sub := base.Sub + 1 + uint64(weight) // same beat as base: one more derivation
+	if beatMillis > base.ReflectedBeat() && beatMillis < 1<<(64-subCountBits) {
+		sub = uint64(beatMillis)<<subCountBits | uint64(weight)
 	}
-	return Version{Clock: base.Clock, Node: base.Node, Sub: n<<32 | c.node&(1<<32-1)}
+	return Version{Clock: base.Clock, Node: base.Node, Sub: sub, By: c.node}
 }
 
 // Observe moves the clock past a version seen from another node, so that the

@@ -41,8 +41,8 @@ func TestClock_DeriveRanksBetweenBaseAndLaterActions(t *testing.T) {
 	base := a.Next(1000)
 	b.Observe(base)
 	after := b.Next(999) // b saw base: its next action is newer whatever its clock says
-	da := a.Derive(50000, base)
-	db := b.Derive(50000, base)
+	da := a.Derive(50000, base, 1000, 1)
+	db := b.Derive(50000, base, 1000, 1)
 	if !da.Newer(base) || !db.Newer(base) {
 		t.Fatalf("derived %v %v not newer than base %v", da, db, base)
 	}
@@ -52,10 +52,23 @@ func TestClock_DeriveRanksBetweenBaseAndLaterActions(t *testing.T) {
 	if da == db {
 		t.Fatal("two nodes derived the same version")
 	}
-	if dd := a.Derive(60000, da); !dd.Newer(da) || dd.Derivations() != 2 || !after.Newer(dd) {
+	if dd := a.Derive(60000, da, 1000, 0); !dd.Newer(da) || !after.Newer(dd) {
 		t.Fatalf("second derivation %v", dd)
 	}
-	if z := a.Derive(70000, Version{}); z.Sub != 0 || z.IsZero() {
+	// A derivation that reflects later beats outranks one that reflects
+	// earlier ones, whichever node made them and in whatever order.
+	early := a.Derive(90000, da, 2000, 2)
+	late := b.Derive(80000, base, 5000, 0)
+	if !late.Newer(early) || !late.Newer(da) || !after.Newer(late) {
+		t.Fatalf("beat order: late %v early %v", late, early)
+	}
+	// At equal knowledge of the beats, the heavier change wins.
+	record := a.Derive(90000, base, 7000, 0)
+	expiry := b.Derive(90000, base, 7000, 1)
+	if !expiry.Newer(record) {
+		t.Fatalf("an expiry %v must win over a record %v of the same beat", expiry, record)
+	}
+	if z := a.Derive(70000, Version{}, 0, 0); z.Derived() || z.IsZero() {
 		t.Fatalf("derive from zero = %v, want a client action", z)
 	}
 }

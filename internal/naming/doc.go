@@ -23,5 +23,17 @@
 // publisher. Callers pass the current time in; the store never reads the
 // wall clock, which keeps it usable inside the deterministic simulation.
 //
+// Names follow Nacos's parameter rules (validate.go): namespace ids are
+// [A-Za-z0-9_-], groups [A-Za-z0-9_.:-], service names carry no white
+// space, no leading '@' and none of the key separators "@@", "##" and '|';
+// instance IPs are IP addresses or host names. ParseServiceKey, Normalize
+// and Apply enforce them, so every name splits back out of PubKey and
+// ServiceRecordKey unchanged on every node. Limits (name lengths, metadata
+// sizes, instance, service and namespace counts) apply to owner writes
+// only: a peer's record is applied as its owner accepted it.
+//
+// Identical instance metadata maps are interned and reference-counted: a
+// map leaves the table with the last instance holding it.
+//
 // Lock order: Store.mu is a leaf lock; listeners run after it is released.
 package naming

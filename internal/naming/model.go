@@ -67,19 +67,26 @@ func NewServiceKey(namespace, group, name string) ServiceKey {
 }
 
 // ParseServiceKey accepts a service name that may be grouped ("g@@svc") and
-// a separate group parameter, as the v1 API does: a grouped name wins.
+// a separate group parameter, as the v1 API does: a grouped name wins. It
+// validates the names' characters as Nacos does (see ServiceKey.Check), so
+// that no name can carry a record key separator; lengths are checked
+// against the store's Limits on write.
 func ParseServiceKey(namespace, serviceName, group string) (ServiceKey, error) {
 	if strings.TrimSpace(serviceName) == "" {
 		return ServiceKey{}, fmt.Errorf("%w: serviceName is empty", ErrInvalidParam)
 	}
+	k := NewServiceKey(namespace, group, serviceName)
 	if i := strings.Index(serviceName, GroupSeparator); i >= 0 {
 		g, n := serviceName[:i], serviceName[i+len(GroupSeparator):]
 		if g == "" || n == "" || strings.Contains(n, GroupSeparator) {
 			return ServiceKey{}, fmt.Errorf("%w: Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'", ErrInvalidParam)
 		}
-		return NewServiceKey(namespace, g, n), nil
+		k = NewServiceKey(namespace, g, n)
 	}
-	return NewServiceKey(namespace, group, serviceName), nil
+	if err := k.checkChars(); err != nil {
+		return ServiceKey{}, err
+	}
+	return k, nil
 }
 
 // Grouped returns "group@@name".
@@ -127,11 +134,14 @@ func (in *Instance) Normalize() error {
 	if in.ClusterName == "" {
 		in.ClusterName = DefaultCluster
 	}
+	if len(in.ClusterName) > MaxClusterNameLen {
+		return tooLong("cluster", MaxClusterNameLen)
+	}
 	if !clusterNameRE.MatchString(in.ClusterName) {
 		return fmt.Errorf("%w: Param 'cluster' is illegal, it should be format as '[0-9a-zA-Z-]+'", ErrInvalidParam)
 	}
-	if strings.TrimSpace(in.IP) == "" {
-		return fmt.Errorf("%w: ip is empty", ErrInvalidParam)
+	if err := CheckIP(in.IP); err != nil {
+		return err
 	}
 	if in.Port < 0 || in.Port > 65535 {
 		return fmt.Errorf("%w: port %d out of range [0,65535]", ErrInvalidParam, in.Port)

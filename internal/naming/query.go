@@ -314,7 +314,7 @@ func (s *Store) Digest() uint64 {
 		if m.Tombstone {
 			continue
 		}
-		d += mix(m.Key, m.Version.Clock, m.Version.Node^m.Version.Sub)
+		d += mix(m.Key, m.Version.Clock, m.Version.Node^m.Version.Sub^m.Version.By<<1)
 	}
 	return d
 }

@@ -3,6 +3,7 @@ package naming
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -181,6 +182,8 @@ type service struct {
 	metaOwner   string
 	metaTomb    bool
 	revision    uint64
+	// instances counts the instances all publishers hold (quota check).
+	instances int
 }
 
 func (s *service) exists() bool { return s.meta != nil || len(s.publishers) > 0 }
@@ -204,8 +207,9 @@ type Store struct {
 	services    map[ServiceKey]*service
 	byNamespace map[string]map[ServiceKey]*service
 	byRecordKey map[string]*service
-	metaIntern  map[string]map[string]string
+	metaIntern  map[string]*internedMeta
 	instances   int
+	limits      Limits
 
 	// unhealthyMs and deleteMs are the expiry defaults for instances whose
 	// metadata sets none.
@@ -215,6 +219,30 @@ type Store struct {
 	listeners []func(Change)
 
 	flaws Flaws
+	// contestedSince is the start (Unix ms) of the current episode in
+	// which ownership may be contested, 0 when it is not; see
+	// SetContested.
+	contestedSince int64
+}
+
+// SetContested tells the store since when (Unix ms) ownership may be
+// contested (0: it is not): the cluster shell's member view holds a
+// member that is not UP, so that member may be cut off from the clients
+// and expire their instances on what it alone saw. ExpireCheck then records
+// the newest beat this node received as owner in a derived version, at once
+// and again with each new beat until the version reflects a beat received
+// after the episode began: it reflects a later beat than anything the
+// cut-off member saw (which learnt beats only from this node), so it
+// outranks such an expiry after the heal. Outside episodes beats travel without versions (Change.Refresh),
+// which keeps verify cheap. The shell starts a new episode whenever a
+// member leaves the UP state.
+func (s *Store) SetContested(since int64) {
+	s.mu.Lock()
+	if s.flaws.NoContestedBeats {
+		since = 0
+	}
+	s.contestedSince = since
+	s.mu.Unlock()
 }
 
 // Flaws re-creates defects of earlier builds, each of which let
@@ -231,6 +259,9 @@ type Flaws struct {
 	// FreshDeadline: replicated records and takeovers restart the beat
 	// deadline at the receiving node's time.
 	FreshDeadline bool
+	// NoContestedBeats: beats received while ownership may be contested
+	// are never recorded in a version (SetContested is ignored).
+	NoContestedBeats bool
 }
 
 // SetFlaws plants f (simulation tests only). Call before use.
@@ -248,6 +279,55 @@ func (s *Store) SetExpiry(unhealthyMs, deleteMs int64) {
 	s.mu.Unlock()
 }
 
+// SetLimits replaces the limits owner writes are checked against (see
+// Limits). Call before serving.
+func (s *Store) SetLimits(l Limits) {
+	s.mu.Lock()
+	s.limits = l
+	s.mu.Unlock()
+}
+
+// checkWriteLocked checks an owner write that gives service k the
+// instances ins (replacing those of old, nil if none) against the limits:
+// names, metadata, and the count quotas when it would create a service or
+// a namespace or add instances.
+func (s *Store) checkWriteLocked(k ServiceKey, old *Publication, ins []Instance) error {
+	l := s.limits
+	if err := k.Check(l); err != nil {
+		return err
+	}
+	for i := range ins {
+		if err := l.CheckMetadata(ins[i].Metadata); err != nil {
+			return err
+		}
+	}
+	sv := s.services[k]
+	if sv == nil {
+		ns := s.byNamespace[k.Namespace]
+		if ns == nil && l.MaxNamespaces > 0 && len(s.byNamespace) >= l.MaxNamespaces {
+			return fmt.Errorf("%w: namespace %s would exceed the limit of %d namespaces (max-namespaces)", ErrLimitExceeded, k.Namespace, l.MaxNamespaces)
+		}
+		if l.MaxServicesPerNamespace > 0 && len(ns) >= l.MaxServicesPerNamespace {
+			return fmt.Errorf("%w: service %s would exceed the limit of %d services in namespace %s (max-services-per-namespace)",
+				ErrLimitExceeded, k.Grouped(), l.MaxServicesPerNamespace, k.Namespace)
+		}
+	}
+	if l.MaxInstancesPerService > 0 && len(ins) > 0 {
+		n := len(ins)
+		if sv != nil {
+			n += sv.instances
+		}
+		if old != nil {
+			n -= len(old.Instances)
+		}
+		if n > l.MaxInstancesPerService && (old == nil || len(ins) > len(old.Instances)) {
+			return fmt.Errorf("%w: service %s would hold %d instances; the limit is %d (max-instances-per-service)",
+				ErrLimitExceeded, k.Grouped(), n, l.MaxInstancesPerService)
+		}
+	}
+	return nil
+}
+
 // NewStore returns an empty store for the node with address self, stamping
 // versions from clock.
 func NewStore(self string, clock *hlc.Clock) *Store {
@@ -258,7 +338,8 @@ func NewStore(self string, clock *hlc.Clock) *Store {
 		services:    make(map[ServiceKey]*service),
 		byNamespace: make(map[string]map[ServiceKey]*service),
 		byRecordKey: make(map[string]*service),
-		metaIntern:  make(map[string]map[string]string),
+		metaIntern:  make(map[string]*internedMeta),
+		limits:      DefaultLimits(),
 		unhealthyMs: DefaultBeatTimeoutMs,
 		deleteMs:    DefaultDeleteTimeoutMs,
 	}
@@ -332,7 +413,9 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 		}
 		delete(c.services, k)
 		s.instances -= len(old.Instances)
+		s.releaseMetaLocked(old)
 		if sv := s.services[k]; sv != nil {
+			sv.instances -= len(old.Instances)
 			delete(sv.publishers, c.id)
 			sv.revision++
 			s.gcServiceLocked(sv)
@@ -347,12 +430,15 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 		in.ClusterName = unique.Make(in.ClusterName).Value()
 		in.Metadata = s.internMetaLocked(in.Metadata)
 	}
+	sv := s.serviceLocked(k, true)
 	if had {
 		s.instances -= len(old.Instances)
+		sv.instances -= len(old.Instances)
+		s.releaseMetaLocked(old)
 	}
 	s.instances += len(np.Instances)
+	sv.instances += len(np.Instances)
 	c.services[k] = np
-	sv := s.serviceLocked(k, true)
 	sv.publishers[c.id] = struct{}{}
 	sv.revision++
 	return true
@@ -361,15 +447,15 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 // maxInternedMeta bounds the table of shared metadata maps.
 const maxInternedMeta = 1 << 16
 
-// internMetaLocked returns a shared copy of metadata equal to m, so that
-// the many instances of a service that carry identical metadata hold one
-// map between them (nil when m is empty). Stored metadata maps are never
-// modified in place: every write replaces the map. The table keeps at most
-// maxInternedMeta distinct maps; beyond that m is kept as it is.
-func (s *Store) internMetaLocked(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
+// internedMeta is one shared metadata map and the number of stored
+// instances holding it.
+type internedMeta struct {
+	m    map[string]string
+	refs int
+}
+
+// metaKey is the canonical text of a metadata map: sorted key/value pairs.
+func metaKey(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	n := 0
 	for k, v := range m {
@@ -384,33 +470,80 @@ func (s *Store) internMetaLocked(m map[string]string) map[string]string {
 		b = append(b, m[k]...)
 		b = append(b, 0)
 	}
-	if shared, ok := s.metaIntern[string(b)]; ok {
-		return shared
+	return string(b)
+}
+
+// internMetaLocked returns a shared copy of metadata equal to m, so that
+// the many instances of a service that carry identical metadata hold one
+// map between them (nil when m is empty), and counts the new holder.
+// Stored metadata maps are never modified in place: every write replaces
+// the map. The table keeps at most maxInternedMeta distinct maps; beyond
+// that m is kept as it is.
+func (s *Store) internMetaLocked(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	key := metaKey(m)
+	if e, ok := s.metaIntern[key]; ok {
+		e.refs++
+		return e.m
 	}
 	if len(s.metaIntern) >= maxInternedMeta {
 		return m
 	}
-	s.metaIntern[string(b)] = m
+	s.metaIntern[key] = &internedMeta{m: m, refs: 1}
 	return m
 }
 
 // stampLocked gives c's publication record for k a new version for a
 // client action (register, deregister, update, a beat that revives),
+// releaseMetaLocked drops the holds of p's instances on their interned
+// metadata; a map nobody holds any more leaves the table. Maps that were
+// never interned (the table was full) are not counted.
+func (s *Store) releaseMetaLocked(p *Publication) {
+	for i := range p.Instances {
+		m := p.Instances[i].Metadata
+		if len(m) == 0 {
+			continue
+		}
+		key := metaKey(m)
+		e, ok := s.metaIntern[key]
+		if !ok || reflect.ValueOf(e.m).UnsafePointer() != reflect.ValueOf(m).UnsafePointer() {
+			continue
+		}
+		if e.refs--; e.refs <= 0 {
+			delete(s.metaIntern, key)
+		}
+	}
+}
+
+// stampLocked gives c's publication record for k a new owner version,
 // live or tombstone as the publication now is.
 func (s *Store) stampLocked(now int64, c *client, k ServiceKey) Change {
 	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Next(now) })
 }
 
 // deriveLocked gives c's publication record for k the version of a change
-// the server derived from the state it holds (a health flip or removal on
-// expiry, a last-beat refresh): it ranks below every later client action,
-// wherever that was made (see hlc.Clock.Derive).
-func (s *Store) deriveLocked(now int64, c *client, k ServiceKey) Change {
+// the server derived from the state it holds, reflecting client beats up to
+// beat (a health flip or removal on expiry, a new owner recording the beats
+// it received): it ranks below every later client action, wherever that was
+// made, and below derived changes that reflect later beats (see
+// hlc.Clock.Derive).
+func (s *Store) deriveLocked(now int64, c *client, k ServiceKey, beat int64, weight uint16) Change {
 	if s.flaws.FreshDerived {
 		return s.stampLocked(now, c, k)
 	}
-	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version) })
+	return s.writeLocked(c, k, func(m *pubMeta) hlc.Version { return s.clock.Derive(now, m.version, beat, weight) })
 }
+
+// Weights of derived changes at equal knowledge of the beats (see
+// hlc.Clock.Derive): a removal wins over a health flip, which wins over a
+// record of the beats.
+const (
+	weightBeats   = 0
+	weightFlip    = 1
+	weightRemoval = 2
+)
 
 func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.Version) Change {
 	m := c.recs[k]
@@ -444,11 +577,13 @@ func sortKeys(ks []ServiceKey) {
 // --- owner writes ---
 
 // Publish sets client's publication for svc (register, re-register, batch
-// register). The client is created if needed. An identical re-publish only
-// refreshes heartbeat times and emits no change.
+// register). The client is created if needed. An identical re-publish
+// changes nothing a reader sees; for an IP-port client it still stamps a
+// new version (a client action), for a connection client it only
+// refreshes heartbeat times.
 func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publication) error {
-	if clientID == "" {
-		return fmt.Errorf("%w: empty client id", ErrInvalidParam)
+	if clientID == "" || strings.IndexByte(clientID, '|') >= 0 {
+		return fmt.Errorf("%w: bad client id %q", ErrInvalidParam, clientID)
 	}
 	if svc.Name == "" {
 		return fmt.Errorf("%w: serviceName is empty", ErrInvalidParam)
@@ -471,8 +606,27 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
 		}
+		if c.kind != KindIPPort {
+			s.mu.Unlock()
+			return nil
+		}
+		// Same content: an HTTP client's registration is still a client
+		// action. It gets a new version (and the new beat time), so that
+		// it outranks whatever a member cut off from this client derived
+		// from the earlier registration. (Connection clients have no
+		// derived changes.)
+		ch := s.stampLocked(now, c, svc)
+		ch.Services = nil // nothing a reader sees changed
 		s.mu.Unlock()
+		s.emit([]Change{ch})
 		return nil
+	}
+	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
+		if len(c.recs) == 0 {
+			delete(s.clients, clientID)
+		}
+		s.mu.Unlock()
+		return err
 	}
 	s.putPubLocked(c, svc, np)
 	ch := s.stampLocked(now, c, svc)
@@ -562,6 +716,10 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
 	}
+	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	if !s.putPubLocked(c, svc, np) {
 		s.mu.Unlock()
 		return nil
@@ -596,7 +754,17 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		}
 	}
 	if !revive {
+		// While ownership may be contested, the beat goes into a version
+		// at once (see passBeatsLocked), not at the next expiry check: an
+		// expiry from a member that did not see it may be on its way.
+		var chs []Change
+		if found {
+			if ch, ok := s.passBeatsLocked(now, c, svc, true); ok {
+				chs = append(chs, ch)
+			}
+		}
 		s.mu.Unlock()
+		s.emit(chs)
 		return found
 	}
 	np := pub.clone()
@@ -624,6 +792,9 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // half the beat timeout past what the replicas hold (with Nacos's
 // defaults, one record every 10 s per beating instance), so every replica
 // knows the deadline a new owner must continue; digests do not move.
+// While ownership may be contested (SetContested), a beat received since
+// the episode began is recorded once in a derived version, so that an
+// expiry by a member cut off from the client loses to it after the heal.
 // It returns the number of publication records changed.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	s.mu.Lock()
@@ -637,63 +808,129 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := s.clients[id]
-		if !owns(TagOf(id)) {
+		owned := owns(TagOf(id))
+		if !owned {
 			c.owned = false
-			continue
-		}
-		if !c.owned && s.flaws.FreshDeadline {
-			for _, p := range c.services {
-				for i := range p.Instances {
-					p.Instances[i].LastBeat = now
+		} else {
+			if !c.owned && s.flaws.FreshDeadline {
+				for _, p := range c.services {
+					for i := range p.Instances {
+						p.Instances[i].LastBeat = now
+					}
 				}
 			}
+			c.takeOwnership(now)
 		}
-		c.takeOwnership(now)
-		keys := make([]ServiceKey, 0, len(c.services))
-		for k := range c.services {
-			keys = append(keys, k)
-		}
-		sortKeys(keys)
-		for _, k := range keys {
-			p := c.services[k]
-			var keep []Instance
-			dirty := false
-			refreshMs := int64(-1)
-			for i := range p.Instances {
-				in := p.Instances[i]
-				idle := now - in.LastBeat
-				if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
-					dirty = true
+		for _, k := range sortedServiceKeys(c.services) {
+			if owned {
+				if ch, ok := s.expireLocked(now, c, k); ok {
+					chs = append(chs, ch)
 					continue
 				}
-				timeout := in.metaMs(MetaBeatTimeout, s.unhealthyMs)
-				if in.Healthy && idle > timeout && now-c.ownedSince >= takeoverGrace(&in) {
-					in = in.Clone()
-					in.Healthy = false
-					dirty = true
-				}
-				if refreshMs < 0 || timeout/2 < refreshMs {
-					refreshMs = timeout / 2
-				}
-				keep = append(keep, in)
 			}
-			switch {
-			case dirty:
-				if len(keep) == 0 {
-					s.putPubLocked(c, k, nil)
-				} else {
-					s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
-				}
-				chs = append(chs, s.deriveLocked(now, c, k))
-			case p.newestBeat()-c.recs[k].beatSent >= refreshMs:
-				c.recs[k].beatSent = p.newestBeat()
-				chs = append(chs, Change{Record: c.recMeta(k), Local: true, Refresh: true})
+			// Not expired: pass on the beats received here. A node that
+			// does not own the client by its view passes on the beats
+			// peers forwarded to it while views disagreed.
+			if ch, ok := s.passBeatsLocked(now, c, k, false); ok {
+				chs = append(chs, ch)
 			}
 		}
 	}
 	s.mu.Unlock()
 	s.emit(chs)
 	return len(chs)
+}
+
+// expireLocked applies heartbeat expiry to c's publication for k: it flips
+// instances past their beat timeout unhealthy and removes those past their
+// delete timeout, as a derived change, and reports whether it changed
+// anything.
+func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) {
+	p := c.services[k]
+	var keep []Instance
+	dirty, weight := false, uint16(weightFlip)
+	for i := range p.Instances {
+		in := p.Instances[i]
+		idle := now - in.LastBeat
+		if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
+			dirty, weight = true, weightRemoval
+			continue
+		}
+		if in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) && now-c.ownedSince >= takeoverGrace(&in) {
+			in = in.Clone()
+			in.Healthy = false
+			dirty = true
+		}
+		keep = append(keep, in)
+	}
+	if !dirty {
+		return Change{}, false
+	}
+	beat := p.newestBeat()
+	if len(keep) == 0 {
+		s.putPubLocked(c, k, nil)
+	} else {
+		s.putPubLocked(c, k, &Publication{Batch: p.Batch, Instances: keep})
+	}
+	return s.deriveLocked(now, c, k, beat, weight), true
+}
+
+// passBeatsLocked passes on the beats this node received for c's
+// publication for k. While ownership may be contested (SetContested) it
+// records the newest beat in a derived version, at once and again with
+// each new beat until the version reflects one received since the episode
+// began; otherwise it refreshes the replicas without a version once they
+// lag half a beat timeout behind.
+func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnly bool) (Change, bool) {
+	p, m := c.services[k], c.recs[k]
+	beat, since := p.newestBeat(), s.contestedSince
+	reflected := m.version.ReflectedBeat()
+	switch {
+	case since > 0 && beat > reflected && reflected < since && m.version.Millis() < since:
+		ch := s.deriveLocked(now, c, k, beat, weightBeats)
+		ch.Services = nil // nothing a reader sees changed
+		return ch, true
+	case !contestedOnly && beat-m.beatSent >= refreshOf(p, s.unhealthyMs):
+		m.beatSent = beat
+		return Change{Record: c.recMeta(k), Local: true, Refresh: true}, true
+	}
+	return Change{}, false
+}
+
+// keepLocalBeats raises the last beats of np's instances to those old
+// holds for the same endpoint: a beat this node saw is evidence whatever
+// version replaces the record.
+func keepLocalBeats(old, np *Publication) {
+	for i := range np.Instances {
+		in := &np.Instances[i]
+		for j := range old.Instances {
+			o := &old.Instances[j]
+			if o.IP == in.IP && o.Port == in.Port && o.ClusterName == in.ClusterName && o.LastBeat > in.LastBeat {
+				in.LastBeat = o.LastBeat
+			}
+		}
+	}
+}
+
+// refreshOf is how far an owner lets the beats the replicas know of fall
+// behind for p: half the shortest beat timeout of its instances.
+func refreshOf(p *Publication, defaultMs int64) int64 {
+	r := int64(-1)
+	for i := range p.Instances {
+		if t := p.Instances[i].metaMs(MetaBeatTimeout, defaultMs) / 2; r < 0 || t < r {
+			r = t
+		}
+	}
+	return r
+}
+
+func sortedServiceKeys[V any](m map[ServiceKey]V) []ServiceKey {
+	keys := make([]ServiceKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	return keys
 }
 
 // takeoverGrace is how long a new owner waits before it marks an instance
@@ -708,6 +945,10 @@ func takeoverGrace(in *Instance) int64 { return 2 * in.BeatIntervalMs() }
 // already exists (created, or holding instances) is an error, as in Nacos.
 func (s *Store) CreateService(now int64, k ServiceKey, meta ServiceMeta) error {
 	s.mu.Lock()
+	if err := s.checkServiceWriteLocked(k, &meta); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	sv := s.serviceLocked(k, true)
 	if sv.exists() {
 		s.mu.Unlock()
@@ -726,6 +967,10 @@ func (s *Store) UpdateService(now int64, k ServiceKey, meta ServiceMeta) error {
 	if sv == nil || !sv.exists() {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: service %s not found", ErrServiceNotFound, k.Grouped())
+	}
+	if err := s.checkServiceWriteLocked(k, &meta); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	ch := s.writeMetaLocked(now, sv, &meta)
 	s.mu.Unlock()
@@ -749,6 +994,15 @@ func (s *Store) DeleteService(now int64, k ServiceKey) error {
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return nil
+}
+
+// checkServiceWriteLocked checks a service metadata write against the
+// limits.
+func (s *Store) checkServiceWriteLocked(k ServiceKey, meta *ServiceMeta) error {
+	if err := s.checkWriteLocked(k, nil, nil); err != nil {
+		return err
+	}
+	return s.limits.CheckMetadata(meta.Metadata)
 }
 
 func (s *Store) writeMetaLocked(now int64, sv *service, meta *ServiceMeta) Change {
@@ -862,6 +1116,10 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		c = newClient(id)
 		s.clients[id] = c
 	}
+	carried := np.newestBeat() // before local beats are merged in
+	if old := c.services[k]; old != nil && np != nil {
+		keepLocalBeats(old, np)
+	}
 	changed := s.putPubLocked(c, k, np)
 	if !changed && np != nil {
 		// Same content at a newer version (a last-beat refresh): only the
@@ -877,7 +1135,9 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		c.recs[k] = m
 	}
 	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
-	m.beatSent = c.services[k].newestBeat()
+	// What the replicas know of the beats is what the record carried, not the
+	// beats this node saw itself (those it still has to pass on).
+	m.beatSent = carried
 	ch := Change{Record: c.recMeta(k)}
 	if changed {
 		ch.Services = []ServiceKey{k}
@@ -899,6 +1159,11 @@ func (s *Store) applyService(r Record) (bool, error) {
 		return false, fmt.Errorf("naming: decode service %s: %w", r.Key, err)
 	}
 	k := ServiceKey{Namespace: w.Namespace, Group: w.Group, Name: w.Name}
+	// A record whose names do not rebuild its key would be stored under
+	// another key than the one replicated, and nodes would never agree.
+	if err := k.checkChars(); err != nil || ServiceRecordKey(k) != r.Key {
+		return false, fmt.Errorf("%w: service record %q does not match its data %s", ErrInvalidParam, r.Key, k)
+	}
 	s.mu.Lock()
 	sv := s.serviceLocked(k, true)
 	if !r.Version.Newer(sv.metaVersion) {
@@ -959,7 +1224,7 @@ func (s *Store) Refresh(now int64, r Record) bool {
 			old[i].LastBeat, moved = b, true
 		}
 	}
-	c.recs[k].beatSent = max(c.recs[k].beatSent, c.services[k].newestBeat())
+	c.recs[k].beatSent = max(c.recs[k].beatSent, np.newestBeat())
 	return moved
 }
 

@@ -424,3 +424,69 @@ func TestStore_FlawsReproduceOldDefects(t *testing.T) {
 		t.Fatal("FreshDeadline: the takeover should have granted a new deadline")
 	}
 }
+
+// During a partition the old owner, cut off from the client, expires the
+// instance while the new owner keeps receiving its beats: after the heal
+// the beats win, in either order of arrival, and a later deregistration
+// still wins over both.
+func TestStore_BeatsOnTheOtherSideOutrankAnExpiry(t *testing.T) {
+	x, y, z := newTestStore("x:1"), newTestStore("y:1"), newTestStore("z:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	owns := func(string) bool { return true }
+	_ = x.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	reg, _ := x.Get(key)
+	for _, s := range []*Store{y, z} {
+		if _, err := s.Apply(1001, reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition at 2 s: y sees x leave (an episode of contested
+	// ownership), takes the client over and gets its beats.
+	y.SetContested(2000)
+	y.ExpireCheck(3000, owns)
+	for b := int64(4000); b <= 40000; b += 5000 {
+		y.Beat(b, id, svcA, "10.0.0.9", 9)
+		y.ExpireCheck(b, owns)
+	}
+	// x, alone, flips and then removes the instance.
+	x.ExpireCheck(16001, owns)
+	x.ExpireCheck(31001, owns)
+	if v := x.Service(svcA, Query{}); v.Exists {
+		t.Fatal("x should have expired the instance")
+	}
+	expired, _ := x.Get(key)
+	live, _ := y.Get(key)
+	if !live.Version.Newer(expired.Version) {
+		t.Fatalf("y's beats %v must outrank x's expiry %v", live.Version, expired.Version)
+	}
+	if ok, _ := z.Apply(41000, expired); !ok {
+		t.Fatal("z should take x's expiry first")
+	}
+	if ok, _ := z.Apply(41001, live); !ok {
+		t.Fatal("y's record must win over x's expiry")
+	}
+	if ok, _ := x.Apply(41001, live); !ok {
+		t.Fatal("x must take y's record back")
+	}
+	if n := y.Stats(); n.Instances != 1 {
+		t.Fatalf("y: %+v", n)
+	}
+	// One derived version for the episode, not one per beat.
+	y.Beat(45000, id, svcA, "10.0.0.9", 9)
+	y.ExpireCheck(45000, owns)
+	if again, _ := y.Get(key); again.Version != live.Version {
+		t.Fatalf("a second stamp in one episode: %v -> %v", live.Version, again.Version)
+	}
+	for _, s := range []*Store{x, z} {
+		if v := s.Service(svcA, Query{}); !v.Exists || !v.Hosts[0].Healthy {
+			t.Fatalf("%s lost the beating instance: %+v", s.Self(), v)
+		}
+	}
+	// The client's deregistration after the heal wins over everything.
+	z.Unpublish(42000, id, svcA)
+	del, _ := z.Get(key)
+	if !del.Version.Newer(live.Version) {
+		t.Fatal("a deregistration must outrank derived changes")
+	}
+}

@@ -14,6 +14,11 @@
 // than it has subscriptions (and never more than Options.QueueSize). One push
 // per target is in flight at a time, so a slow client delays only itself.
 //
+// UDP targets must be unicast: the engine refuses unspecified, multicast,
+// link-local, reserved (240/4, with 255.255.255.255) and this host's
+// directed broadcast addresses, and sends at most Options.UDPRate
+// datagrams a second to one target.
+//
 // The Engine also builds the serviceInfo documents that the gRPC API returns
 // for subscribe and query requests (Engine.ServiceInfo), because every
 // serviceInfo a client sees must carry a strictly increasing lastRefTime and

@@ -14,6 +14,7 @@ import (
 
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Errors a Target reports from Request.
@@ -68,6 +69,10 @@ type Options struct {
 	// UDPIdle expires a UDP subscription that the client has not renewed
 	// (v1 clients re-query every cacheMillis = 10s). Default 30s.
 	UDPIdle time.Duration
+	// UDPRate caps the datagrams sent to one UDP target per second (burst:
+	// one second's worth); pushes beyond it are dropped and counted (v1
+	// clients also poll every cacheMillis). 0 means no limit.
+	UDPRate int
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the engine's metrics; nil registers nothing.
@@ -121,6 +126,7 @@ type target struct {
 	// subs maps each subscription to its last renewal (UDP expiry).
 	subs       map[subKey]time.Time
 	agent      string
+	limit      *rate.Limiter // UDP targets with Options.UDPRate only
 	pending    []subKey
 	pendingSet map[subKey]bool
 	running    bool
@@ -160,6 +166,9 @@ type Engine struct {
 	started bool
 
 	udp *udpSender
+	// broadcast holds the directed broadcast addresses of this host's
+	// IPv4 networks, which a UDP push must never be sent to.
+	broadcast map[netip.Addr]bool
 }
 
 // New returns an engine; call Start before changes are expected to flow.
@@ -177,6 +186,8 @@ func New(o Options) *Engine {
 		kick:    make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
+
+		broadcast: localBroadcasts(),
 	}
 	e.m = newMetrics(o.Registry, o.Logger, e)
 	return e
@@ -347,12 +358,20 @@ func (e *Engine) SubscribeUDP(svc naming.ServiceKey, clusters string, addr netip
 		return
 	}
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if !e.unicastUDP(addr.Addr()) {
+		e.m.dropped.WithLabelValues("udp_target_refused").Inc()
+		e.o.Logger.Debug("udp subscription refused: not a unicast address", "addr", addr.String())
+		return
+	}
 	id := "udp:" + addr.String()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	tg := e.targets[id]
 	if tg == nil {
 		tg = &target{id: id, udp: addr, subs: map[subKey]time.Time{}, pendingSet: map[subKey]bool{}}
+		if e.o.UDPRate > 0 {
+			tg.limit = rate.NewLimiter(rate.Limit(e.o.UDPRate), e.o.UDPRate)
+		}
 		e.targets[id] = tg
 	}
 	tg.agent = userAgent

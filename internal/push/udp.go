@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,10 @@ func (e *Engine) pushUDP(tg *target, k subKey) {
 		if attempt > 0 {
 			e.m.retried.WithLabelValues("udp").Inc()
 		}
+		if tg.limit != nil && !tg.limit.Allow() {
+			e.m.dropped.WithLabelValues("udp_rate_limited").Inc()
+			return
+		}
 		ack := u.wait(seq)
 		if _, err := u.conn.WriteToUDP(b, addr); err != nil {
 			u.forget(seq)
@@ -183,4 +188,52 @@ func (e *Engine) pushUDP(tg *target, k subKey) {
 		}
 	}
 	e.m.fail("udp")
+}
+
+// unicastUDP reports whether a is an address a UDP push may go to: never
+// the unspecified address, "this network" (0.0.0.0/8), multicast,
+// link-local (which includes cloud metadata services such as
+// 169.254.169.254), the reserved 240.0.0.0/4 (which includes the limited
+// broadcast 255.255.255.255), or the directed broadcast address of one of
+// this host's networks.
+func (e *Engine) unicastUDP(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() ||
+		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
+		return false
+	}
+	if a.Is4() {
+		b := a.As4()
+		if b[0] == 0 || b[0] >= 240 {
+			return false
+		}
+	}
+	return !e.broadcast[a]
+}
+
+// localBroadcasts returns the directed broadcast addresses of this host's
+// IPv4 networks (those with room for one).
+func localBroadcasts() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4 := ipn.IP.To4()
+		ones, bits := ipn.Mask.Size()
+		if ip4 == nil || bits != 32 || ones > 30 {
+			continue
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip4[i] | ^ipn.Mask[len(ipn.Mask)-4+i]
+		}
+		out[netip.AddrFrom4(b)] = true
+	}
+	return out
 }

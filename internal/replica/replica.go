@@ -1,8 +1,9 @@
 // Package replica connects the naming store to the Distro core: the
-// adapter that lets distro.Node read and write naming records, and the rule
-// that turns store changes into core observations. The server's cluster
-// shell and the deterministic simulation both use it, so the simulation
-// tests exactly the code path production runs.
+// adapter that lets distro.Node read and write naming records, the rule
+// that turns store changes into core observations, and Shell, the
+// deterministic part of a cluster node (core, membership, ring, readiness,
+// expiry) that the server's goroutine and the simulation both drive, so the
+// simulation tests exactly the code production runs.
 package replica
 
 import (

@@ -146,6 +146,8 @@ func (s *Server) clusterAuth() string {
 	switch {
 	case s.cluster == nil:
 		return "none (standalone)"
+	case s.cfg.ClusterSecret != "" && s.cfg.ClusterTLSCertFile != "":
+		return "secret+mTLS"
 	case s.cfg.ClusterSecret != "":
 		return "secret"
 	default:

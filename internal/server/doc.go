@@ -1,7 +1,16 @@
 // Package server is distrod's composition root: it builds the naming store,
 // the push engine, the Nacos HTTP and gRPC servers and, in cluster mode, the
-// Distro shell (membership probes, the cluster transport and the goroutine
-// that drives the pure protocol core), and owns every goroutine and socket.
+// cluster shell, and owns every goroutine and socket.
+//
+// The cluster shell (cluster.go) holds no decisions: replica.Shell, a
+// deterministic type the simulation (internal/sim) drives for every node,
+// holds the Distro core, the membership table and its probe schedule, the
+// ownership ring, readiness and heartbeat expiry. cluster.go is one
+// goroutine that feeds it messages, probe results, member lists and ticks
+// with the wall clock, starts the probes it asks for, sends its outbox
+// through the cluster transport and publishes its ring and readiness to the
+// API goroutines through atomics. In standalone mode a ticker runs expiry.
+//
 // It also builds the auth guard (auth.go) shared by the HTTP and gRPC APIs,
 // seeds the first admin from auth-admin-password, and puts the debug
 // endpoints behind ROLE_ADMIN.
@@ -13,6 +22,12 @@
 // gets ErrorResponse 300, so the SDK tries its next server); writes and
 // liveness are served from the first moment. Shutdown runs in reverse: API
 // servers drain, then the shell stops.
+//
+// TLS (tls.go, docs/security-tls.md): New loads the certificate files of
+// each port that has them (package tlsfiles; a bad file fails New). The
+// HTTP port then serves HTTPS only, the SDK port TLS (and plaintext too in
+// compatibility mode), and the cluster transport runs mutual TLS under its
+// secret handshake. Each new handshake re-reads changed files.
 //
 // Forwarded writes (forward.go): an HTTP write for an ip:port or service
 // this node does not own goes to the owner as a Forward call on the cluster

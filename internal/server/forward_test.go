@@ -185,7 +185,7 @@ func TestForward_SDKv1ReadsItsWritesThroughAnyNode(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		svc := fmt.Sprintf("ryw.%d", i)
 		ip := fmt.Sprintf("10.77.%d.%d", i/200, i%200+1)
-		if !b.srv.owns(ip + ":8080") {
+		if _, local := b.srv.cluster.Route(ip + ":8080"); !local {
 			forwarded++
 		}
 		ok, err := cli.RegisterInstance(vov1.RegisterInstanceParam{Ip: ip, Port: 8080, ServiceName: svc, Weight: 1, Enable: true, Healthy: true, Ephemeral: true})

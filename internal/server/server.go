@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -36,6 +38,9 @@ type Server struct {
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
+	tls     tlsSources
+	// httpRefused counts HTTP connections closed over the per-IP limit.
+	httpRefused prometheus.Counter
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -46,8 +51,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.httpRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "distrod_http_connections_refused_total", Help: "HTTP connections closed on accept over max-connections-per-ip.",
+	})
+	s.reg.MustRegister(s.httpRefused)
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
 	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
+	s.store.SetLimits(storeLimits(cfg))
 	s.reg.MustRegister(newStoreCollector(s.store))
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
@@ -57,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Timeout:    cfg.PushTimeout,
 		RetryDelay: cfg.PushRetryDelay,
 		QueueSize:  cfg.PushQueueSize,
+		UDPRate:    cfg.UDPPushRate,
 		Logger:     log.With("component", "push"),
 		Registry:   s.reg,
 	})
@@ -64,6 +75,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
 	guard, err := newGuard(cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	if s.tls, err = loadTLS(cfg, log); err != nil {
 		return nil, err
 	}
 	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
@@ -77,12 +91,26 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Self:            cfg.SelfAddr(),
 		Ready:           s.ready,
 		Auth:            guard,
+
+		SetupTimeout:        cfg.GRPCSetupTimeout,
+		MaxStreams:          cfg.GRPCMaxStreams,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+		MaxPushBytesPerConn: cfg.PushMaxBytesPerConnection,
+		MaxPushBytes:        cfg.PushMaxBytes,
+		MaxAnswerBytes:      cfg.MaxListAnswerBytes,
+
+		TLS:              s.tls.grpcConfig(),
+		TLSCompatibility: cfg.GRPCTLSCompatibility,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
 	}
 	s.grpc = grpcSrv
 
+	trusted, err := cfg.UDPPushTrustedPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	var router nacoshttp.Router
 	var fwd nacoshttp.Forwarder
 	var fw *forwarder
@@ -113,6 +141,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Forwarder:      fwd,
 		Ready:          s.ready,
 		Auth:           guard,
+		MaxParams:      cfg.MaxHTTPParams,
+		MaxAnswerBytes: cfg.MaxListAnswerBytes,
+		UDPTrustedNets: trusted,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -136,11 +167,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadTimeout:       cfg.ReadTimeout,
-		ReadHeaderTimeout: cfg.ReadTimeout,
+		ReadHeaderTimeout: min(cfg.ReadHeaderTimeout, cfg.ReadTimeout),
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(log),
+		TLSConfig:         s.tls.httpConfig(),
 	}
 	return s, nil
 }
@@ -151,14 +183,6 @@ func (s *Server) Store() *naming.Store { return s.store }
 // ready reports whether the node serves reads and takes SDK connections:
 // a standalone node at once, a cluster node once its snapshot load ended.
 func (s *Server) ready() bool { return s.cluster == nil || s.cluster.Ready() }
-
-// owns reports whether this node is responsible for an ip:port tag.
-func (s *Server) owns(tag string) bool {
-	if s.cluster == nil {
-		return true
-	}
-	return s.cluster.Owns(tag)
-}
 
 // Run opens the listeners, serves until ctx ends, then shuts down
 // gracefully.
@@ -181,6 +205,10 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
+	httpLis = connlimit.New(httpLis, s.cfg.MaxConnectionsPerIP, func(ip netip.Addr) {
+		s.httpRefused.Inc()
+		s.log.Debug("http connection refused: per-IP limit", "ip", ip, "max", s.cfg.MaxConnectionsPerIP)
+	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := s.push.Start(ctx); err != nil {
@@ -206,23 +234,33 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(3)
+	if s.cluster == nil {
+		// In cluster mode the shell runs expiry, once ready.
+		wg.Add(1)
+		go func() { defer wg.Done(); s.expireLoop(ctx) }()
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := s.grpc.Serve(grpcLis); err != nil {
 			errc <- fmt.Errorf("server: grpc: %w", err)
 		}
 	}()
-	go func() { defer wg.Done(); s.expireLoop(ctx) }()
 	go func() {
 		defer wg.Done()
-		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.http.TLSConfig != nil {
+			// The certificate comes from TLSConfig, re-read as its files change.
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("server: http: %w", err)
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
 		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
-		"members", s.cfg.Members, "cluster_auth", s.clusterAuth())
+		"members", s.cfg.Members, "cluster_auth", s.clusterAuth(),
+		"http_tls", describeTLS(s.tls.http, false), "grpc_tls", describeTLS(s.tls.grpc, s.cfg.GRPCTLSCompatibility))
 
 	var runErr error
 	select {
@@ -244,7 +282,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// expireLoop runs heartbeat expiry for the IP-port clients this node owns.
+// expireLoop runs heartbeat expiry in standalone mode, where this node owns
+// every IP-port client.
 func (s *Server) expireLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ExpireCheckInterval)
 	defer t.Stop()
@@ -253,10 +292,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if s.cluster != nil && !s.cluster.Ready() {
-				continue // never expire what a half-loaded node has not seen beats for
-			}
-			s.store.ExpireCheck(now.UnixMilli(), s.owns)
+			s.store.ExpireCheck(now.UnixMilli(), func(string) bool { return true })
 		}
 	}
 }
@@ -272,4 +308,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storeLimits maps the client limit settings to the naming store's.
+func storeLimits(cfg config.Config) naming.Limits {
+	return naming.Limits{
+		MaxNamespaceLen:         cfg.MaxNamespaceLength,
+		MaxGroupLen:             cfg.MaxGroupLength,
+		MaxServiceNameLen:       cfg.MaxServiceNameLength,
+		MaxMetadataKeyLen:       cfg.MaxMetadataKeyBytes,
+		MaxMetadataValueLen:     cfg.MaxMetadataValueBytes,
+		MaxMetadataBytes:        cfg.MaxMetadataBytes,
+		MaxInstancesPerService:  cfg.MaxInstancesPerService,
+		MaxServicesPerNamespace: cfg.MaxServicesPerNamespace,
+		MaxNamespaces:           cfg.MaxNamespaces,
+	}
 }

@@ -2,11 +2,11 @@ package sim
 
 import (
 	"fmt"
-	"maps"
 	"sort"
 	"time"
 
 	"github.com/distrod/distrod/internal/distro"
+	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -33,8 +33,26 @@ type Result struct {
 	Sent, Delivered                              int // protocol messages
 	Crashes, Restarts, Partitions, Blocks, Flaps int // faults
 
-	// HTTP workload.
+	// HTTP workload. ForwardFailures counts writes whose entry node could
+	// not reach the owner or timed out; ClientTimeouts, requests the client
+	// gave up on; LateHops, forwarded writes or answers held by a cut link
+	// and delivered after it healed; Refused, forwarded writes the owner
+	// refused past their deadline.
 	Registers, Beats, Reregisters, Deregisters, Stops, ExpiryWrites, ForwardFailures int
+	ClientTimeouts, LateHops, Refused                                                int
+	// LateWrites counts forwarded writes executed past their deadline
+	// (only with Options.NoForwardDeadline).
+	LateWrites int
+	// LostDeletes counts acknowledged deregistrations whose node crashed
+	// before any other node held the tombstone; SkewedDeletes, those sent
+	// within maxClockSpread of an acknowledged registration (both exempt
+	// from I3: docs/distro.md, known limits).
+	LostDeletes, SkewedDeletes int
+	// SlowLoads counts restarts whose snapshot transfer was throttled.
+	SlowLoads int
+	// I3Watch counts (client, node) pairs I3 watched after a delete;
+	// I8Checks, the expiry deadlines checked.
+	I3Watch, I8Checks int
 	// Connection workload.
 	Connects, Reconnects, Disconnects, Migrations, Publishes, Unpublishes, Died, Reaped int
 	// Reads (I4): issued, issued while some link was cut or some node down,
@@ -65,16 +83,17 @@ func Repro(seed uint64) string {
 // Summary is a one-line description of the run.
 func (r Result) Summary() string {
 	return fmt.Sprintf("seed=%d nodes=%d killed=%q converged=%v msgs=%d/%d crashes=%d partitions=%d blocks=%d flaps=%d "+
-		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d] "+
+		"http[reg=%d beats=%d rereg=%d dereg=%d stop=%d expiry=%d fwdfail=%d timeout=%d late=%d refused=%d latewrites=%d lostdel=%d skewdel=%d i3watch=%d i8=%d] "+
 		"conn[connect=%d redo=%d close=%d migrate=%d pub=%d unpub=%d died=%d reaped=%d] reads=%d/%d/%d stale=%d gaveup=%d show=%d hide=%d retired=%d trace=%x",
 		r.Seed, r.Nodes, r.Killed, r.ConvergedAfter, r.Delivered, r.Sent, r.Crashes, r.Partitions, r.Blocks, r.Flaps,
 		r.Registers, r.Beats, r.Reregisters, r.Deregisters, r.Stops, r.ExpiryWrites, r.ForwardFailures,
+		r.ClientTimeouts, r.LateHops, r.Refused, r.LateWrites, r.LostDeletes, r.SkewedDeletes, r.I3Watch, r.I8Checks,
 		r.Connects, r.Reconnects, r.Disconnects, r.Migrations, r.Publishes, r.Unpublishes, r.Died, r.Reaped,
 		r.Reads, r.ReadsDuringFaults, r.ReadsNotReady, r.StaleChecks, r.LoadsGivenUp, r.MustShow, r.MustHide, r.RetiredIDs, r.TraceHash)
 }
 
 // death is a crashed incarnation whose connection clients must vanish
-// everywhere within DownAfter + OwnerGrace (+ slack) if it stays dead (I7).
+// everywhere within DownWithin + OwnerGrace (+ slack) if it stays dead (I7).
 type death struct {
 	node    *simNode
 	inc     int
@@ -87,40 +106,159 @@ type death struct {
 }
 
 // periodicChecks runs every 50ms of virtual time: I7 deadlines every
-// time, I4 reads and I6 owners every 200ms.
+// time; I3 and I8 from each HTTP client's point of view, I4 reads and I6
+// owners every 200ms (I3 and I8 at other phases than I4 and I6).
 func (c *Cluster) periodicChecks() {
 	c.checkStaleness()
 	c.checks++
+	if c.checks%4 == 2 {
+		c.checkClients()
+	}
 	if c.checks%4 == 0 {
 		c.issueReads()
 		c.checkOwners()
 	}
 }
 
-// checkOwners is I6: nodes with equal member views agree on the owner of
-// every tag, and the Ring the server routes with agrees with the node.
-func (c *Cluster) checkOwners() {
-	up := c.upNodes()
-	for i, a := range up {
-		var live []string
-		for _, p := range c.nodes {
-			if s := a.view[p.addr]; s == distro.StateUp || s == distro.StateSuspicious {
-				live = append(live, p.addr)
+// lists reports whether sn lists h's instance (healthy or not).
+func lists(sn *simNode, h *httpClient) bool {
+	_, id, ok := sn.store.FindInstance(h.svc, h.inst.IP, h.inst.Port, h.inst.ClusterName)
+	return ok && id == h.id
+}
+
+// checkClients checks, on every ready node, what each HTTP client was
+// told:
+//
+//   - I3: once the client's instance is gone (its deregistration was
+//     acknowledged, or it stopped beating, some node deleted it and no
+//     ready node lists it any more, after every write it sent is answered
+//     or past its deadline), a ready node that learnt of the delete (it
+//     holds a tombstone newer than every version the client's writes made
+//     live) and did not list it must never list it again, unless the
+//     client registered again since. A node that never heard of the
+//     instance is not watched, except the node that acknowledged a
+//     deregistration which found no instance there: it knew of the delete
+//     whether or not it recorded it. A delete that died with its node
+//     before any other node held it (deregLost) is a known limit, counted
+//     and not held against the cluster.
+//   - I8: a client that stopped beating (stopped, or deregistered) must be
+//     listed by no ready node ForwardTimeout + DeleteAfter + ExpirySlack
+//     after it last sent a register or beat, plus the time some ready
+//     node's ring gave the tag to a node still loading.
+func (c *Cluster) checkClients() {
+	ready := c.readyNodes()
+	const skew = 40 * time.Millisecond
+	on := make([]bool, len(ready))
+	for _, h := range c.http {
+		if h.state == hAlive {
+			c.checkAlive(ready, h)
+			continue
+		}
+		if h.state == hIdle {
+			continue
+		}
+		anywhere, loading := false, false
+		for i, sn := range ready {
+			on[i] = lists(sn, h)
+			anywhere = anywhere || on[i]
+			if o := c.byAddr[sn.sh.Owner(TagOf(h))]; o.up && !o.ready {
+				loading = true
 			}
 		}
-		ring := distro.NewRing(live)
+		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
+		// A stopped client's instance is gone once some node deleted it
+		// (and no ready node lists it): a ready node that never held it
+		// (it loaded while cut off) does not make it gone.
+		deleted := !h.deleted.IsZero() && !h.deleted.Before(h.lastLive)
+		if h.goneAt.IsZero() && settled && deleted && len(ready) > 0 && !anywhere {
+			h.gone(c.now)
+			c.event("gone", "%s listed by no ready node", h.id)
+		}
+		// I8
+		if loading {
+			h.ownerLoading += 200 * time.Millisecond
+		}
+		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading)
+		if !h.reported8 && c.now.After(deadline) {
+			c.res.I8Checks++
+			for i, sn := range ready {
+				if on[i] {
+					h.reported8 = true
+					o := c.byAddr[sn.sh.Owner(TagOf(h))]
+					_, holds := o.store.Get(naming.PubKey(h.id, h.svc))
+					c.violate("I8: %s still lists %s of %s, %v after its last beat (bound %v; owner by its ring %s up=%v ready=%v holds=%v)",
+						sn.addr, h.inst.IP, h.id, c.now.Sub(h.lastLive), deadline.Sub(h.lastLive), o.addr, o.up, o.ready, holds && o.up)
+					break
+				}
+			}
+		}
+		// I3
+		if h.goneAt.IsZero() || h.reported || h.deregLost {
+			continue
+		}
+		for i, sn := range ready {
+			k := sn.key()
+			switch {
+			case !on[i] && !h.absent[k] && (sawDelete(sn, h) || h.deregUnknown && sn == h.deregBy && sn.inc == h.deregInc):
+				h.absent[k] = true
+				c.res.I3Watch++
+			case on[i] && h.absent[k]:
+				h.reported = true
+				rec, _ := sn.store.Get(naming.PubKey(h.id, h.svc))
+				why := fmt.Sprintf("; record %v by %s", rec.Version, rec.Owner)
+				if h.deregUnknown {
+					why += "; its deregistration found no instance where it ran"
+				}
+				if h.lateWrite.After(h.goneAt) {
+					why += fmt.Sprintf("; a write of it executed past its deadline at t=%v", h.lateWrite.Sub(epoch))
+				}
+				c.violate("I3: %s lists %s again (%s), gone since t=%v, last register sent t=%v%s", sn.addr, h.id,
+					h.state, h.goneAt.Sub(epoch), h.lastReg.Sub(epoch), why)
+			}
+			if h.reported {
+				break
+			}
+		}
+	}
+}
+
+// sawDelete reports whether sn holds a tombstone of h's record newer than
+// every version a write of h made live: sn does not list the instance
+// because it learnt of its deletion, not because it never heard of it (a
+// node that loaded while cut off from the owner's side). An expiry counts
+// only if it reflects the client's last beat that took effect anywhere: a
+// member cut off from the client that expired it on the beats it alone
+// saw was wrong, and the beats of the other side must correct it.
+func sawDelete(sn *simNode, h *httpClient) bool {
+	r, ok := sn.store.Get(naming.PubKey(h.id, h.svc))
+	if !ok || !r.Tombstone || !r.Version.Newer(h.liveVer) {
+		return false
+	}
+	return !r.Version.Derived() || r.Version.ReflectedBeat() >= h.execBeat
+}
+
+// checkOwners is I6: nodes with equal member views agree on the owner of
+// every tag, and the Ring the server routes with agrees with the core.
+func (c *Cluster) checkOwners() {
+	up := c.upNodes()
+	views := make([]string, len(up))
+	for i, a := range up {
+		views[i] = viewString(a.sh.View())
+		ring := a.sh.Ring()
 		for _, h := range c.http {
-			if o, r := a.node.Owner(TagOf(h)), ring.Owner(TagOf(h)); o != r {
+			if o, r := a.sh.Core().Owner(TagOf(h)), ring.Owner(TagOf(h)); o != r {
 				c.violate("I6: %s owns %s by %s but its Ring says %s", a.addr, TagOf(h), o, r)
 				return
 			}
 		}
-		for _, b := range up[i+1:] {
-			if !maps.Equal(a.view, b.view) {
+	}
+	for i, a := range up {
+		for j, b := range up[i+1:] {
+			if views[i] != views[i+1+j] {
 				continue
 			}
 			for _, h := range c.http {
-				if oa, ob := a.node.Owner(TagOf(h)), b.node.Owner(TagOf(h)); oa != ob {
+				if oa, ob := a.sh.Owner(TagOf(h)), b.sh.Owner(TagOf(h)); oa != ob {
 					c.violate("I6: %s and %s share a view but own %s by %s vs %s", a.addr, b.addr, TagOf(h), oa, ob)
 					return
 				}
@@ -130,14 +268,14 @@ func (c *Cluster) checkOwners() {
 }
 
 // checkStaleness is I7: while a crashed node stays dead, every live node
-// drops its connection clients within DownAfter + OwnerGrace + slack of the
+// drops its connection clients within DownWithin + OwnerGrace + slack of the
 // crash (or of its own boot, if it booted later).
 func (c *Cluster) checkStaleness() {
 	for _, d := range c.deaths {
 		if d.done || d.node.up {
 			continue // restarted: its new incarnation reaps them (checked by I3)
 		}
-		bound := c.opt.DownAfter + c.opt.Config(d.node.addr).OwnerGrace + c.opt.StaleSlack
+		bound := c.opt.DownWithin() + c.opt.Config(d.node.addr).OwnerGrace + c.opt.StaleSlack
 		for _, sn := range c.upNodes() {
 			k := fmt.Sprintf("%s/%d", sn.addr, sn.inc)
 			from := d.at
@@ -184,14 +322,24 @@ func (c *Cluster) publisher(sn *simNode, li svcInst) (string, bool) {
 	return id, ok
 }
 
-// issueReads is I4: every live node answers a local read, whatever the
-// faults; an answer lists each (ip, port, cluster) once.
+// issueReads is I4: every live ready node answers a local read, whatever
+// the faults; an answer lists each (ip, port, cluster) once. A node still
+// loading answers 503, as the server does: it does not serve reads, which
+// is not a violation (counted in ReadsNotReady).
 func (c *Cluster) issueReads() {
 	svcs := c.services()
 	faulty := c.partitions > 0 || len(c.upNodes()) < len(c.nodes)
 	for _, sn := range c.upNodes() {
 		svc := svcs[c.readRng.IntN(len(svcs))]
 		q := naming.Query{HealthyOnly: c.readRng.IntN(2) == 0, EnabledOnly: true}
+		c.res.Reads++
+		if !sn.ready {
+			c.res.ReadsNotReady++
+			continue
+		}
+		if faulty {
+			c.res.ReadsDuringFaults++
+		}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -208,13 +356,6 @@ func (c *Cluster) issueReads() {
 				seen[k] = true
 			}
 		}()
-		c.res.Reads++
-		if faulty {
-			c.res.ReadsDuringFaults++
-		}
-		if !sn.ready {
-			c.res.ReadsNotReady++
-		}
 	}
 }
 
@@ -229,40 +370,31 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 		c.violate("I5: %s took %v to become ready (bound %v)", sn.addr, d, c.opt.ReadyWithin)
 	}
 	gaveUp := map[string]bool{}
-	for _, ps := range sn.node.Status().Peers {
+	for _, ps := range sn.sh.Status().Peers {
 		if ps.Snapshot == "gave-up" {
 			gaveUp[ps.Addr] = true
 		}
 	}
-	for _, pa := range sortedKeys(sn.loadBase) {
-		p := c.byAddr[pa]
-		if sn.loadBroken[pa] || !p.up {
-			continue
+	exempt := func(p string) bool {
+		if !c.byAddr[p].up {
+			return true
 		}
-		if gaveUp[pa] {
+		if gaveUp[p] {
 			// Allowed by design (no progress for LoadTimeout: heavy loss);
 			// counted so that a run shows how often it happens.
 			c.res.LoadsGivenUp++
-			continue
+			return true
 		}
-		base := sn.loadBase[pa]
-		for _, k := range sortedKeys(base) {
-			v := base[k]
-			cur, ok := p.store.Get(k)
-			if !ok || cur.Version != v {
-				continue
-			}
-			mine, ok := sn.store.Get(k)
-			if ok && !v.Newer(mine.Version) {
-				continue
-			}
-			if sn.loadDropped[k] {
-				continue // dropped here before ready: a dead owner's cleanup
-			}
-			c.violate("I5: %s ready without %s@%v that %s held", sn.addr, k, v, pa)
-		}
+		return false
 	}
-	sn.loadBase, sn.loadBroken, sn.loadDropped = nil, nil, nil
+	version := func(n, k string) (hlc.Version, bool) {
+		r, ok := c.byAddr[n].store.Get(k)
+		return r.Version, ok
+	}
+	for _, m := range sn.load.Missing(exempt, version) {
+		c.violate("I5: %s ready without %s@%v that %s held", sn.addr, m.Key, m.Version, m.Peer)
+	}
+	sn.load = nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -300,7 +432,7 @@ func (c *Cluster) equalData() bool {
 		if !sn.ready {
 			return false
 		}
-		d := sn.node.Status().Digest
+		d := sn.sh.Status().Digest
 		if i > 0 && d != core {
 			return false
 		}
@@ -371,7 +503,7 @@ func (c *Cluster) finalChecks() {
 		if !sn.ready {
 			c.violate("I5: %s not ready at the end", sn.addr)
 		}
-		if st, n := sn.node.Status(), len(liveMetas(sn)); st.Live != n {
+		if st, n := sn.sh.Status(), len(liveMetas(sn)); st.Live != n {
 			c.violate("index: %s core counts %d live records, store holds %d", sn.addr, st.Live, n)
 		}
 	}
@@ -508,5 +640,38 @@ func (c *Cluster) explainDivergence() {
 				return
 			}
 		}
+	}
+}
+
+// checkAlive is I2 while links work: the instance of a client whose beats
+// keep taking effect never vanishes from a ready node that listed it (at
+// the client's latest registration or later) at the previous check, unless some link was cut in between (a node cut off
+// from the client may expire it; the heal must then bring it back, and
+// must never take it from a node that saw the beats) or a node crashed
+// lately (a write it had not synced yet dies with it; the client's next
+// beat answers 20404 and it registers again).
+func (c *Cluster) checkAlive(ready []*simNode, h *httpClient) {
+	recent := 2 * c.opt.BeatInterval
+	if c.partitions > 0 || len(ready) == 0 || c.now.Sub(c.lastCrash) < recent || c.now.Before(h.gapUntil) ||
+		h.execBeat < c.ms(ready[0])-recent.Milliseconds() {
+		h.listedOn = nil
+		return
+	}
+	if h.listedOn == nil {
+		h.listedOn = map[string]bool{}
+	}
+	for _, sn := range ready {
+		k := sn.key()
+		on := lists(sn, h)
+		if h.listedOn[k] && !on && !h.reported2 {
+			h.reported2 = true
+			c.violate("I2: %s stopped listing %s of %s, a client whose beats keep taking effect (last at %d), with every link up",
+				sn.addr, h.inst.IP, h.id, h.execBeat)
+		}
+		// Only a copy at least as new as the client's latest write counts
+		// as listed: a stale replica may still learn of an older expiry
+		// before it learns of the registration that followed it.
+		r, _ := sn.store.Get(naming.PubKey(h.id, h.svc))
+		h.listedOn[k] = on && !h.liveVer.Newer(r.Version)
 	}
 }

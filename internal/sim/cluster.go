@@ -1,14 +1,18 @@
 package sim
 
 import (
+	"container/heap"
+	"context"
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/distrod/distrod/internal/distro"
 	"github.com/distrod/distrod/internal/distro/distrotest"
 	"github.com/distrod/distrod/internal/hlc"
+	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/replica"
 )
@@ -16,73 +20,82 @@ import (
 // epoch is the virtual time at which every run starts.
 var epoch = time.Unix(1_700_000_000, 0).UTC()
 
-// simNode is one cluster member: the shell around one incarnation of a
-// distro.Node and its naming.Store, as internal/server/cluster.go builds it.
+// simNode is one cluster member: one incarnation of the server's
+// deterministic shell (replica.Shell: Distro core, membership table, ring,
+// readiness, expiry) over its naming.Store, driven as
+// internal/server/cluster.go drives it, with the virtual clock.
 type simNode struct {
-	addr string
-	skew time.Duration // this host's clock offset; constant across restarts
-	up   bool
-	inc  int // incarnation, 1 at first boot
-	boot time.Time
+	addr   string
+	skew   time.Duration // this host's clock offset; constant across restarts
+	up     bool
+	inc    int // incarnation, 1 at first boot
+	incKey string
+	boot   time.Time
 
 	store *naming.Store
-	node  *distro.Node
+	sh    *replica.Shell
 	// conns are the connection ids this incarnation holds (the gRPC
 	// server's connection table).
 	conns map[string]bool
-	// changes and stale are filled by the store's OnChange listener and
-	// drained after every call, like the server's drainChanges.
-	changes []replica.Observation
-	stale   []string
+	// flaky: until then, this node's probes of the peer time out (a slow
+	// peer, a lossy path for probes only).
+	flaky map[string]time.Time
+	ready bool
+	// slow: snapshot chunks to this incarnation are throttled until ready.
+	slow bool
+	seen replica.ShellCounters
 
-	view        map[string]distro.MemberState
-	viewNet     uint64 // c.netVer when view was computed
-	viewPending bool   // a lost peer has not reached DOWN yet
-	det         *distrotest.Detector
-	ready       bool
-	nextExpire  time.Time
-	rejected    int
-
-	// I5: live record versions each reachable peer held at boot, and the
-	// peers whose link broke (or who crashed) during the load.
-	loadBase    map[string]map[string]hlc.Version
-	loadBroken  map[string]bool
-	loadDropped map[string]bool
+	// load is the I5 bookkeeping until the node is ready (nil after).
+	load *distrotest.LoadCheck
 }
+
+// maxClockSpread bounds how far two nodes' clocks disagree (skews lie in
+// ±20ms).
+const maxClockSpread = 41 * time.Millisecond
 
 // t is the node's local clock: virtual time plus its skew.
 func (sn *simNode) t(now time.Time) time.Time { return now.Add(sn.skew) }
 
+// key names the incarnation ("addr/inc").
+func (sn *simNode) key() string { return sn.incKey }
+
 type timer struct {
-	at  time.Time
-	seq uint64
-	fn  func()
+	at    time.Time
+	seq   uint64
+	fault bool // a fault's end (restart, heal): cancelled when Quiet starts
+	fn    func()
 }
 
 // Cluster is one simulated run. Build it with New and run it with Run.
 type Cluster struct {
 	opt Options
 	rng *rand.Rand
-	// readRng picks the I4 reads, so that checking never shifts the
-	// workload's random stream.
-	readRng *rand.Rand
-	net     *distrotest.Network
-	nodes   []*simNode
-	byAddr  map[string]*simNode
-	now     time.Time
-	trace   *distrotest.Trace
-	res     Result
+	// readRng picks the I4 reads and probeRng the probe round trips, so
+	// that checking and probing never shift the workload's random stream.
+	readRng, probeRng *rand.Rand
+	net               *distrotest.Network
+	nodes             []*simNode
+	byAddr            map[string]*simNode
+	now               time.Time
+	trace             *distrotest.Trace
+	res               Result
 
 	chaos      bool
 	quietStart time.Time
-	timers     []timer
+	lastCrash  time.Time // I2 while alive: a crash may take unsynced writes
+	timers     timers
 	timerSeq   uint64
-	partitions int    // active partition/block faults (for I4 bookkeeping)
-	netVer     uint64 // bumped on every reachability change
+	partitions int // active partition/block faults (for I4 bookkeeping)
+	long       [2][]string
+	longOn     bool
 
-	http  []*httpClient
-	apps  []*connApp
-	ports int // ephemeral port counter for connection ids
+	http     []*httpClient
+	httpByID map[string]int // index in http
+	apps     []*connApp
+	ports    int // ephemeral port counter for connection ids
+	hops     []*hop
+	reqs     uint64
+	hopSeq   uint64
 
 	ever        map[naming.ServiceKey]map[addrKey]bool // every instance ever published
 	retired     []retired                              // connection ids whose connection ended
@@ -106,10 +119,11 @@ func New(opt Options) *Cluster {
 		res:    Result{Seed: opt.Seed, Nodes: opt.Nodes, ConvergedAfter: -1},
 	}
 	c.readRng = rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+	c.probeRng = rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 	c.net = distrotest.NewNetwork(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), opt.Faults)
 	for i := range opt.Nodes {
 		addr := fmt.Sprintf("10.0.0.%d:8848", i+1)
-		sn := &simNode{addr: addr, skew: time.Duration(rng.IntN(41)-20) * time.Millisecond}
+		sn := &simNode{addr: addr, skew: time.Duration(rng.IntN(41)-20) * time.Millisecond} // within maxClockSpread
 		c.nodes = append(c.nodes, sn)
 		c.byAddr[addr] = sn
 	}
@@ -142,53 +156,89 @@ func (c *Cluster) event(kind, format string, args ...any) {
 
 func (c *Cluster) schedule(after time.Duration, fn func()) {
 	c.timerSeq++
-	c.timers = append(c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fn: fn})
+	heap.Push(&c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fn: fn})
 }
 
+// scheduleFault schedules the end of a fault; Quiet cancels it.
+func (c *Cluster) scheduleFault(after time.Duration, fn func()) {
+	c.timerSeq++
+	heap.Push(&c.timers, timer{at: c.now.Add(after), seq: c.timerSeq, fault: true, fn: fn})
+}
+
+// runTimers runs the timers due, in (time, scheduling) order, including
+// those they schedule for now.
 func (c *Cluster) runTimers() {
-	var due, keep []timer
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			keep = append(keep, t)
-		} else {
-			due = append(due, t)
-		}
-	}
-	c.timers = keep
-	sort.Slice(due, func(i, j int) bool { return due[i].seq < due[j].seq })
-	for _, t := range due {
-		t.fn()
+	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
+		heap.Pop(&c.timers).(timer).fn()
 	}
 }
 
-// boot starts a fresh incarnation of sn: new store, new core, empty
+// timers is a min-heap of timers by (at, seq).
+type timers []timer
+
+func (h timers) Len() int { return len(h) }
+func (h timers) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timers) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timers) Push(x any)   { *h = append(*h, x.(timer)) }
+func (h *timers) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (c *Cluster) addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, sn := range c.nodes {
+		out[i] = sn.addr
+	}
+	return out
+}
+
+// boot starts a fresh incarnation of sn: new store, new shell, empty
 // memory, the same address and host clock.
 func (c *Cluster) boot(sn *simNode) {
 	sn.up = true
 	sn.inc++
+	sn.incKey = fmt.Sprintf("%s/%d", sn.addr, sn.inc)
 	sn.boot = c.now
 	sn.store = naming.NewStore(sn.addr, hlc.NewClock(sn.addr))
+	sn.store.SetFlaws(c.opt.Flaws)
 	sn.store.SetExpiry(c.opt.UnhealthyAfter.Milliseconds(), c.opt.DeleteAfter.Milliseconds())
-	sn.changes, sn.stale = nil, nil
 	sn.conns = map[string]bool{}
+	sn.flaky = map[string]time.Time{}
+	sn.seen = replica.ShellCounters{}
+	// I5 bookkeeping and the last owner write, before the shell's own
+	// listener (listeners run in registration order).
 	sn.store.OnChange(c.listener(sn))
-	adapter := replica.Storage{Store: sn.store, Now: func() time.Time { return sn.t(c.now) },
-		OnReject: func(distro.Record, error) { sn.rejected++ }}
-	var st distro.Storage = adapter
-	if c.opt.Bug != NoBug {
-		st = broken{Storage: adapter, bug: c.opt.Bug}
+	cfg := replica.ShellConfig{
+		Distro: c.opt.Config(sn.addr),
+		Membership: membership.TableConfig{Self: sn.addr, ProbeInterval: c.opt.ProbeInterval,
+			SuspectAfter: c.opt.SuspectAfter, DownAfter: c.opt.DownAfter},
+		ExpireEvery: c.opt.ExpireEvery,
+		LiveConn:    func(id string) bool { return sn.conns[id] || c.opt.NoReap },
+		Rand:        rand.New(rand.NewPCG(c.rng.Uint64(), c.rng.Uint64())),
 	}
-	n, err := distro.New(c.opt.Config(sn.addr), st, rand.New(rand.NewPCG(c.rng.Uint64(), c.rng.Uint64())))
+	if c.opt.Bug != NoBug {
+		cfg.WrapStorage = func(s replica.Storage) distro.Storage { return broken{Storage: s, bug: c.opt.Bug} }
+	}
+	sh, err := replica.NewShell(cfg, sn.store, sn.t(c.now))
 	if err != nil {
 		panic(err) // a bad Config is a bug in the test setup
 	}
-	sn.node = n
-	sn.view, sn.det = nil, distrotest.NewDetector(c.opt.SuspectAfter, c.opt.DownAfter)
-	sn.ready = false
-	sn.nextExpire = c.now.Add(time.Duration(c.rng.Int64N(int64(c.opt.ExpireEvery))))
-	sn.loadBase, sn.loadBroken, sn.loadDropped = map[string]map[string]hlc.Version{}, map[string]bool{}, map[string]bool{}
+	sn.sh = sh
+	sn.ready = c.opt.ReadyBeforeLoad
+	sn.slow = c.chaos && c.now.After(epoch) && c.rng.Float64() < c.opt.SlowLoad
+	if sn.slow {
+		c.res.SlowLoads++
+	}
+	sn.load = distrotest.NewLoadCheck(sn.addr)
 	c.net.SetDown(sn.addr, false)
-	c.netVer++
 	for _, p := range c.nodes {
 		if p == sn || !p.up {
 			continue
@@ -199,99 +249,122 @@ func (c *Cluster) boot(sn *simNode) {
 				base[m.Key] = m.Version
 			}
 		}
-		sn.loadBase[p.addr] = base
-		if !c.linked(sn.addr, p.addr) {
-			sn.loadBroken[p.addr] = true
-		}
+		sn.load.Peer(p.addr, base, c.linked(sn.addr, p.addr))
 	}
-	c.event("boot", "%s inc=%d", sn.addr, sn.inc)
-	c.updateView(sn)
+	c.event("boot", "%s inc=%d slow=%v", sn.addr, sn.inc, sn.slow)
+	sh.SetMembers(sn.t(c.now), c.addrs())
+	c.afterCall(sn)
+	if sn.ready {
+		c.checkLoaded(sn)
+	}
 }
 
-// listener is the server's onChange (replica.Observe): observe every
-// change but drops, and collect own connection clients that arrive from
-// peers (they are from an earlier incarnation: their connections died with
-// it).
+// listener keeps the simulation's books on sn's store changes: the last
+// owner write (I1) and, for I5, records dropped during a load. The shell's
+// own listener (replica.Shell.Changed) does what the server does.
 func (c *Cluster) listener(sn *simNode) func(naming.Change) {
 	return func(ch naming.Change) {
-		m := ch.Record
-		o := replica.Observe(ch, sn.addr, func(id string) bool { return sn.conns[id] })
-		if !o.Observe {
-			// I5 bookkeeping: a record a peer dropped during a load was not
-			// held throughout it; one the loader dropped itself before
-			// ready (a dead owner's cleanup) is excused.
+		if c.opt.Watch != "" && c.opt.Trace != nil && strings.Contains(ch.Record.Key, c.opt.Watch) {
+			m := ch.Record
+			fmt.Fprintf(c.opt.Trace, "t=%-8v %-10s %s %s v=%v owner=%s tomb=%v local=%v dropped=%v\n", c.elapsed(), "watch",
+				sn.addr, m.Key, m.Version, m.Owner, m.Tombstone, ch.Local, ch.Dropped)
+		}
+		if ch.Dropped {
+			// A record a peer dropped during a load was not held
+			// throughout it; one the loader dropped itself before ready (a
+			// dead owner's cleanup) is excused.
 			for _, l := range c.nodes {
-				if l.loadBase == nil {
-					continue
-				}
-				if l == sn {
-					l.loadDropped[m.Key] = true
-				} else {
-					delete(l.loadBase[sn.addr], m.Key)
+				switch {
+				case l.load == nil:
+				case l == sn:
+					l.load.Dropped(ch.Record.Key)
+				default:
+					l.load.Changed(sn.addr, ch.Record.Key)
 				}
 			}
 			return
 		}
-		if o.StaleClient != "" {
-			sn.stale = append(sn.stale, o.StaleClient)
-		}
 		if ch.Local {
 			c.lastWrite = c.now
-		}
-		sn.changes = append(sn.changes, o)
-	}
-}
-
-// afterCall plays the shell after every call into the core or the store:
-// observe the store's changes, tombstone stale own connections, send the
-// outbox.
-func (c *Cluster) afterCall(sn *simNode) {
-	t := sn.t(c.now)
-	for len(sn.changes) > 0 || len(sn.stale) > 0 {
-		chs, stale := sn.changes, sn.stale
-		sn.changes, sn.stale = nil, nil
-		for _, o := range chs {
-			o.Feed(t, sn.node)
-		}
-		if c.opt.NoReap {
-			continue
-		}
-		for _, id := range stale {
-			if sn.store.RemoveClient(t.UnixMilli(), id) {
-				c.res.Reaped++
-				c.event("reap", "%s deletes %s from an earlier incarnation", sn.addr, id)
+			if i, ok := c.httpByID[naming.ClientOfKey(ch.Record.Key)]; ok && ch.Record.Tombstone {
+				if h := c.http[i]; h.state == hStopped || h.state == hDeregistered {
+					h.deleted = c.now
+				}
 			}
 		}
 	}
-	for _, env := range sn.node.Outbox() {
+}
+
+// afterCall plays the server loop after every input: observe the store's
+// changes (the shell reaps stale own connections), send the outbox, and
+// trace what the shell did on its own.
+func (c *Cluster) afterCall(sn *simNode) {
+	sn.sh.Drain(sn.t(c.now))
+	for _, env := range sn.sh.Outbox() {
 		c.res.Sent++
-		c.net.Send(c.now, sn.addr, env)
+		var extra time.Duration
+		if dst := c.byAddr[env.To]; dst.slow && !dst.ready && env.Msg.Type() == distro.MsgSnapshotChunk {
+			extra = time.Duration(c.probeRng.Int64N(int64(c.opt.ChunkDelay) + 1))
+		}
+		c.net.SendDelayed(c.now, sn.addr, env, extra)
 	}
+	sn.sh.Forgotten()
+	cnt := sn.sh.Counters()
+	if d := cnt.Reaped - sn.seen.Reaped; d > 0 {
+		c.res.Reaped += d
+		c.event("reap", "%s deleted %d connection clients of an earlier incarnation", sn.addr, d)
+	}
+	if d := cnt.ExpiryWrites - sn.seen.ExpiryWrites; d > 0 {
+		c.res.ExpiryWrites += d
+		c.event("expire", "%s changed %d records", sn.addr, d)
+	}
+	if d := cnt.Rejected - sn.seen.Rejected; d > 0 {
+		c.violate("%s rejected %d replicated records", sn.addr, d)
+	}
+	if cnt.Views != sn.seen.Views {
+		c.event("view", "%s %s", sn.addr, viewString(sn.sh.View()))
+	}
+	sn.seen = cnt
+}
+
+func viewString(v membership.View) string {
+	var b []byte
+	for _, m := range v.Members {
+		b = fmt.Appendf(b, "%s=%s ", m.Addr, m.State)
+	}
+	return string(b)
 }
 
 // linked reports whether a and b can talk both ways.
 func (c *Cluster) linked(a, b string) bool { return c.net.Reachable(a, b) && c.net.Reachable(b, a) }
 
-// updateView is the failure detector: a peer unreachable (either way) for
-// SuspectAfter is SUSPICIOUS, for DownAfter DOWN; a forced flap raises the
-// state until it ends. SetMembers is called whenever the view changes.
-func (c *Cluster) updateView(sn *simNode) {
-	if sn.view != nil && sn.viewNet == c.netVer && !sn.viewPending && !sn.det.Flapping() {
-		return // nothing that feeds the detector changed
+// probe plays one probe of peer by sn, as the server's startProbes does
+// with the transport's Ping: it succeeds after a round trip if the link
+// works both ways then (and the peer is not flaky for sn); it fails at once
+// with a refused connection if the peer's process is down (with the
+// network's Refuse probability), or else after ProbeTimeout.
+func (c *Cluster) probe(sn *simNode, peer string) {
+	inc, p := sn.inc, c.byAddr[peer]
+	rtt := c.opt.Faults.MinDelay*2 + time.Duration(c.probeRng.Int64N(int64(c.opt.Faults.MaxDelay)+1))
+	refused := !p.up && c.probeRng.Float64() < c.opt.Faults.Refuse
+	report := func(err error) {
+		if sn.up && sn.inc == inc {
+			sn.sh.ProbeResult(sn.t(c.now), peer, err)
+			c.afterCall(sn)
+		}
 	}
-	sn.viewNet = c.netVer
-	addrs := make([]string, len(c.nodes))
-	for i, p := range c.nodes {
-		addrs[i] = p.addr
-	}
-	members, changed, pending := sn.det.Update(c.now, sn.addr, addrs, func(p string) bool { return c.linked(sn.addr, p) })
-	sn.viewPending, sn.view = pending, sn.det.View()
-	if !changed {
+	if refused {
+		c.schedule(c.opt.Faults.MinDelay, func() { report(fmt.Errorf("sim: probe %s: %w", peer, syscall.ECONNREFUSED)) })
 		return
 	}
-	c.event("view", "%s %v", sn.addr, members)
-	sn.node.SetMembers(sn.t(c.now), members)
-	c.afterCall(sn)
+	sent := c.now
+	c.schedule(rtt, func() {
+		if p.up && c.linked(sn.addr, peer) && !c.now.Before(sn.flaky[peer]) && rtt < c.opt.ProbeTimeout {
+			report(nil)
+			return
+		}
+		c.schedule(sent.Add(c.opt.ProbeTimeout).Sub(c.now), func() { report(fmt.Errorf("sim: probe %s: %w", peer, context.DeadlineExceeded)) })
+	})
 }
 
 func (c *Cluster) upNodes() []*simNode {
@@ -322,13 +395,13 @@ func (c *Cluster) crash(sn *simNode) {
 	}
 	sn.up = false
 	c.net.SetDown(sn.addr, true)
-	c.netVer++
 	c.res.Crashes++
 	c.lastFault = c.now
+	c.lastCrash = c.now
 	c.event("crash", "%s inc=%d", sn.addr, sn.inc)
 	for _, o := range c.nodes {
-		if o.up && o.loadBroken != nil {
-			o.loadBroken[sn.addr] = true
+		if o.up && o.load != nil {
+			o.load.Break(sn.addr)
 		}
 	}
 	c.onCrash(sn)
@@ -344,58 +417,54 @@ func (c *Cluster) restart(sn *simNode) {
 
 func (c *Cluster) partition(g1, g2 []string) {
 	c.net.Partition(g1, g2)
-	c.netVer++
 	c.res.Partitions++
 	c.partitions++
 	c.lastFault = c.now
+	c.breakLoads()
+	c.event("partition", "%v | %v", g1, g2)
+}
+
+// breakLoads exempts, for every loading node, the peers it cannot talk to
+// both ways now (I5).
+func (c *Cluster) breakLoads() {
 	for _, sn := range c.nodes {
-		if sn.loadBroken == nil {
-			continue
-		}
-		other := g2
-		if !contains(g1, sn.addr) {
-			other = g1
-		}
-		for _, a := range other {
-			sn.loadBroken[a] = true
+		if sn.up && sn.load != nil {
+			sn.load.BreakUnlinked(c.addrs(), func(p string) bool { return c.linked(sn.addr, p) })
 		}
 	}
-	c.event("partition", "%v | %v", g1, g2)
 }
 
 func (c *Cluster) block(a, b string) {
 	c.net.Block(a, b)
-	c.netVer++
 	c.res.Blocks++
 	c.partitions++
 	c.lastFault = c.now
-	for _, sn := range []*simNode{c.byAddr[a], c.byAddr[b]} {
-		if sn.loadBroken != nil {
-			other := a
-			if sn.addr == a {
-				other = b
-			}
-			sn.loadBroken[other] = true
-		}
-	}
+	c.breakLoads()
 	c.event("block", "%s -> %s", a, b)
 }
 
 func (c *Cluster) heal() {
 	c.net.Heal()
-	c.netVer++
 	c.partitions = 0
+	if c.longOn {
+		c.net.Partition(c.long[0], c.long[1])
+		c.partitions = 1
+		c.breakLoads()
+	}
 	c.lastFault = c.now
-	c.event("heal", "")
+	c.event("heal", "long partition on=%v", c.longOn)
 }
 
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
+// startLong starts the long partition of Options.LongPartition.
+func (c *Cluster) startLong() {
+	g1, g2 := distrotest.RandomSplit(c.rng, c.addrs())
+	c.long, c.longOn = [2][]string{g1, g2}, true
+	c.partition(g1, g2)
+	c.event("long", "partition for %v", c.opt.LongPartition)
+	c.scheduleFault(c.opt.LongPartition, func() {
+		c.longOn = false
+		c.heal()
+	})
 }
 
 // chaosEvent injects one random fault.
@@ -409,43 +478,43 @@ func (c *Cluster) chaosEvent() {
 		sn := c.nodes[c.rng.IntN(len(c.nodes))]
 		if sn.up && len(c.upNodes()) > 1 {
 			c.crash(sn)
-			c.schedule(time.Duration(300+c.rng.IntN(2700))*time.Millisecond, func() { c.restart(sn) })
+			c.scheduleFault(time.Duration(300+c.rng.IntN(2700))*time.Millisecond, func() { c.restart(sn) })
 		}
 	case k < 4: // partition in two groups for 0.5–4 s
 		g1, g2 := distrotest.RandomSplit(c.rng, addrs)
 		c.partition(g1, g2)
-		c.schedule(time.Duration(500+c.rng.IntN(3500))*time.Millisecond, c.heal)
+		c.scheduleFault(time.Duration(500+c.rng.IntN(3500))*time.Millisecond, c.heal)
 	case k < 5: // one-way link cut for 0.5–2 s
 		i := c.rng.IntN(len(addrs))
 		j := (i + 1 + c.rng.IntN(len(addrs)-1)) % len(addrs)
 		c.block(addrs[i], addrs[j])
-		c.schedule(time.Duration(500+c.rng.IntN(1500))*time.Millisecond, c.heal)
-	default: // one node's view of a peer flaps SUSPICIOUS or DOWN, then UP
+		c.scheduleFault(time.Duration(500+c.rng.IntN(1500))*time.Millisecond, c.heal)
+	default: // one node's probes of a peer time out for 0.1–2 s (a flap)
 		sn := c.nodes[c.rng.IntN(len(c.nodes))]
 		p := c.nodes[c.rng.IntN(len(c.nodes))]
 		if sn == p || !sn.up {
 			return
 		}
-		st := distro.StateSuspicious
-		if c.rng.IntN(2) == 0 {
-			st = distro.StateDown
-		}
-		sn.det.Flap(p.addr, st, c.now.Add(time.Duration(100+c.rng.IntN(1900))*time.Millisecond))
+		d := time.Duration(100+c.rng.IntN(1900)) * time.Millisecond
+		sn.flaky[p.addr] = c.now.Add(d)
 		c.res.Flaps++
 		c.lastFault = c.now
-		c.event("flap", "%s sees %s %v", sn.addr, p.addr, st)
+		c.event("flap", "%s's probes of %s time out for %v", sn.addr, p.addr, d)
 	}
 }
 
 // --- the driver ---
 
-// step advances virtual time by one Step and runs one round: views,
-// deliveries, client actions, ticks, expiry, readiness.
+// step advances virtual time by one Step and runs one round: timers
+// (faults, probe answers, client timeouts), probes, deliveries, HTTP hops,
+// client actions, ticks, readiness.
 func (c *Cluster) step() {
 	c.now = c.now.Add(c.opt.Step)
 	c.runTimers()
 	for _, sn := range c.upNodes() {
-		c.updateView(sn)
+		for _, p := range sn.sh.Probes(sn.t(c.now)) {
+			c.probe(sn, p)
+		}
 	}
 	for _, d := range c.net.Due(c.now) {
 		src, dst := c.byAddr[d.From], c.byAddr[d.To]
@@ -453,7 +522,7 @@ func (c *Cluster) step() {
 			if src.up {
 				c.trace.Strings("unreachable")
 				c.trace.Message(c.now, d.From, d.To, d.Msg, true)
-				src.node.Unreachable(src.t(c.now), d.To, d.Msg)
+				src.sh.Unreachable(src.t(c.now), d.To, d.Msg)
 				c.afterCall(src)
 			}
 			continue
@@ -463,33 +532,18 @@ func (c *Cluster) step() {
 		}
 		c.res.Delivered++
 		c.trace.Message(c.now, d.From, d.To, d.Msg, true)
-		dst.node.Step(dst.t(c.now), d.From, d.Msg)
+		dst.sh.Receive(dst.t(c.now), d.From, d.Msg)
 		c.afterCall(dst)
 	}
+	c.deliverHops()
 	c.clients()
 	for _, sn := range c.upNodes() {
-		sn.node.Tick(sn.t(c.now))
+		sn.sh.Tick(sn.t(c.now))
 		c.afterCall(sn)
-		if !sn.ready && sn.node.Ready() {
+		if !sn.ready && sn.sh.Ready() {
 			sn.ready = true
 			c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
 			c.checkLoaded(sn)
-		}
-		// The server's expiry loop: every ExpireEvery, only once ready.
-		if !c.now.Before(sn.nextExpire) {
-			sn.nextExpire = c.now.Add(c.opt.ExpireEvery)
-			if sn.ready {
-				n := sn.store.ExpireCheck(sn.t(c.now).UnixMilli(), func(tag string) bool { return sn.node.Owner(tag) == sn.addr })
-				if n > 0 {
-					c.res.ExpiryWrites += n
-					c.event("expire", "%s changed %d records", sn.addr, n)
-				}
-				c.afterCall(sn)
-			}
-		}
-		if sn.rejected > 0 {
-			c.violate("%s rejected %d replicated records", sn.addr, sn.rejected)
-			sn.rejected = 0
 		}
 	}
 }
@@ -505,6 +559,11 @@ func Run(opt Options) Result {
 func (c *Cluster) Run() Result {
 	c.chaos = true
 	end := epoch.Add(c.opt.Chaos)
+	if c.opt.LongPartition > 0 {
+		at := time.Duration(1000+c.rng.IntN(2000)) * time.Millisecond
+		c.schedule(at, c.startLong)
+		end = maxTime(end, epoch.Add(at+c.opt.LongPartition+6*time.Second))
+	}
 	nextFault := c.now.Add(time.Duration(200+c.rng.IntN(800)) * time.Millisecond)
 	nextCheck := c.now
 	for c.now.Before(end) {
@@ -520,14 +579,23 @@ func (c *Cluster) Run() Result {
 	}
 
 	// Faults stop: heal every link, end every flap, restart the crashed
-	// nodes, keep only delays; maybe one node dies for good.
+	// nodes, keep only delays; maybe one node dies for good. Timers of
+	// probes and client requests in flight stay.
 	c.chaos = false
 	c.quietStart = c.now
-	c.timers = nil
+	c.longOn = false
+	var keep timers
+	for _, t := range c.timers {
+		if !t.fault {
+			keep = append(keep, t)
+		}
+	}
+	heap.Init(&keep)
+	c.timers = keep
 	c.net.Faults = distrotest.Faults{MinDelay: c.opt.Faults.MinDelay, MaxDelay: c.opt.Faults.MaxDelay}
 	c.heal()
 	for _, sn := range c.nodes {
-		sn.det.ClearFlaps()
+		sn.flaky = map[string]time.Time{}
 	}
 	var alive []*simNode
 	for _, sn := range c.nodes {
@@ -543,7 +611,7 @@ func (c *Cluster) Run() Result {
 		victim := alive[c.rng.IntN(len(alive))]
 		c.res.Killed = victim.addr
 		c.crash(victim)
-		c.lastFault = c.now.Add(c.opt.DownAfter + c.opt.Config(victim.addr).OwnerGrace)
+		c.lastFault = c.now.Add(c.opt.DownWithin() + c.opt.Config(victim.addr).OwnerGrace)
 	}
 	quietEnd := c.now.Add(c.opt.Quiet)
 	for c.now.Before(quietEnd) {
@@ -558,8 +626,15 @@ func (c *Cluster) Run() Result {
 	c.res.TraceHash = c.trace.Sum()
 	for _, sn := range c.nodes {
 		if sn.up {
-			c.res.Final = append(c.res.Final, sn.node.Status())
+			c.res.Final = append(c.res.Final, sn.sh.Status())
 		}
 	}
 	return c.res
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

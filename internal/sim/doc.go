@@ -1,45 +1,52 @@
 // Package sim is distrod's deterministic cluster simulation: 3–5 nodes, each
-// the real Distro core (internal/distro) over the real naming store
-// (internal/naming), wired exactly as the server's shell wires them
-// (internal/server/cluster.go), on a seeded lossy network with a virtual
-// clock, under a naming-level workload and injected faults. After every
-// run it checks the invariants I1–I7 of shared/design/DISTRO.md.
+// the server's own deterministic shell (replica.Shell: the Distro core, the
+// membership table with its probe schedule, the ownership ring, readiness,
+// heartbeat expiry, the restart reap) over the real naming store, on a
+// seeded lossy network with a virtual clock, under a naming-level workload
+// and injected faults. Invariants (I1–I8 of shared/design/DISTRO.md) are
+// checked continuously while it runs, and at the end.
 //
 // # Determinism
 //
 // One seed drives everything: a math/rand/v2 PCG source for the workload
-// and the faults, from which each node incarnation, the network and the
-// read checker get their own PCG streams. There are no goroutines and no
-// wall-clock reads; time is a virtual clock advanced in Steps of 5ms (each
-// node's clock is the virtual time plus a fixed skew of up to ±20ms, so HLC
-// versions from different nodes interleave). Maps are iterated in sorted
-// order. Every event and every delivered message (with record keys,
+// and the faults, from which each node incarnation, the network, the probes
+// and the read checker get their own PCG streams. There are no goroutines
+// and no wall-clock reads; time is a virtual clock advanced in Steps of 5ms
+// (each node's clock is the virtual time plus a fixed skew of up to ±20ms,
+// so HLC versions from different nodes interleave). Maps are iterated in
+// sorted order. Every event and every delivered message (with record keys,
 // versions and payloads) feeds a trace hash: running a seed twice must give
 // the same hash (TestRun_SameSeedSameTrace).
 //
-// # The shell, as the server plays it
+// # The shell is the server's
 //
-// For every node the simulation does what internal/server/cluster.go does:
-// the storage adapter (Get/Apply/Drop, Apply stamping the node's time as
-// last beat); an OnChange listener that observes every change but drops and
-// collects connection clients with Owner == self arriving from peers (they
-// belong to an earlier incarnation: the node deletes them with RemoveClient);
-// SetMembers on every view change; Tick every step; Outbox sent after every
-// call; refused sends reported with Unreachable; ExpireCheck every second
-// once ready, with owns(tag) = Owner(tag) == self.
-//
-// Membership is a simple failure detector: a peer unreachable either way
-// for 100ms is SUSPICIOUS, for 400ms DOWN; forced flaps raise a member to
-// SUSPICIOUS or DOWN in one node's view for 0.1–2s, then it is UP again.
+// internal/server/cluster.go is goroutines, timers and the cluster
+// transport around replica.Shell; the simulation drives the same Shell for
+// every node: SetMembers at boot, Receive for every delivered message,
+// Unreachable for refused sends, Probes every step with each probe answered
+// through the simulated network (success after a round trip if the link
+// works both ways, a refused connection at once if the peer's process is
+// down, else a timeout after ProbeTimeout), Tick every step (which runs
+// ExpireCheck every ExpireEvery once ready), Outbox sent after every call.
+// There is no second copy of the shell logic to drift from the server's.
 //
 // # Workload
 //
-//   - HTTP clients (naming.IPPortClientID) send each request to a random
-//     live node, which forwards it to the owner of ip:port by its own view
-//     (the forward fails if that owner is down or cut off). They register,
-//     beat every 500ms (a beat the owner does not know re-registers, as the
-//     Nacos SDK does on 20404), deregister, or stop beating (then their
-//     instance must turn unhealthy and be removed by ExpireCheck).
+//   - HTTP clients (naming.IPPortClientID) send each request (register,
+//     beat, deregister) to a random live node, ready or loading. The entry
+//     node executes it if its ring says it owns ip:port, or forwards it to
+//     that owner with the absolute deadline entry clock + ForwardTimeout;
+//     the owner refuses it when its own clock is past the deadline
+//     (replica.Expired), else executes it and answers with the records it
+//     touched, which the entry applies to its store before it answers the
+//     client (read-your-writes). A forwarded request or answer in flight
+//     when a link is cut is held, as a kernel buffer holds unacknowledged
+//     bytes, and delivered when the link heals, however late; it dies only
+//     with either end's process. The entry gives up after ForwardTimeout,
+//     the client after ClientTimeout; a client has one request in flight.
+//     Clients beat every 500ms, re-register at once when a beat answers
+//     20404 (as the Nacos SDKs do), deregister, or stop beating (then their
+//     instance must expire).
 //   - Connection applications connect to a random ready node with an id
 //     "ms_ip_port", publish a single instance and a batch, re-publish (redo),
 //     change the batch, unpublish, close, or switch servers. When their node
@@ -51,12 +58,22 @@
 // During Chaos (16s): message drop (5%), duplication (3%), delay 1–30ms
 // (so reordering), refused sends, two-way partitions and one-way link cuts
 // healed after 0.5–4s, crashes restarted 0.3–3s later with empty memory
-// (new store, new core, same address and host clock), membership flaps.
-// Then Quiet (10s): links heal, flaps end, crashed nodes restart, only
-// delays remain; in half the seeds one node dies for good at its start.
-// Alive clients keep beating and redo-reconnecting throughout.
+// (new store, new shell, same address and host clock), flaps (one node's
+// probes of a peer time out for 0.1–2s). Half the restarts load slowly:
+// every snapshot chunk sent to the node before it is ready is delayed up to
+// ChunkDelay (300ms) more, so the load takes seconds while clients keep
+// writing through that node. In a quarter of the seeds a two-way partition
+// of 20–40s (LongPartition) outlives many client lifetimes (beats 500ms,
+// unhealthy after 1.5s, deleted after 3s), and Chaos lasts until 6s after
+// it heals. Then Quiet (10s): links heal, flaps end, crashed nodes restart,
+// only delays remain; in half the seeds one node dies for good at its
+// start. Alive clients keep beating and redo-reconnecting throughout.
 //
 // # Invariants
+//
+// A node that is not ready answers reads with 503, as the server does: it
+// does not serve reads, which is not a violation; I3 and I8 look at ready
+// nodes only.
 //
 //   - I1 convergence: during Quiet, the time from the last data change (an
 //     owner write, the end of faults, a dead owner's grace) until every live
@@ -66,35 +83,58 @@
 //   - I2 no lost registration: at the end, every instance of a beating HTTP
 //     client or of an open connection is listed by Service() on every live
 //     node (beating HTTP instances healthy).
-//   - I3 no resurrection: at the end, every other instance ever published
-//     (deregistered, expired, unpublished, closed, died) is absent on every
-//     live node, and no closed or crashed connection id is live anywhere.
-//   - I4 availability: every 200ms every live node answers a local
-//     Service() read, partitioned or not, ready or not; a panic or an
-//     instance listed twice is a violation. Reads issued during faults and
-//     before ready are counted.
+//   - I3 no resurrection, every 200ms from each HTTP client's point of
+//     view: once its instance is gone (its deregistration was acknowledged,
+//     or it stopped beating, some node deleted it and no ready node lists
+//     it any more, after every write it sent was answered or is past its
+//     deadline), a ready node that learnt of the delete (it holds a
+//     tombstone newer than every version the client's writes made live)
+//     and did not list it must never list it again, unless the client
+//     registered again since; after a deregistration that found no
+//     instance where it ran (and so wrote no tombstone), any ready node
+//     that did not list it. At the end, every other instance ever
+//     published is absent on every live node, and no closed or crashed
+//     connection id is live anywhere.
+//   - I4 availability: every 200ms every live ready node answers a local
+//     Service() read, partitioned or not; a panic or an instance listed
+//     twice is a violation. Reads during faults and 503s are counted.
 //   - I5 ready means loaded: when a (re)started node turns ready, it holds
 //     at least the version of every live record that each peer reachable
 //     throughout the load held, unchanged, since the node's boot (a peer
 //     the core gave up on after LoadTimeout without progress is exempt, as
-//     designed, and counted); and it turns ready within ReadyWithin (4s).
+//     designed, and counted); and it turns ready within ReadyWithin (10s,
+//     for throttled loads).
 //   - I6 one owner: every 200ms, nodes with equal views agree on the owner
-//     of every tag, and the distro.Ring the server routes with agrees with
-//     the node.
+//     of every tag, and the ring the server routes with agrees with the
+//     core.
 //   - I7 bounded staleness: while a crashed node stays dead, every live node
-//     drops its connection clients within DownAfter + OwnerGrace + 250ms of
-//     the crash (or of its own boot, if later).
+//     drops its connection clients within DownWithin + OwnerGrace + 250ms
+//     of the crash (or of its own boot, if later); DownWithin =
+//     ProbeInterval + DownAfter × (ProbeTimeout + ProbeInterval) = 440ms.
+//   - I8 bounded expiry, every 200ms: the instance of an HTTP client that
+//     stopped beating (it stopped, or deregistered) is listed by no ready
+//     node ForwardTimeout + DeleteAfter + ExpirySlack after the client last
+//     sent a register or beat, plus the time any ready node's ring gave the
+//     tag to a node still loading (it cannot expire before it is ready).
+//     ExpirySlack (2.5s) is one ExpireEvery for the owner's check to come
+//     round, DownWithin for an owner's death to move the tag, and a second
+//     for replication and repair, whatever ownership does meanwhile: a new
+//     owner must continue the deadline, not restart it.
 //
 // # Running
 //
 //	go test ./internal/sim                         # 200 seeds
 //	go test ./internal/sim -seeds=1000             # more seeds
 //	go test ./internal/sim -run TestSim -seed=N -v # one seed, with its event trace
+//	go test ./internal/sim -run TestSim -seed=N -v -watch=10.1.0.4:8082
+//	                                               # ... and every change of that client's records
 //	go run ./internal/sim/cmd/simrun -seeds 5000 -start 1
 //	go run ./internal/sim/cmd/simrun -seeds 500 -drop 0.3 -chaos 60s -all
 //
 // A failing seed prints its violations and the one-line reproduction.
-// TestRun_CatchesBrokenStorage and TestRun_CatchesMissingRestartReap prove
-// the checks are not blind: a storage adapter that ignores drops or loses
-// tombstones, or a shell that does not reap, must fail some seed.
+// The TestRun_Catches tests prove the checks are not blind: a storage
+// adapter that ignores drops or loses tombstones, a shell that does not
+// reap (NoReap), nodes that serve as ready before their load
+// (ReadyBeforeLoad: I5) and owners that execute forwarded writes past
+// their deadline (NoForwardDeadline: I3) must each fail some seed.
 package sim

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/distrod/distrod/internal/naming"
 	"io"
 	"time"
 
@@ -34,12 +35,33 @@ type Options struct {
 
 	// BeatInterval is how often an alive HTTP client beats; UnhealthyAfter
 	// and DeleteAfter are the store's expiry defaults; ExpireEvery is the
-	// period of every node's ExpireCheck.
+	// period of every node's ExpireCheck (replica.ShellConfig.ExpireEvery).
 	BeatInterval, UnhealthyAfter, DeleteAfter, ExpireEvery time.Duration
 
-	// SuspectAfter and DownAfter drive the simulated failure detector: a
-	// peer unreachable (either way) for that long is SUSPICIOUS or DOWN.
-	SuspectAfter, DownAfter time.Duration
+	// ProbeInterval, ProbeTimeout, SuspectAfter and DownAfter configure
+	// every node's membership table (the server's probe-interval,
+	// probe-timeout, suspect-after and down-after): probes travel the
+	// simulated network, a refused probe makes a peer DOWN at once.
+	ProbeInterval, ProbeTimeout time.Duration
+	SuspectAfter, DownAfter     int
+
+	// ForwardTimeout is how long an entry node waits for the owner's answer
+	// to a forwarded HTTP write (and the deadline it stamps on it);
+	// ClientTimeout is how long an HTTP client waits for any answer. It must
+	// exceed ForwardTimeout plus the clock skew between nodes (40ms).
+	ForwardTimeout, ClientTimeout time.Duration
+
+	// LongPartition, if positive, is a two-way partition of that length
+	// that starts 1–3s into Chaos and outlives many client lifetimes;
+	// Chaos is stretched to end at least 6s after it heals. Shorter faults
+	// go on meanwhile (their heals keep it in place).
+	LongPartition time.Duration
+	// SlowLoad is the probability that a node restarted during Chaos loads
+	// slowly: every snapshot chunk sent to it before it is ready is delayed
+	// by ChunkDelay more (uniform in [0, ChunkDelay]), so its load takes
+	// seconds while clients keep writing through it.
+	SlowLoad   float64
+	ChunkDelay time.Duration
 
 	// ConvergeWithin bounds I1: the time from the last event that changes
 	// data (an owner write, the end of faults, a dead owner's grace) until
@@ -49,8 +71,15 @@ type Options struct {
 	// design bounds only a load that makes no progress, so under heavy loss
 	// a slow but progressing load may exceed any fixed bound.
 	ReadyWithin time.Duration
-	// StaleSlack is added to DownAfter + OwnerGrace for the I7 deadline.
+	// StaleSlack is added to the failure detection bound and OwnerGrace
+	// for the I7 deadline.
 	StaleSlack time.Duration
+	// ExpirySlack is the I8 bound: an instance whose client stopped beating
+	// (it stopped, or deregistered) must be gone from every ready node
+	// ForwardTimeout + DeleteAfter + ExpirySlack after the client's last
+	// register or beat was sent, plus the time the tag's owner (in some
+	// ready node's view) spent loading.
+	ExpirySlack time.Duration
 
 	// Bug injects a defect between the core and the store (checker tests).
 	Bug Bug
@@ -58,9 +87,23 @@ type Options struct {
 	// connection clients of its earlier incarnation that come back from
 	// peers (checker tests: without it I3/I7 must fail).
 	NoReap bool
+	// ReadyBeforeLoad makes a node serve as ready (reads, connections,
+	// I5) from its boot, before its snapshot load finished (checker tests:
+	// I5 must fail).
+	ReadyBeforeLoad bool
+	// NoForwardDeadline makes owners execute forwarded writes whatever
+	// their deadline (checker tests: a register delivered after a
+	// partition heals resurrects an acknowledged deregistration, I3).
+	NoForwardDeadline bool
+	// Flaws plants defects of earlier builds in every node's naming store
+	// (checker tests: each must fail I3 or I8).
+	Flaws naming.Flaws
 	// NoKill disables the permanent death of a node at the start of Quiet.
 	NoKill bool
 
+	// Watch, if not empty, adds to Trace every change of the records of
+	// the client whose id contains it, on every node (debugging).
+	Watch string
 	// Trace, if not nil, receives one line per simulation event (not per
 	// message).
 	Trace io.Writer
@@ -76,10 +119,18 @@ func Config(addr string) distro.Config {
 	return c
 }
 
+// DownWithin bounds the time from a peer becoming unreachable to DOWN in
+// every view: the next probe slot, then DownAfter probes that each time out
+// and wait for the next slot.
+func (o Options) DownWithin() time.Duration {
+	return o.ProbeInterval + time.Duration(o.DownAfter)*(o.ProbeTimeout+o.ProbeInterval)
+}
+
 // DefaultOptions returns the options of seed: 3–5 nodes, 20–60 clients,
-// 16 s of chaos and 10 s of quiet.
+// 16 s of chaos (in a quarter of the seeds a 20–40 s partition, and chaos
+// long enough to heal it) and 10 s of quiet.
 func DefaultOptions(seed uint64) Options {
-	return Options{
+	o := Options{
 		Seed:        seed,
 		Nodes:       3 + int(seed%3),
 		HTTPClients: 12 + int(seed%19),
@@ -94,10 +145,21 @@ func DefaultOptions(seed uint64) Options {
 		UnhealthyAfter: 1500 * time.Millisecond,
 		DeleteAfter:    3 * time.Second,
 		ExpireEvery:    time.Second,
-		SuspectAfter:   100 * time.Millisecond,
-		DownAfter:      400 * time.Millisecond,
+		ProbeInterval:  50 * time.Millisecond,
+		ProbeTimeout:   80 * time.Millisecond,
+		SuspectAfter:   1,
+		DownAfter:      3,
+		ForwardTimeout: time.Second,
+		ClientTimeout:  1500 * time.Millisecond,
+		SlowLoad:       0.5,
+		ChunkDelay:     300 * time.Millisecond,
 		ConvergeWithin: 3 * time.Second,
 		StaleSlack:     250 * time.Millisecond,
-		ReadyWithin:    4 * time.Second,
+		ReadyWithin:    10 * time.Second,
+		ExpirySlack:    2500 * time.Millisecond,
 	}
+	if seed%4 == 0 {
+		o.LongPartition = time.Duration(20+seed/4%21) * time.Second
+	}
+	return o
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -29,13 +30,77 @@ func (s hState) String() string {
 
 // httpClient is a Nacos v1/v2 open-API user: it registers one instance of
 // itself under the IP-port client ip:port#true and beats; every request hits
-// a random node, which forwards it to the owner of ip:port.
+// a random node, which forwards it to the owner of ip:port (forward.go). It
+// has at most one request in flight.
 type httpClient struct {
-	id    string
-	inst  naming.Instance
-	svc   naming.ServiceKey
-	state hState
-	next  time.Time
+	id       string
+	inst     naming.Instance
+	svc      naming.ServiceKey
+	state    hState
+	next     time.Time
+	inflight *request
+
+	// lastReg and lastLive are when the client last sent a register, and a
+	// register or beat (I8 counts from lastLive).
+	lastReg, lastLive time.Time
+	// goneAt is when the client learnt its instance is gone: its
+	// deregistration was acknowledged, or (stopped) every ready node
+	// stopped listing it. Zero while it may be listed. absent holds the
+	// node incarnations that did not list it at a check since goneAt
+	// (I3: they must not list it again).
+	goneAt time.Time
+	absent map[string]bool
+	// ownerLoading accumulates the time a ready node routed the tag to a
+	// node still loading (extends the I8 deadline); reported ends the
+	// episode's checks after its first violation.
+	ownerLoading        time.Duration
+	reported, reported8 bool
+	// liveVer is the newest version of the client's record a write of it
+	// made live.
+	liveVer hlc.Version
+	// deregUnknown: the acknowledged deregistration found no instance at
+	// the node that executed it.
+	deregUnknown bool
+	// deregBy (incarnation deregInc) executed the acknowledged
+	// deregistration and wrote deregTomb. deregLost: it crashed before any
+	// other node held that tombstone, so the delete died with it (a known
+	// limit: docs/distro.md), and I3 does not hold the episode against the
+	// cluster.
+	deregBy   *simNode
+	deregInc  int
+	deregTomb hlc.Version
+	deregLost bool
+	// listedOn holds the ready node incarnations that listed the instance
+	// at the last check made with every link up (I2 while alive);
+	// reported2 ends its checks after a first violation.
+	listedOn  map[string]bool
+	reported2 bool
+	// gapUntil: its beats failed for longer than UnhealthyAfter before the
+	// last one took effect; an expiry decided on that gap may still arrive
+	// until then.
+	gapUntil time.Time
+	// lastRegAck is when a registration of the client was last
+	// acknowledged.
+	lastRegAck time.Time
+	// execBeat is the newest time (the executing owner's clock, Unix ms)
+	// a register or beat of the client took effect on some node.
+	execBeat int64
+	// deleted is when a node last deleted the instance itself (expiry, or
+	// a deregistration) while the client was not beating.
+	deleted time.Time
+	// lateWrite is when a write of this client last executed past its
+	// deadline (only with Options.NoForwardDeadline).
+	lateWrite time.Time
+}
+
+// gone starts (at != zero) or ends an I3 episode.
+func (h *httpClient) gone(at time.Time) {
+	h.goneAt, h.absent, h.reported, h.deregUnknown = at, map[string]bool{}, false, false
+	h.listedOn = nil
+	h.deregBy, h.deregInc, h.deregTomb, h.deregLost = nil, 0, hlc.Version{}, false
+	if at.IsZero() {
+		h.ownerLoading, h.reported8, h.deleted = 0, false, time.Time{}
+	}
 }
 
 type cState uint8
@@ -79,6 +144,7 @@ func (c *Cluster) services() []naming.ServiceKey {
 
 func (c *Cluster) newWorkload() {
 	c.ever = map[naming.ServiceKey]map[addrKey]bool{}
+	c.httpByID = map[string]int{}
 	for i := range c.opt.HTTPClients {
 		ip := fmt.Sprintf("10.1.%d.%d", i/200, i%200+1)
 		port := 8080 + c.rng.IntN(3)
@@ -86,6 +152,7 @@ func (c *Cluster) newWorkload() {
 		if c.rng.IntN(3) == 0 {
 			in.ClusterName = "c1"
 		}
+		c.httpByID[naming.IPPortClientID(ip, port)] = len(c.http)
 		c.http = append(c.http, &httpClient{
 			id: naming.IPPortClientID(ip, port), inst: in, svc: svcKey(fmt.Sprintf("svc-%d", i%4)),
 			next: epoch.Add(time.Duration(c.rng.Int64N(int64(2 * time.Second)))),
@@ -112,37 +179,7 @@ func (c *Cluster) noteEver(svc naming.ServiceKey, pub naming.Publication) {
 	}
 }
 
-// route plays the HTTP API: the request lands on a random live node,
-// which handles it if it owns tag and otherwise forwards it to the owner
-// it computes. A forward fails if the owner is down or cut off.
-func (c *Cluster) route(tag string) (*simNode, bool) {
-	up := c.upNodes()
-	if len(up) == 0 {
-		return nil, false
-	}
-	entry := up[c.rng.IntN(len(up))]
-	owner := c.byAddr[entry.node.Owner(tag)]
-	if owner == entry {
-		return entry, true
-	}
-	if owner == nil || !owner.up || !c.linked(entry.addr, owner.addr) {
-		c.res.ForwardFailures++
-		return nil, false
-	}
-	return owner, true
-}
-
 func (c *Cluster) ms(sn *simNode) int64 { return sn.t(c.now).UnixMilli() }
-
-func (c *Cluster) httpPublish(h *httpClient, o *simNode) {
-	pub := naming.Publication{Instances: []naming.Instance{h.inst}}
-	if err := o.store.Publish(c.ms(o), h.id, h.svc, pub); err != nil {
-		c.violate("publish %s on %s: %v", h.id, o.addr, err)
-		return
-	}
-	c.noteEver(h.svc, pub)
-	c.afterCall(o)
-}
 
 // clients runs every client whose next action is due.
 func (c *Cluster) clients() {
@@ -161,6 +198,9 @@ func (c *Cluster) clients() {
 }
 
 func (c *Cluster) httpAct(h *httpClient) {
+	if h.inflight != nil {
+		return // one request at a time: act when it is answered
+	}
 	beat := c.opt.BeatInterval
 	switch h.state {
 	case hIdle, hStopped, hDeregistered:
@@ -173,22 +213,13 @@ func (c *Cluster) httpAct(h *httpClient) {
 			return
 		}
 		h.state, h.next = hAlive, c.now.Add(beat)
-		c.res.Registers++
-		if o, ok := c.route(TagOf(h)); ok {
-			c.event("register", "%s %s on %s", h.id, h.svc.Name, o.addr)
-			c.httpPublish(h, o)
-		}
+		c.send(h, opRegister)
 	case hAlive:
 		if c.chaos {
 			switch r := c.rng.IntN(100); {
 			case r < 2:
 				h.state, h.next = hDeregistered, c.now.Add(time.Duration(1000+c.rng.IntN(5000))*time.Millisecond)
-				c.res.Deregisters++
-				if o, ok := c.route(TagOf(h)); ok {
-					c.event("deregister", "%s on %s", h.id, o.addr)
-					o.store.Unpublish(c.ms(o), h.id, h.svc)
-					c.afterCall(o)
-				}
+				c.send(h, opDeregister)
 				return
 			case r < 4:
 				h.state, h.next = hStopped, c.now.Add(time.Duration(1000+c.rng.IntN(5000))*time.Millisecond)
@@ -198,20 +229,7 @@ func (c *Cluster) httpAct(h *httpClient) {
 			}
 		}
 		h.next = c.now.Add(beat)
-		c.res.Beats++
-		o, ok := c.route(TagOf(h))
-		if !ok {
-			return
-		}
-		if !o.store.Beat(c.ms(o), h.id, h.svc, h.inst.IP, h.inst.Port) {
-			// 20404: the owner does not know the instance; the client
-			// registers it again, as the Nacos SDK does.
-			c.res.Reregisters++
-			c.event("reregister", "%s on %s", h.id, o.addr)
-			c.httpPublish(h, o)
-			return
-		}
-		c.afterCall(o)
+		c.send(h, opBeat)
 	}
 }
 
@@ -353,6 +371,7 @@ func (c *Cluster) appAct(a *connApp) {
 // onCrash: the connections of sn died. Most applications reconnect
 // elsewhere after a redo delay; some die with the node (I7 candidates).
 func (c *Cluster) onCrash(sn *simNode) {
+	c.loseDeletes(sn)
 	d := &death{node: sn, inc: sn.inc, at: c.now, checked: map[string]bool{}}
 	// Connection clients of an earlier death of sn that a short-lived
 	// restart did not reap yet are now a dead owner's clients again.
@@ -404,4 +423,31 @@ func pubsOf(c *Cluster, a *connApp) []svcInst {
 		}
 	}
 	return out
+}
+
+// loseDeletes marks the acknowledged deregistrations that die with sn: sn
+// executed them and no other live node holds their tombstone (or a newer
+// version) yet.
+func (c *Cluster) loseDeletes(sn *simNode) {
+	for _, h := range c.http {
+		if h.deregBy != sn || h.deregInc != sn.inc || h.deregLost || h.goneAt.IsZero() {
+			continue
+		}
+		key := naming.PubKey(h.id, h.svc)
+		held := false
+		for _, o := range c.nodes {
+			if o == sn || !o.up {
+				continue
+			}
+			if r, ok := o.store.Get(key); ok && !h.deregTomb.Newer(r.Version) {
+				held = true
+				break
+			}
+		}
+		if !held {
+			h.deregLost = true
+			c.res.LostDeletes++
+			c.event("lost-delete", "%s: its deregistration died with %s before any other node held it", h.id, sn.addr)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/credentials"
+
+	"github.com/distrod/distrod/internal/tlsfiles"
 )
 
 // ErrHandshake is returned when a cluster connection fails authentication:
@@ -30,9 +33,20 @@ var ErrHandshake = errors.New("transport: cluster handshake failed")
 // itself first, so a stranger who connects learns nothing computed from the
 // secret; each side's proof covers the other's fresh nonce, so a recorded
 // proof cannot be replayed; the labels keep one side's proof from serving
-// as the other's. The secret never crosses the network. After the handshake
-// the connection carries plain HTTP/2: the handshake authenticates who set
+// as the other's. The secret never crosses the network. Without TLS the
+// connection then carries plain HTTP/2: the handshake authenticates who set
 // the connection up, it does not encrypt or integrity-protect the traffic.
+//
+// With TLS (Options.TLS), the connection first runs a mutual TLS handshake
+// in which each side's certificate must chain to the cluster CA and name
+// the host of the member address it is reached at (the client checks the
+// server's certificate against the member it dialled; the server checks
+// the client's against the member address the client then proves it
+// speaks for). The secret handshake and all traffic run inside the TLS
+// channel, which encrypts them and protects their integrity. The secret
+// stays required: a certificate alone would make every certificate the CA
+// ever issued (an organisation's CA often signs many services) a member
+// credential.
 const (
 	hsMagic    = "DSTRDHS1"
 	nonceLen   = 32
@@ -68,12 +82,34 @@ type secretCreds struct {
 	// slots bounds the server-side handshakes in progress (nil: no bound),
 	// so that connections which never finish cost bounded memory.
 	slots chan struct{}
+	// tls, when set, runs mutual TLS first (see above); tlsServer is its
+	// server configuration, built once.
+	tls       *tlsfiles.Source
+	tlsServer *tls.Config
 }
 
 var _ credentials.TransportCredentials = (*secretCreds)(nil)
 
 func (c *secretCreds) Info() credentials.ProtocolInfo {
 	return credentials.ProtocolInfo{SecurityProtocol: authType}
+}
+
+// authInfo returns the AuthInfo of a connection authenticated as peer.
+func (c *secretCreds) authInfo(peer string) AuthInfo {
+	level := credentials.NoSecurity
+	if c.tls != nil {
+		level = credentials.PrivacyAndIntegrity
+	}
+	return AuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: level}, Peer: peer}
+}
+
+// memberHost returns the host part of a member address.
+func memberHost(member string) string {
+	host, _, err := net.SplitHostPort(member)
+	if err != nil {
+		return member
+	}
+	return host
 }
 
 func (c *secretCreds) Clone() credentials.TransportCredentials {
@@ -93,8 +129,17 @@ func (c *secretCreds) ClientHandshake(ctx context.Context, _ string, conn net.Co
 		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	// Closing the connection when ctx ends unblocks a pending read.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+
+	if c.tls != nil {
+		tc := tls.Client(conn, c.tls.ClientConfig(memberHost(c.expect)))
+		if err := tc.Handshake(); err != nil {
+			return nil, nil, fmt.Errorf("%w: TLS with member %s: %w", ErrHandshake, c.expect, err)
+		}
+		conn = tc
+	}
 
 	nc, err := newNonce()
 	if err != nil {
@@ -127,7 +172,7 @@ func (c *secretCreds) ClientHandshake(ctx context.Context, _ string, conn net.Co
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
-	return conn, AuthInfo{Peer: server}, nil
+	return conn, c.authInfo(server), nil
 }
 
 func (c *secretCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -143,22 +188,46 @@ func (c *secretCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Auth
 			return nil, nil, err
 		}
 	}
-	peer, err := c.serverHandshake(conn)
+	conn, peer, err := c.serverHandshake(conn)
 	if err != nil {
 		if c.failed != nil {
 			c.failed(conn.RemoteAddr(), err)
 		}
 		return nil, nil, err
 	}
-	return conn, AuthInfo{Peer: peer}, nil
+	return conn, c.authInfo(peer), nil
 }
 
-func (c *secretCreds) serverHandshake(conn net.Conn) (string, error) {
+// serverHandshake authenticates a new connection and returns the
+// connection to use from then on (the TLS one, with TLS) and the member
+// address the client proved it speaks for. On error the returned
+// connection is the one it was given.
+func (c *secretCreds) serverHandshake(raw net.Conn) (net.Conn, string, error) {
 	// gRPC's ConnectionTimeout also bounds the handshake; this deadline
 	// keeps the bound when the credentials are used on their own.
-	if err := conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrHandshake, err)
+	if err := raw.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+		return raw, "", fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
+	conn := raw
+	var tc *tls.Conn
+	if c.tls != nil {
+		tc = tls.Server(raw, c.tlsServer)
+		if err := tc.Handshake(); err != nil {
+			return raw, "", fmt.Errorf("%w: TLS: %w", ErrHandshake, err)
+		}
+		conn = tc
+	}
+	client, err := c.secretHandshake(conn, tc)
+	if err != nil {
+		return raw, "", err
+	}
+	return conn, client, nil
+}
+
+// secretHandshake runs the server side of the secret handshake on conn;
+// with TLS, tc is the TLS connection whose client certificate must name
+// the member the client proves it is.
+func (c *secretCreds) secretHandshake(conn net.Conn, tc *tls.Conn) (string, error) {
 	nc, client, err := readHello(conn)
 	if err != nil {
 		return "", err
@@ -181,6 +250,17 @@ func (c *secretCreds) serverHandshake(conn net.Conn) (string, error) {
 	if c.accept != nil {
 		if err := c.accept(client); err != nil {
 			return "", err
+		}
+	}
+	if tc != nil {
+		// The chain was verified against the cluster CA in the TLS
+		// handshake; the leaf must also be this member's own.
+		certs := tc.ConnectionState().PeerCertificates
+		if len(certs) == 0 {
+			return "", fmt.Errorf("%w: member %s presented no certificate (the cluster TLS files need a CA)", ErrHandshake, client)
+		}
+		if err := certs[0].VerifyHostname(memberHost(client)); err != nil {
+			return "", fmt.Errorf("%w: member %s presented a certificate for another host: %w", ErrHandshake, client, err)
 		}
 	}
 	if _, err := conn.Write(c.mac("server", t)); err != nil {

@@ -9,14 +9,14 @@ import (
 )
 
 func toPBVersion(v hlc.Version) *pb.Version {
-	return &pb.Version{Clock: v.Clock, Node: v.Node, Sub: v.Sub}
+	return &pb.Version{Clock: v.Clock, Node: v.Node, Sub: v.Sub, By: v.By}
 }
 
 func fromPBVersion(v *pb.Version) hlc.Version {
 	if v == nil {
 		return hlc.Version{}
 	}
-	return hlc.Version{Clock: v.Clock, Node: v.Node, Sub: v.GetSub()}
+	return hlc.Version{Clock: v.Clock, Node: v.Node, Sub: v.GetSub(), By: v.GetBy()}
 }
 
 func toPBRecords(rs []distro.Record) []*pb.Record {

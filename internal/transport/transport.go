@@ -12,6 +12,8 @@
 // Trust: with a cluster secret, every connection starts with a mutual
 // challenge-response handshake (auth.go) before gRPC reads a byte; a
 // connection that does not complete it within HandshakeTimeout is closed.
+// With TLS as well, a mutual TLS handshake against the cluster CA comes
+// first and carries everything after it, encrypted.
 // The handshake binds the connection to the member address the client
 // proved it speaks for, and every message's From must be that address.
 // With or without a secret, the transport talks only to current members
@@ -44,6 +46,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distrod/distrod/internal/distro"
+	"github.com/distrod/distrod/internal/tlsfiles"
 	pb "github.com/distrod/distrod/internal/transport/clusterpb"
 )
 
@@ -69,6 +72,11 @@ type Options struct {
 	// plain gRPC (cluster-insecure): membership checks still apply, but
 	// anyone who reaches the port can claim to be a member.
 	Secret string
+	// TLS, when set (with Secret), runs every connection in mutual TLS
+	// with the secret handshake inside (auth.go): each member's
+	// certificate must chain to the Source's CA and name the host of its
+	// member address. The Source's files are re-read when they change.
+	TLS *tlsfiles.Source
 	// HandshakeTimeout bounds a new connection's handshake (default 3s).
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the handshakes in progress; a connection beyond
@@ -260,7 +268,7 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 	t := &Transport{o: o, onMsg: onMsg, onFail: onFail, peers: map[string]*peer{}}
 	creds := insecure.NewCredentials()
 	if o.Secret != "" {
-		creds = &secretCreds{self: o.Self, secret: []byte(o.Secret), timeout: o.HandshakeTimeout,
+		sc := &secretCreds{self: o.Self, secret: []byte(o.Secret), timeout: o.HandshakeTimeout,
 			slots: make(chan struct{}, o.MaxHandshakes),
 			accept: func(p string) error {
 				if !t.IsMember(p) {
@@ -270,7 +278,12 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 			},
 			failed: func(remote net.Addr, err error) {
 				t.refuse(RefusedHandshake, "refused a cluster connection", "remote", remote.String(), "err", err)
-			}}
+			},
+			tls: o.TLS}
+		if o.TLS != nil {
+			sc.tlsServer = o.TLS.ServerConfig()
+		}
+		creds = sc
 	}
 	t.server = grpc.NewServer(
 		grpc.Creds(creds),
@@ -381,7 +394,7 @@ func (t *Transport) peer(addr string) (*peer, error) {
 	}
 	creds := insecure.NewCredentials()
 	if t.o.Secret != "" {
-		creds = &secretCreds{self: t.o.Self, secret: []byte(t.o.Secret), timeout: t.o.HandshakeTimeout, expect: addr}
+		creds = &secretCreds{self: t.o.Self, secret: []byte(t.o.Secret), timeout: t.o.HandshakeTimeout, expect: addr, tls: t.o.TLS}
 	}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),

@@ -59,6 +59,14 @@ type conn struct {
 
 	ackMu sync.Mutex
 	acks  map[string]chan int
+
+	setupTimer *time.Timer // closes the transport if it never sets up
+
+	// qmu guards queued, the push bytes in out or being sent, and qclosed,
+	// set when the connection closes and its bytes were given back.
+	qmu     sync.Mutex
+	queued  int64
+	qclosed bool
 }
 
 var _ push.Target = (*conn)(nil)
@@ -87,11 +95,17 @@ func (c *conn) Request(ctx context.Context, typ, requestID string, body []byte) 
 		delete(c.acks, requestID)
 		c.ackMu.Unlock()
 	}()
+	n := int64(len(body))
+	if err := c.reserve(n); err != nil {
+		return err
+	}
 	select {
 	case c.out <- outMsg{p: &nacospb.Payload{Type: typ, Body: body}}:
 	case <-c.done:
+		c.release(n)
 		return push.ErrTargetClosed
 	case <-ctx.Done():
+		c.release(n)
 		return ctx.Err()
 	}
 	select {
@@ -116,3 +130,57 @@ func (c *conn) ack(requestID string, code int) {
 		ch <- code
 	}
 }
+
+// reserve accounts n bytes about to be queued for this connection. A
+// connection whose queue would pass MaxPushBytesPerConn is not reading its
+// pushes: it is closed (a slow consumer) and ErrTargetClosed returned. When
+// all connections together would pass MaxPushBytes the push is refused
+// with ErrTargetBusy, and the engine retries it later.
+func (c *conn) reserve(n int64) error {
+	s := c.s
+	c.qmu.Lock()
+	if c.qclosed {
+		c.qmu.Unlock()
+		return push.ErrTargetClosed
+	}
+	if c.queued > 0 && c.queued+n > s.o.MaxPushBytesPerConn {
+		queued := c.queued
+		c.qmu.Unlock()
+		s.m.closed.WithLabelValues("slow_consumer").Inc()
+		s.log.Warn("closing connection: it does not read its pushes", "conn", c.id, "queued_bytes", queued,
+			"max", s.o.MaxPushBytesPerConn)
+		s.closeConn(c, "slow consumer", true)
+		return push.ErrTargetClosed
+	}
+	if total := s.pushBytes.Load(); total > 0 && total+n > s.o.MaxPushBytes {
+		c.qmu.Unlock()
+		s.m.pushBusy.Inc()
+		return push.ErrTargetBusy
+	}
+	c.queued += n
+	s.pushBytes.Add(n)
+	c.qmu.Unlock()
+	return nil
+}
+
+// release gives back n bytes that left the queue.
+func (c *conn) release(n int64) {
+	c.qmu.Lock()
+	if !c.qclosed {
+		c.queued -= n
+		c.s.pushBytes.Add(-n)
+	}
+	c.qmu.Unlock()
+}
+
+// releaseAll gives back everything still queued when the connection
+// closes; later releases are no-ops.
+func (c *conn) releaseAll() {
+	c.qmu.Lock()
+	c.s.pushBytes.Add(-c.queued)
+	c.queued, c.qclosed = 0, true
+	c.qmu.Unlock()
+}
+
+// QueuedPushBytes returns the push bytes queued for all connections.
+func (s *Server) QueuedPushBytes() int64 { return s.pushBytes.Load() }

@@ -18,6 +18,14 @@
 // store (a tombstone that Distro replicates) and its subscriptions are
 // dropped from the push engine.
 //
+// Resource limits: a transport that has not sent ConnectionSetupRequest
+// within Options.SetupTimeout is closed; a connection has at most
+// Options.MaxStreams concurrent calls; one client IP at most
+// Options.MaxConnectionsPerIP transports. Push bytes queued on a
+// connection are counted: past MaxPushBytesPerConn the connection is
+// closed as a slow consumer, and past MaxPushBytes for all connections a
+// push is deferred (ErrTargetBusy) and retried by the engine.
+//
 // Requests follow Nacos's pipeline order: server check, handler lookup
 // (302 unknown type; 502 cluster-only types and non-requests), registration
 // (301), JSON decoding (502), parameter checks (400), handler (typed
@@ -31,6 +39,13 @@
 // BatchInstanceRequest write, the others read). A refusal is the handler's
 // own response type with resultCode 500, errorCode 403 and Nacos's reason.
 // Server checks, health checks and the connection setup need no identity.
+//
+// TLS (tls.go): with Options.TLS the port serves TLS only, as Nacos does
+// with nacos.remote.server.rpc.tls.enableTls and compatibility=false; with
+// TLSCompatibility as well, a connection whose first byte starts a TLS
+// handshake gets TLS and any other is served in plaintext (Nacos's
+// compatibility mode). Client certificates, when required, are checked by
+// the tls.Config (see package tlsfiles).
 //
 // Naming semantics: the connection id is the naming client id; a
 // connection holds at most one registration per service (register

@@ -22,6 +22,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 			return "", nil, err
 		}
 		info := s.o.Push.ServiceInfoJSON(svc, r.Cluster, r.HealthyOnly)
+		if err := s.checkAnswer(info); err != nil {
+			return "", nil, err
+		}
 		return typeQueryServiceResponse, withServiceInfo(ok(r.RequestID), info), nil
 	case *subscribeServiceRequest:
 		svc, err := r.serviceKey()
@@ -36,6 +39,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 			s.o.Push.Unsubscribe(c.id, svc, r.Clusters)
 		}
 		info := s.o.Push.ServiceInfoJSON(svc, r.Clusters, false)
+		if err := s.checkAnswer(info); err != nil {
+			return "", nil, err
+		}
 		head := ok(r.RequestID)
 		head.Message = "success"
 		return typeSubscribeServiceResponse, withServiceInfo(head, info), nil
@@ -44,6 +50,11 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 	}
 	return "", nil, errorf(CodeNoHandler, msgNoHandler)
 }
+
+// errPersistent refuses persistent instances, as the HTTP API does: they
+// need Nacos's Raft group, which distrod does not have.
+var errPersistent = errorf(CodeInvalidParam,
+	"distrod serves ephemeral instances only: persistent instances (ephemeral=false) are not supported")
 
 // handleInstance registers or deregisters the connection's single
 // registration for the service: a register replaces whatever the
@@ -57,6 +68,9 @@ func (s *Server) handleInstance(c *conn, r *instanceRequest) (string, any, error
 	now := s.o.Now().UnixMilli()
 	switch r.Type {
 	case typeInstanceRegister:
+		if !r.Instance.Ephemeral {
+			return "", nil, errPersistent
+		}
 		in := r.Instance.toNaming()
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 			return "", nil, err
@@ -85,6 +99,9 @@ func (s *Server) handleBatch(c *conn, r *batchInstanceRequest) (string, any, err
 	} else {
 		ins := make([]naming.Instance, len(r.Instances))
 		for i := range r.Instances {
+			if !r.Instances[i].Ephemeral {
+				return "", nil, errPersistent
+			}
 			ins[i] = r.Instances[i].toNaming()
 		}
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Batch: true, Instances: ins}); err != nil {
@@ -120,4 +137,12 @@ func (s *Server) handleList(r *serviceListRequest) (string, any, error) {
 		names = append(names, all[i].Key.Name)
 	}
 	return typeServiceListResponse, serviceListResponse{responseHead: ok(r.RequestID), Count: len(all), ServiceNames: names}, nil
+}
+
+// checkAnswer refuses a serviceInfo larger than MaxAnswerBytes.
+func (s *Server) checkAnswer(info []byte) error {
+	if max := s.o.MaxAnswerBytes; max > 0 && len(info) > max {
+		return errorf(CodeServerError, "answer of %d bytes exceeds the limit of %d bytes (max-list-answer-bytes): narrow the query", len(info), max)
+	}
+	return nil
 }

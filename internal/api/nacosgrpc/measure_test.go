@@ -74,7 +74,7 @@ func TestMeasure_ConnectionCapacity(t *testing.T) {
 		}
 		conns = append(conns, c)
 		// No 100 ms setup wait as the SDK has: retry until registered.
-		waitFor(t, 5*time.Second, "subscribe", func() bool {
+		waitFor(t, 20*time.Second, "subscribe", func() bool {
 			_, err := c.Subscribe(context.Background(), "public", "cap")
 			return err == nil
 		})

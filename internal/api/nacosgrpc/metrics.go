@@ -10,6 +10,12 @@ type serverMetrics struct {
 	requests     *prometheus.CounterVec
 	refused      prometheus.Counter
 	detectFailed prometheus.Counter
+	// closed counts connections the server closed to protect itself, by
+	// reason: per_ip_limit, setup_timeout, slow_consumer.
+	closed *prometheus.CounterVec
+	// pushBusy counts pushes deferred because all connections together
+	// had PushMaxBytes queued.
+	pushBusy prometheus.Counter
 }
 
 func newServerMetrics(reg prometheus.Registerer, s *Server) (*serverMetrics, error) {
@@ -23,6 +29,13 @@ func newServerMetrics(reg prometheus.Registerer, s *Server) (*serverMetrics, err
 		detectFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "distrod_grpc_detection_failures_total", Help: "Idle connections closed after an unanswered ClientDetectionRequest.",
 		}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distrod_grpc_connections_closed_total",
+			Help: "SDK connections closed by the server to protect itself, by reason (per_ip_limit, setup_timeout, slow_consumer).",
+		}, []string{"reason"}),
+		pushBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distrod_grpc_push_deferred_total", Help: "Pushes deferred (retried later) because queued push bytes reached PushMaxBytes.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -30,7 +43,7 @@ func newServerMetrics(reg prometheus.Registerer, s *Server) (*serverMetrics, err
 	conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "distrod_grpc_connections", Help: "Registered SDK gRPC connections.",
 	}, func() float64 { return float64(s.Connections()) })
-	for _, c := range []prometheus.Collector{m.requests, m.refused, m.detectFailed, conns} {
+	for _, c := range []prometheus.Collector{m.requests, m.refused, m.detectFailed, m.closed, m.pushBusy, conns} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -135,11 +135,11 @@ func TestServer_MalformedPayloadsGetErrorResponsesAndServerStaysHealthy(t *testi
 		{typeServiceListRequest, `{"pageNo":"1"}`, CodeBadGateway},
 		{"DistroDataRequest", `{}`, CodeBadGateway},
 		{typeInstanceResponse, `{}`, CodeBadGateway},
-		{typeInstanceRequest, `{"serviceName":"","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"bogus","instance":{"ip":"1.1.1.1","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"","port":1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"weight":-1}}`, CodeInvalidParam},
-		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"clusterName":"a b"}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"bogus","instance":{"ip":"1.1.1.1","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"","port":1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"weight":-1,"ephemeral":true}}`, CodeInvalidParam},
+		{typeInstanceRequest, `{"serviceName":"s","type":"registerInstance","instance":{"ip":"1.1.1.1","port":1,"clusterName":"a b","ephemeral":true}}`, CodeInvalidParam},
 		{typeBatchInstanceRequest, `{"serviceName":"s","type":"registerInstance","instances":[]}`, CodeInvalidParam},
 	}
 	for _, c := range cases {
@@ -207,7 +207,7 @@ func TestServer_DetectionClosesUnresponsiveConnectionAndKeepsResponsiveOne(t *te
 			}
 		}
 	}()
-	waitFor(t, 5*time.Second, "unresponsive connection removed", func() bool {
+	waitFor(t, 20*time.Second, "unresponsive connection removed", func() bool {
 		return e.srv.Connections() == 1 && len(e.hosts(svc)) == 0
 	})
 	for range 3 {
@@ -274,7 +274,7 @@ func TestServer_NonReadingSubscriberHasBoundedMergedQueue(t *testing.T) {
 	}
 	t.Logf("max pending pushes for a non-reading client with 2 subscriptions after 4000 changes: %d", maxPending)
 	r.close()
-	waitFor(t, 5*time.Second, "target dropped", func() bool { return e.eng.Stats().Targets == 0 && e.srv.Connections() == 0 })
+	waitFor(t, 20*time.Second, "target dropped", func() bool { return e.eng.Stats().Targets == 0 && e.srv.Connections() == 0 })
 }
 
 func TestServer_GracefulStopEndsStreamsAndRemovesTheirData(t *testing.T) {
@@ -332,7 +332,7 @@ func TestServer_FloodingConnectionGetsOverThresholdAndOthersAreServed(t *testing
 	other.waitRegistered()
 	other.mustCall(typeInstanceRequest, strings.Replace(instanceBody, `"raw"`, `"other"`, 1), typeInstanceResponse, CodeSuccess)
 	// The bucket refills: the flooding connection is served again.
-	waitFor(t, 5*time.Second, "served again after a pause", func() bool {
+	waitFor(t, 20*time.Second, "served again after a pause", func() bool {
 		out, err := flood.call(typeInstanceRequest, instanceBody)
 		return err == nil && out.Type == typeInstanceResponse
 	})

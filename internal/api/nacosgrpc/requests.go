@@ -85,7 +85,7 @@ func codeOf(err error) int {
 	switch {
 	case errors.As(err, &re):
 		return re.code
-	case errors.Is(err, naming.ErrInvalidParam):
+	case errors.Is(err, naming.ErrInvalidParam), errors.Is(err, naming.ErrLimitExceeded):
 		return CodeInvalidParam
 	default:
 		return CodeServerError

@@ -70,7 +70,7 @@ func TestSDK_RegisterSubscribeAndPushAddChangeRemove(t *testing.T) {
 	if ok, err := pub1.RegisterInstance(reg("10.0.0.1", 8080, "orders", 2.5)); err != nil || !ok {
 		t.Fatalf("RegisterInstance = %v, %v", ok, err)
 	}
-	waitFor(t, 5*time.Second, "registration in store", func() bool { return len(e.hosts(svc)) == 1 })
+	waitFor(t, 20*time.Second, "registration in store", func() bool { return len(e.hosts(svc)) == 1 })
 	in, _, found := e.store.FindInstance(svc, "10.0.0.1", 8080, "")
 	if !found || in.Weight != 2.5 || !in.Enabled || !in.Healthy || in.ClusterName != naming.DefaultCluster || in.Metadata["k"] != "v" {
 		t.Fatalf("stored instance %+v", in)
@@ -80,24 +80,24 @@ func TestSDK_RegisterSubscribeAndPushAddChangeRemove(t *testing.T) {
 	if err := sub.Subscribe(&vo.SubscribeParam{ServiceName: "orders", SubscribeCallback: log.fn}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "initial callback", func() bool { return log.saw("10.0.0.1:8080/w2.5") })
+	waitFor(t, 20*time.Second, "initial callback", func() bool { return log.saw("10.0.0.1:8080/w2.5") })
 
 	// Add.
 	if _, err := pub2.RegisterInstance(reg("10.0.0.2", 8080, "orders", 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "push for an add", func() bool { return log.saw("10.0.0.1:8080/w2.5", "10.0.0.2:8080/w1") })
+	waitFor(t, 20*time.Second, "push for an add", func() bool { return log.saw("10.0.0.1:8080/w2.5", "10.0.0.2:8080/w1") })
 	// Change (an update is a re-register on the same connection).
 	if _, err := pub2.UpdateInstance(vo.UpdateInstanceParam{Ip: "10.0.0.2", Port: 8080, ServiceName: "orders", Weight: 3,
 		Enable: true, Healthy: true, Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "push for a change", func() bool { return log.saw("10.0.0.1:8080/w2.5", "10.0.0.2:8080/w3") })
+	waitFor(t, 20*time.Second, "push for a change", func() bool { return log.saw("10.0.0.1:8080/w2.5", "10.0.0.2:8080/w3") })
 	// Removal.
 	if _, err := pub2.DeregisterInstance(vo.DeregisterInstanceParam{Ip: "10.0.0.2", Port: 8080, ServiceName: "orders", Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "push for a removal", func() bool { return slices.Equal(log.last(), []string{"10.0.0.1:8080/w2.5"}) })
+	waitFor(t, 20*time.Second, "push for a removal", func() bool { return slices.Equal(log.last(), []string{"10.0.0.1:8080/w2.5"}) })
 
 	// Reads are served from the pushed cache and agree with the store.
 	svcInfo, err := sub.GetService(vo.GetServiceParam{ServiceName: "orders"})
@@ -117,8 +117,8 @@ func TestSDK_RegisterSubscribeAndPushAddChangeRemove(t *testing.T) {
 	// The last instance goes away with its client: the subscriber sees an
 	// empty list (UpdateCacheWhenEmpty).
 	pub1.CloseClient()
-	waitFor(t, 5*time.Second, "store empty after CloseClient", func() bool { return len(e.hosts(svc)) == 0 })
-	waitFor(t, 5*time.Second, "push of the empty list", func() bool { return len(log.last()) == 0 })
+	waitFor(t, 20*time.Second, "store empty after CloseClient", func() bool { return len(e.hosts(svc)) == 0 })
+	waitFor(t, 20*time.Second, "push of the empty list", func() bool { return len(log.last()) == 0 })
 }
 
 func TestSDK_QueryWithoutSubscriptionAndDisabledHidden(t *testing.T) {
@@ -129,7 +129,7 @@ func TestSDK_QueryWithoutSubscriptionAndDisabledHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := naming.NewServiceKey("", "", "hidden")
-	waitFor(t, 5*time.Second, "registration", func() bool {
+	waitFor(t, 20*time.Second, "registration", func() bool {
 		_, _, ok := e.store.FindInstance(svc, "10.0.0.9", 1, "")
 		return ok
 	})
@@ -157,21 +157,21 @@ func TestSDK_BatchRegisterReplacesTheConnectionsSet(t *testing.T) {
 		}
 	}
 	batch(1, 2, 3)
-	waitFor(t, 5*time.Second, "batch of 3", func() bool { return len(e.hosts(svc)) == 3 })
+	waitFor(t, 20*time.Second, "batch of 3", func() bool { return len(e.hosts(svc)) == 3 })
 	batch(4)
-	waitFor(t, 5*time.Second, "batch replaced", func() bool { return slices.Equal(e.hosts(svc), []string{"10.1.0.1:4"}) })
+	waitFor(t, 20*time.Second, "batch replaced", func() bool { return slices.Equal(e.hosts(svc), []string{"10.1.0.1:4"}) })
 	// A single register replaces the batch too (one registration per
 	// connection and service).
 	if _, err := c.RegisterInstance(vo.RegisterInstanceParam{Ip: "10.1.0.2", Port: 9, ServiceName: "batch", GroupName: "g1",
 		Weight: 1, Enable: true, Healthy: true, Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "register replaced batch", func() bool { return slices.Equal(e.hosts(svc), []string{"10.1.0.2:9"}) })
+	waitFor(t, 20*time.Second, "register replaced batch", func() bool { return slices.Equal(e.hosts(svc), []string{"10.1.0.2:9"}) })
 	// Deregister removes the registration whatever ip:port it names.
 	if _, err := c.DeregisterInstance(vo.DeregisterInstanceParam{Ip: "1.2.3.4", Port: 5, ServiceName: "batch", GroupName: "g1", Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "deregistered", func() bool { return len(e.hosts(svc)) == 0 })
+	waitFor(t, 20*time.Second, "deregistered", func() bool { return len(e.hosts(svc)) == 0 })
 }
 
 func TestSDK_ListServicesPagesAndIsolatesNamespaces(t *testing.T) {
@@ -185,7 +185,7 @@ func TestSDK_ListServicesPagesAndIsolatesNamespaces(t *testing.T) {
 	if _, err := dev.RegisterInstance(reg("10.2.0.2", 1, "devonly", 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "registrations", func() bool {
+	waitFor(t, 20*time.Second, "registrations", func() bool {
 		return len(e.store.Services("public", nil)) == 5 && len(e.store.Services("dev", nil)) == 1
 	})
 	page, err := pub.GetAllServicesInfo(vo.GetAllServiceInfoParam{PageNo: 2, PageSize: 2})
@@ -220,13 +220,13 @@ func TestSDK_CloseClientRemovesOnlyItsInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "two connection clients", func() bool { return e.store.Stats().ConnectionClients == 2 })
+	waitFor(t, 20*time.Second, "two connection clients", func() bool { return e.store.Stats().ConnectionClients == 2 })
 	a.CloseClient()
-	waitFor(t, 5*time.Second, "one connection client", func() bool { return e.store.Stats().ConnectionClients == 1 })
+	waitFor(t, 20*time.Second, "one connection client", func() bool { return e.store.Stats().ConnectionClients == 1 })
 	if !slices.Equal(e.hosts(svc), []string{"10.3.0.1:80"}) {
 		t.Fatalf("hosts after close = %v", e.hosts(svc))
 	}
-	waitFor(t, 5*time.Second, "connection count", func() bool { return e.srv.Connections() == 1 })
+	waitFor(t, 20*time.Second, "connection count", func() bool { return e.srv.Connections() == 1 })
 }
 
 func TestSDK_ReconnectAfterRestartRedoesRegistrationsAndSubscriptions(t *testing.T) {
@@ -248,7 +248,7 @@ func TestSDK_ReconnectAfterRestartRedoesRegistrationsAndSubscriptions(t *testing
 	if err := sub.Subscribe(&vo.SubscribeParam{ServiceName: "redo", SubscribeCallback: log.fn}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "subscribed", func() bool { return log.saw("10.4.0.1:80/w1") })
+	waitFor(t, 20*time.Second, "subscribed", func() bool { return log.saw("10.4.0.1:80/w1") })
 
 	e.restart()
 	// The old connections' data went with them; redo brings it back on new
@@ -262,7 +262,7 @@ func TestSDK_ReconnectAfterRestartRedoesRegistrationsAndSubscriptions(t *testing
 	if _, err := other.RegisterInstance(reg("10.4.0.2", 80, "redo", 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "push after reconnect", func() bool { return log.saw("10.4.0.1:80/w1", "10.4.0.2:80/w1") })
+	waitFor(t, 20*time.Second, "push after reconnect", func() bool { return log.saw("10.4.0.1:80/w1", "10.4.0.2:80/w1") })
 }
 
 // runWithoutRace runs the calling test in a child "go test" without -race.

@@ -2,6 +2,7 @@ package nacosgrpc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distrod/distrod/internal/auth"
+	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/nacospb"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -69,6 +72,34 @@ type Options struct {
 	// Auth checks every naming request's identity and permission (auth.go).
 	// nil means no checks.
 	Auth *auth.Guard
+	// TLS, when set, makes the port serve TLS with this configuration
+	// (whose GetConfigForClient may pick a fresh certificate per
+	// handshake); it should offer ALPN "h2". nil serves plaintext.
+	TLS *tls.Config
+	// TLSCompatibility, with TLS, also accepts plaintext connections,
+	// told apart from TLS ones by their first byte (tls.go).
+	TLSCompatibility bool
+	// SetupTimeout closes a connection that has not sent
+	// ConnectionSetupRequest within it. Default 10s.
+	SetupTimeout time.Duration
+	// MaxStreams caps the concurrent streams (calls) of one connection.
+	// Default 64.
+	MaxStreams int
+	// MaxConnectionsPerIP caps the open transports from one client IP; a
+	// transport beyond it is closed when accepted. 0 means no limit.
+	MaxConnectionsPerIP int
+	// MaxPushBytesPerConn caps the push bytes queued for one connection (a
+	// push larger than it is still sent when nothing else is queued). A
+	// connection that would exceed it is closed as a slow consumer.
+	// Default 16 MiB.
+	MaxPushBytesPerConn int64
+	// MaxPushBytes caps the push bytes queued for all connections
+	// together; a push beyond it is refused with push.ErrTargetBusy and
+	// retried by the engine. Default 256 MiB.
+	MaxPushBytes int64
+	// MaxAnswerBytes caps the serviceInfo of a query or subscribe answer;
+	// a larger one is answered with ErrorResponse 500. 0 means no limit.
+	MaxAnswerBytes int
 }
 
 func (o *Options) setDefaults() error {
@@ -93,6 +124,18 @@ func (o *Options) setDefaults() error {
 	if o.DetectTimeout <= 0 {
 		o.DetectTimeout = 5 * time.Second
 	}
+	if o.SetupTimeout <= 0 {
+		o.SetupTimeout = 10 * time.Second
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 64
+	}
+	if o.MaxPushBytesPerConn <= 0 {
+		o.MaxPushBytesPerConn = 16 << 20
+	}
+	if o.MaxPushBytes <= 0 {
+		o.MaxPushBytes = 256 << 20
+	}
 	return nil
 }
 
@@ -111,6 +154,8 @@ type Server struct {
 	stopped bool
 	wg      sync.WaitGroup
 	serve   bool
+	// pushBytes is the push payload queued for all connections.
+	pushBytes atomic.Int64
 }
 
 // NewServer builds a server; call Serve to accept connections.
@@ -132,8 +177,12 @@ func NewServer(o Options) (*Server, error) {
 	s.m = m
 	s.grpc = grpc.NewServer(
 		nacospb.ServerOption(),
+		grpc.Creds(transportCreds(o.TLS, o.TLSCompatibility)),
 		grpc.StatsHandler(statsHandler{s}),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
+		// Every open stream holds a goroutine and buffers; a client that
+		// opens calls and never finishes them is bounded here.
+		grpc.MaxConcurrentStreams(uint32(o.MaxStreams)),
 		// The SDK pings after 60s of silence; enforcing anything stricter
 		// would answer GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -165,6 +214,10 @@ func (s *Server) Serve(lis net.Listener) error {
 		go s.detectLoop()
 	}
 	s.mu.Unlock()
+	lis = connlimit.New(lis, s.o.MaxConnectionsPerIP, func(ip netip.Addr) {
+		s.m.closed.WithLabelValues("per_ip_limit").Inc()
+		s.log.Debug("connection refused: per-IP limit", "ip", ip, "max", s.o.MaxConnectionsPerIP)
+	})
 	return s.grpc.Serve(&trackingListener{Listener: lis, s: s})
 }
 
@@ -371,6 +424,18 @@ func (h statsHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) cont
 	s.mu.Lock()
 	c.raw = s.raw[info.RemoteAddr.String()]
 	s.mu.Unlock()
+	// A transport that never sets up would otherwise hold its socket (and
+	// any half-open calls) for ever.
+	c.setupTimer = time.AfterFunc(s.o.SetupTimeout, func() {
+		c.mu.RLock()
+		stale := c.state == stateNew
+		c.mu.RUnlock()
+		if stale {
+			s.m.closed.WithLabelValues("setup_timeout").Inc()
+			s.log.Debug("closing connection: no ConnectionSetupRequest in time", "conn", c.id, "timeout", s.o.SetupTimeout)
+			s.closeConn(c, "setup timeout", true)
+		}
+	})
 	return context.WithValue(ctx, connKey{}, c)
 }
 
@@ -495,6 +560,7 @@ func (s *Server) RequestBiStream(st nacospb.BiStream) error {
 		select {
 		case m := <-c.out:
 			err := st.Send(m.p)
+			c.release(int64(len(m.p.Body)))
 			if m.sent != nil {
 				m.sent <- err
 			}
@@ -568,6 +634,7 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	s.conns[c.id] = c
 	s.mu.Unlock()
 	c.state = stateRegistered
+	c.setupTimer.Stop()
 	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
 	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)
 	return nil
@@ -586,6 +653,10 @@ func (s *Server) closeConn(c *conn, reason string, kill bool) {
 	c.state = stateClosed
 	close(c.done)
 	c.mu.Unlock()
+	if c.setupTimer != nil {
+		c.setupTimer.Stop()
+	}
+	c.releaseAll()
 	s.mu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)

@@ -78,7 +78,7 @@ func TestV1Client_ReceivesUDPPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "UDP subscription", func() bool {
+	waitFor(t, 20*time.Second, "UDP subscription", func() bool {
 		subs := e.eng.Subscribers(svc)
 		return len(subs) == 1 && subs[0].UDP.IsValid()
 	})
@@ -96,8 +96,8 @@ func TestV1Client_ReceivesUDPPush(t *testing.T) {
 		naming.Publication{Instances: []naming.Instance{{IP: "10.6.0.2", Port: 80, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "v1 callback after UDP push", sawHosts(2))
-	waitFor(t, 5*time.Second, "UDP ack counted", func() bool {
+	waitFor(t, 20*time.Second, "v1 callback after UDP push", sawHosts(2))
+	waitFor(t, 20*time.Second, "UDP ack counted", func() bool {
 		return e.counter("distrod_push_sent_total", map[string]string{"transport": "udp"}) >= 1
 	})
 	// A change made by a v2 client over gRPC too.
@@ -105,7 +105,7 @@ func TestV1Client_ReceivesUDPPush(t *testing.T) {
 	if _, err := sdk.RegisterInstance(reg("10.6.0.3", 80, "legacy", 1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "v1 callback after a gRPC registration", sawHosts(3))
+	waitFor(t, 20*time.Second, "v1 callback after a gRPC registration", sawHosts(3))
 	mu.Lock()
 	n := len(calls)
 	mu.Unlock()

@@ -197,7 +197,7 @@ func (s *server) authorizeExtra(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	p := params{}
-	parseParams(p, r.URL.RawQuery)
+	_ = parseParams(p, r.URL.RawQuery, DefaultMaxParams)
 	now := s.o.Now()
 	if err := g.CheckAdmin(credentials(r, p, g.IdentityKey()), now); err != nil {
 		s.deny(w, r, "extra", err, now)
@@ -215,7 +215,7 @@ func RequireAdmin(g *auth.Guard, h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := params{}
-		parseParams(p, r.URL.RawQuery)
+		_ = parseParams(p, r.URL.RawQuery, DefaultMaxParams)
 		now := time.Now()
 		if err := g.CheckAdmin(credentials(r, p, g.IdentityKey()), now); err != nil {
 			writeForbidden(w, r, err, now)

@@ -82,21 +82,21 @@ func TestParams_RawV1Bodies(t *testing.T) {
 		"namespaceId=ns1&beat=" + beat + "&serviceName=DEFAULT_GROUP@@svc",
 	} {
 		p := params{}
-		parseParams(p, body)
+		parseParams(p, body, DefaultMaxParams)
 		if p.get("beat") != beat || p.get("serviceName") != "DEFAULT_GROUP@@svc" || p.get("namespaceId") != "ns1" {
 			t.Fatalf("parse %q: %v", body, p)
 		}
 	}
 	// Escaped bodies decode normally; an escaped JSON value is unescaped.
 	p := params{}
-	parseParams(p, "serviceName=a%40%40b&metadata=%7B%22k%22%3A%22v+w%22%7D&x=%zz")
+	parseParams(p, "serviceName=a%40%40b&metadata=%7B%22k%22%3A%22v+w%22%7D&x=%zz", DefaultMaxParams)
 	if p.get("serviceName") != "a@@b" || p.get("metadata") != `{"k":"v w"}` || p.get("x") != "%zz" {
 		t.Fatalf("escaped: %v", p)
 	}
 	// A raw JSON value containing a literal '&' not followed by a known key
 	// stays whole.
 	p = params{}
-	parseParams(p, `beat={"metadata":{"q":"a&b=c"}}&serviceName=s`)
+	parseParams(p, `beat={"metadata":{"q":"a&b=c"}}&serviceName=s`, DefaultMaxParams)
 	if p.get("beat") != `{"metadata":{"q":"a&b=c"}}` || p.get("serviceName") != "s" {
 		t.Fatalf("literal &: %v", p)
 	}

@@ -31,6 +31,12 @@
 // with it). Extra handlers need ROLE_ADMIN. /v1/auth/* serves login, the
 // first admin, users, roles and permissions.
 //
+// Parameters are parsed by a lenient parser that is linear in the input
+// whatever its content, with a cap on their number (params.go). Answers
+// larger than Options.MaxAnswerBytes are refused. A v1 UDP subscription
+// pushes to the request's own address; a different clientIP is honoured
+// only for requests from Options.UDPTrustedNets.
+//
 // The handler never reads the wall clock for data decisions: Options.Now
 // stamps beats and lastRefTime, so tests drive expiry with a fake clock.
 // Heartbeat expiry itself is the server's timer calling Store.ExpireCheck.

@@ -106,6 +106,7 @@ var errTable = []struct {
 	keep bool
 }{
 	{naming.ErrInvalidParam, http.StatusBadRequest, codeParameterValidate, false},
+	{naming.ErrLimitExceeded, http.StatusBadRequest, codeParameterValidate, false},
 	{naming.ErrServiceNotFound, http.StatusBadRequest, codeServiceNotExist, false},
 	{naming.ErrServiceExists, http.StatusBadRequest, codeServiceExists, false},
 	{naming.ErrServiceHasInstances, http.StatusBadRequest, codeServiceDeleteFail, false},

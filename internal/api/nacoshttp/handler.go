@@ -50,6 +50,16 @@ type Options struct {
 	// Forwarder carries a write that Router assigns to another node to that
 	// node. Required when Router is set.
 	Forwarder Forwarder
+	// MaxParams bounds the parameters of one request, query and form body
+	// together; more get 400. Default DefaultMaxParams.
+	MaxParams int
+	// MaxAnswerBytes bounds one encoded success answer; a larger one is
+	// answered with a server error. 0 means no limit.
+	MaxAnswerBytes int
+	// UDPTrustedNets are the networks whose requests may name a clientIP
+	// other than their own address as their UDP push target. Empty means
+	// every request is pushed to its own address.
+	UDPTrustedNets []netip.Prefix
 	// Ready reports readiness (snapshot loaded). nil means always ready.
 	// While it returns false the readiness probe and every naming read
 	// answer 503 and the operator metrics report status STARTING; writes,
@@ -113,6 +123,9 @@ func New(o Options) (http.Handler, error) {
 	}
 	if o.Router != nil && o.Forwarder == nil {
 		return nil, errors.New("nacoshttp: Options.Forwarder is required with a Router")
+	}
+	if o.MaxParams <= 0 {
+		o.MaxParams = DefaultMaxParams
 	}
 	s := &server{
 		o:     o,
@@ -277,7 +290,9 @@ func (s *server) extra(path string) http.Handler {
 
 // readBody reads the bounded body and merges query and form parameters.
 func (c *call) readBody(w http.ResponseWriter) error {
-	parseParams(c.p, c.r.URL.RawQuery)
+	if err := c.parse(c.r.URL.RawQuery); err != nil {
+		return err
+	}
 	if c.r.Body == nil || c.r.Body == http.NoBody {
 		return nil
 	}
@@ -295,24 +310,35 @@ func (c *call) readBody(w http.ResponseWriter) error {
 	if strings.Contains(ct, "json") || strings.Contains(ct, "multipart") {
 		return nil
 	}
-	parseParams(c.p, string(body))
+	return c.parse(string(body))
+}
+
+func (c *call) parse(s string) error {
+	if err := parseParams(c.p, s, c.s.o.MaxParams); err != nil {
+		return newErr(http.StatusBadRequest, codeParameterValidate, "%v", err)
+	}
 	return nil
 }
 
 // writeOK writes a success value: v1 as is (text or JSON), v2 wrapped in
 // the envelope unless the endpoint is raw.
 func (s *server) writeOK(w http.ResponseWriter, c *call, v any) {
-	if c.ep.v2 && !c.ep.raw {
-		writeJSON(w, http.StatusOK, envelope{Code: codeSuccess, Message: codeMessages[codeSuccess], Data: v})
-		return
-	}
-	if t, ok := v.(text); ok {
+	if t, ok := v.(text); ok && !(c.ep.v2 && !c.ep.raw) {
 		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, string(t))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	if c.ep.v2 && !c.ep.raw {
+		v = envelope{Code: codeSuccess, Message: codeMessages[codeSuccess], Data: v}
+	}
+	status, b := encodeJSON(http.StatusOK, v)
+	if max := s.o.MaxAnswerBytes; max > 0 && len(b) > max {
+		s.writeError(w, c, newErr(http.StatusInternalServerError, codeServerError,
+			"answer of %d bytes exceeds the limit of %d bytes (max-list-answer-bytes): narrow the query", len(b), max))
+		return
+	}
+	writeRawJSON(w, status, b)
 }
 
 func (s *server) writeError(w http.ResponseWriter, c *call, err error) {
@@ -342,6 +368,13 @@ type envelope struct {
 
 // writeJSON writes v as Jackson would: no HTML escaping of '&', '<', '>'.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	status, b := encodeJSON(status, v)
+	writeRawJSON(w, status, b)
+}
+
+// encodeJSON encodes v as Jackson would; an encoding failure becomes a 500
+// answer.
+func encodeJSON(status int, v any) (int, []byte) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -351,6 +384,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	} else {
 		b = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
+	return status, b
+}
+
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -184,23 +184,44 @@ func (c *call) list() (any, error) {
 	return toServiceInfo(v, clusters, c.s.cacheMillis(), c.nowMs()), nil
 }
 
+// subscribeUDP registers the requester for UDP pushes. The datagrams go
+// to the address the request came from (RemoteAddr, which forwarding
+// preserves): a clientIP naming another host is honoured only for requests
+// from Options.UDPTrustedNets, so nobody can aim pushes at a third party.
+// The engine refuses non-unicast targets.
 func (c *call) subscribeUDP(k naming.ServiceKey, clusters string, port uint16) {
-	ipText := c.optional("clientIP", "")
-	if ipText == "" {
-		if ap, err := netip.ParseAddrPort(c.r.RemoteAddr); err == nil {
-			ipText = ap.Addr().String()
-		}
-	}
-	ip, err := netip.ParseAddr(ipText)
+	ap, err := netip.ParseAddrPort(c.r.RemoteAddr)
 	if err != nil {
-		c.s.log.Debug("udp subscription ignored: bad clientIP", "clientIP", ipText)
+		c.s.log.Debug("udp subscription ignored: no remote address", "remote", c.r.RemoteAddr)
 		return
+	}
+	ip := ap.Addr().Unmap()
+	if text := c.optional("clientIP", ""); text != "" {
+		claimed, err := netip.ParseAddr(text)
+		switch {
+		case err != nil:
+			c.s.log.Debug("udp subscription: bad clientIP ignored", "clientIP", text, "remote", ip)
+		case claimed.Unmap() != ip && c.s.trustedUDP(ip):
+			ip = claimed.Unmap()
+		case claimed.Unmap() != ip:
+			c.s.log.Debug("udp subscription: clientIP differs from the remote address; pushing to the remote address",
+				"clientIP", text, "remote", ip)
+		}
 	}
 	ua := c.r.Header.Get("User-Agent")
 	if ua == "" {
 		ua = c.r.Header.Get("Client-Version")
 	}
-	c.s.o.UDP.SubscribeUDP(k, clusters, netip.AddrPortFrom(ip.Unmap(), port), ua)
+	c.s.o.UDP.SubscribeUDP(k, clusters, netip.AddrPortFrom(ip, port), ua)
+}
+
+func (s *server) trustedUDP(ip netip.Addr) bool {
+	for _, p := range s.o.UDPTrustedNets {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // beatResult is the beat answer; Nacos writes these three keys in this

@@ -95,19 +95,20 @@ func (c *call) putSwitch() (any, error) {
 		return nil, err
 	}
 	s := c.s
-	positive := func() (int64, error) {
+	bounded := func() (int64, error) {
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
 			return 0, badNumber(value)
 		}
-		if n <= 0 {
-			return 0, newErr(http.StatusBadRequest, codeParameterValidate, "%s must be positive, got %d", entry, n)
+		b := switchBounds[entry]
+		if n < b[0] || n > b[1] {
+			return 0, newErr(http.StatusBadRequest, codeParameterValidate, "%s must be between %d and %d, got %d", entry, b[0], b[1], n)
 		}
 		return n, nil
 	}
 	switch entry {
 	case "clientBeatInterval":
-		n, err := positive()
+		n, err := bounded()
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +116,7 @@ func (c *call) putSwitch() (any, error) {
 		s.sw.ClientBeatInterval = n
 		s.swMu.Unlock()
 	case "defaultPushCacheMillis":
-		n, err := positive()
+		n, err := bounded()
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +139,24 @@ func (c *call) putSwitch() (any, error) {
 	s.log.Info("switch updated", "entry", entry, "value", value)
 	return text("ok"), nil
 }
+
+// switchBounds are the floors and ceilings, in milliseconds, of the
+// numeric switches: clientBeatInterval is how often every v1 client beats
+// and defaultPushCacheMillis how often it polls, so a tiny value turns
+// every client into a load generator, and a huge one makes its instances
+// expire (beats) or its view go stale (polls).
+var switchBounds = map[string][2]int64{
+	"clientBeatInterval":     {MinClientBeatIntervalMs, MaxClientBeatIntervalMs},
+	"defaultPushCacheMillis": {MinCacheMillis, MaxCacheMillis},
+}
+
+// Bounds of the numeric switches, in milliseconds.
+const (
+	MinClientBeatIntervalMs = 1000
+	MaxClientBeatIntervalMs = 60000
+	MinCacheMillis          = 1000
+	MaxCacheMillis          = 600000
+)
 
 var readOnlySwitches = map[string]bool{
 	"distroThreshold": true, "healthCheckEnabled": true, "autoChangeHealthCheckEnabled": true,

@@ -149,7 +149,10 @@ func (c *call) getService() (any, error) {
 		Selector: toSelectorJSON(v.Meta.Selector), Clusters: clustersJSON(v.Clusters)}, nil
 }
 
-// page returns the 1-based page of n items.
+// page returns the bounds of the 1-based page of n items. pageNo below 1
+// is the first page; any pageNo and pageSize are safe: the start is
+// compared before it is multiplied, so a huge pageNo cannot overflow into a
+// negative index.
 func page(n, pageNo, pageSize int) (int, int) {
 	if pageNo < 1 {
 		pageNo = 1
@@ -157,11 +160,15 @@ func page(n, pageNo, pageSize int) (int, int) {
 	if pageSize < 1 {
 		return 0, 0
 	}
-	start := (pageNo - 1) * pageSize
-	if start > n {
-		start = n
+	pages := n / pageSize
+	if n%pageSize != 0 {
+		pages++
 	}
-	return start, min(start+pageSize, n)
+	if pageNo-1 >= pages {
+		return n, n
+	}
+	start := (pageNo - 1) * pageSize
+	return start, start + min(pageSize, n-start)
 }
 
 // serviceList is v1 GET /service/list (doms) and v2 GET /service/list

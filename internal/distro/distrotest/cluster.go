@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 
@@ -119,9 +118,8 @@ type simNode struct {
 	det     *Detector
 	wasRdy  bool
 	startAt time.Time
-	// I5 bookkeeping: peer stores at restart and whether the link stayed up.
-	loadBase   map[string]map[string]hlc.Version
-	loadBroken map[string]bool
+	// load is the I5 bookkeeping until the node is ready (nil after).
+	load *LoadCheck
 }
 
 // Cluster is a running simulation. Use Run for the standard scenario, or
@@ -191,8 +189,7 @@ func (c *Cluster) boot(sn *simNode) {
 	sn.det = NewDetector(100*time.Millisecond, 400*time.Millisecond)
 	sn.wasRdy = false
 	sn.startAt = c.now
-	sn.loadBase = map[string]map[string]hlc.Version{}
-	sn.loadBroken = map[string]bool{}
+	sn.load = NewLoadCheck(sn.addr)
 	c.net.SetDown(sn.addr, false)
 	for _, p := range c.nodes {
 		if p == sn || !p.up {
@@ -204,10 +201,7 @@ func (c *Cluster) boot(sn *simNode) {
 				base[r.Key] = r.Version
 			}
 		}
-		sn.loadBase[p.addr] = base
-		if !c.net.Reachable(sn.addr, p.addr) || !c.net.Reachable(p.addr, sn.addr) {
-			sn.loadBroken[p.addr] = true
-		}
+		sn.load.Peer(p.addr, base, c.linked(sn.addr, p.addr))
 	}
 	c.event("boot", sn.addr, uint64(sn.inc))
 	c.updateView(sn)
@@ -224,8 +218,8 @@ func (c *Cluster) Crash(addr string) {
 	c.res.Crashes++
 	c.event("crash", addr, 0)
 	for _, o := range c.nodes {
-		if o.up && o.loadBroken != nil {
-			o.loadBroken[addr] = true
+		if o.up && o.load != nil {
+			o.load.Break(addr)
 		}
 	}
 }
@@ -242,33 +236,15 @@ func (c *Cluster) Partition(groups ...[]string) {
 	c.net.Partition(groups...)
 	c.res.Partitions++
 	for _, sn := range c.nodes {
-		if sn.loadBroken == nil {
-			continue
-		}
-		for _, g := range groups {
-			for _, a := range g {
-				if !sameGroup(groups, sn.addr, a) {
-					sn.loadBroken[a] = true
-				}
-			}
+		if sn.up && sn.load != nil {
+			sn.load.BreakUnlinked(c.addrs(), func(p string) bool { return c.linked(sn.addr, p) })
 		}
 	}
 	c.event("partition", fmt.Sprint(groups), 0)
 }
 
-func sameGroup(groups [][]string, a, b string) bool {
-	for _, g := range groups {
-		ina, inb := false, false
-		for _, x := range g {
-			ina = ina || x == a
-			inb = inb || x == b
-		}
-		if ina || inb {
-			return ina && inb
-		}
-	}
-	return true
-}
+// linked reports whether a and b can talk both ways.
+func (c *Cluster) linked(a, b string) bool { return c.net.Reachable(a, b) && c.net.Reachable(b, a) }
 
 // Heal restores all links.
 func (c *Cluster) Heal() {
@@ -310,7 +286,7 @@ func (c *Cluster) event(kind, what string, x uint64) {
 // forced flaps, and calls SetMembers when it changed.
 func (c *Cluster) updateView(sn *simNode) {
 	members, changed, _ := sn.det.Update(c.now, sn.addr, c.addrs(), func(p string) bool {
-		return c.net.Reachable(sn.addr, p) && c.net.Reachable(p, sn.addr)
+		return c.linked(sn.addr, p)
 	})
 	sn.view = sn.det.View()
 	if !changed {
@@ -364,7 +340,7 @@ func (c *Cluster) Write(sn *simNode, key, tag string, tomb bool) {
 		c.newest[key] = write{v: v, tomb: tomb, node: sn.addr, inc: sn.inc}
 	}
 	c.trace.Strings(key)
-	c.trace.U64(v.Clock, v.Node, v.Sub)
+	c.trace.U64(v.Clock, v.Node, v.Sub, v.By)
 	c.afterCall(sn)
 }
 
@@ -472,33 +448,15 @@ func (c *Cluster) checkLoaded(sn *simNode) {
 	if d := c.now.Sub(sn.startAt); d > 4*c.opt.Config(sn.addr).LoadTimeout {
 		c.violate("I5: %s took %v to become ready", sn.addr, d)
 	}
-	for _, pa := range sortedAddrs(sn.loadBase) {
-		p := c.byAddr[pa]
-		if sn.loadBroken[pa] || !p.up {
-			continue
-		}
-		for _, k := range sortedAddrs(sn.loadBase[pa]) {
-			v := sn.loadBase[pa][k]
-			now, ok := p.store.Get(k)
-			if !ok || now.Version != v {
-				continue
-			}
-			mine, ok := sn.store.Get(k)
-			if !ok || v.Newer(mine.Version) {
-				c.violate("I5: %s ready without %s@%v that %s held", sn.addr, k, v, pa)
-			}
-		}
+	exempt := func(p string) bool { return !c.byAddr[p].up }
+	version := func(n, k string) (hlc.Version, bool) {
+		r, ok := c.byAddr[n].store.Get(k)
+		return r.Version, ok
 	}
-	sn.loadBase, sn.loadBroken = nil, nil
-}
-
-func sortedAddrs[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	for _, m := range sn.load.Missing(exempt, version) {
+		c.violate("I5: %s ready without %s@%v that %s held", sn.addr, m.Key, m.Version, m.Peer)
 	}
-	sort.Strings(out)
-	return out
+	sn.load = nil
 }
 
 // checkOwners is I6: nodes with equal member views agree on every owner.
@@ -671,12 +629,12 @@ func (c *Cluster) finalChecks() {
 		if st.Live != len(set) {
 			c.violate("index: %s core counts %d live records, store holds %d", sn.addr, st.Live, len(set))
 		}
-		for _, k := range sortedAddrs(set) {
+		for _, k := range sortedKeys(set) {
 			if rv, ok := ref[k]; !ok || rv != set[k] {
 				c.violate("I1: %s holds %s@%v, %s holds %v (present=%v)", sn.addr, k, set[k], c.nodes[0].addr, rv, ok)
 			}
 		}
-		for _, k := range sortedAddrs(ref) {
+		for _, k := range sortedKeys(ref) {
 			if _, ok := set[k]; !ok {
 				c.violate("I1: %s lacks %s@%v held by %s", sn.addr, k, ref[k], c.nodes[0].addr)
 			}
@@ -685,7 +643,7 @@ func (c *Cluster) finalChecks() {
 			c.violate("I1: digest of %s differs", sn.addr)
 		}
 	}
-	for _, k := range sortedAddrs(c.newest) {
+	for _, k := range sortedKeys(c.newest) {
 		w := c.newest[k]
 		writer := c.byAddr[w.node]
 		survived := writer.inc == w.inc // the writer did not crash since

@@ -6,8 +6,10 @@ import (
 	"github.com/distrod/distrod/internal/distro"
 )
 
-// Detector is the simulations' failure detector for one node: a peer that
-// is unreachable (either way) for SuspectAfter is SUSPICIOUS, for DownAfter
+// Detector is the core simulation's failure detector for one node (the
+// naming simulation, internal/sim, runs the real membership table through
+// replica.Shell instead): a peer that is unreachable (either way) for
+// SuspectAfter is SUSPICIOUS, for DownAfter
 // DOWN; a forced flap raises a peer's state until the flap ends. It keeps
 // the resulting member view.
 type Detector struct {

@@ -89,6 +89,11 @@ func (nw *Network) SetDown(addr string, down bool) {
 
 // Send queues env from from at now, applying faults.
 func (nw *Network) Send(now time.Time, from string, env distro.Envelope) {
+	nw.SendDelayed(now, from, env, 0)
+}
+
+// SendDelayed is Send with extra delivery delay (a throttled transfer).
+func (nw *Network) SendDelayed(now time.Time, from string, env distro.Envelope, extra time.Duration) {
 	to := env.To
 	if !nw.Reachable(from, to) {
 		if nw.rng.Float64() < nw.Faults.Refuse {
@@ -104,7 +109,7 @@ func (nw *Network) Send(now time.Time, from string, env distro.Envelope) {
 		copies = 2
 	}
 	for range copies {
-		nw.push(Delivery{At: now.Add(nw.delay()), From: from, To: to, Msg: env.Msg, toEpoch: nw.epoch[to]})
+		nw.push(Delivery{At: now.Add(nw.delay() + extra), From: from, To: to, Msg: env.Msg, toEpoch: nw.epoch[to]})
 	}
 }
 

@@ -52,7 +52,7 @@ func (t *Trace) Message(now time.Time, from, to string, m distro.Message, withDa
 	}
 	for _, r := range recs {
 		t.Strings(r.Key)
-		t.U64(r.Version.Clock, r.Version.Node, r.Version.Sub)
+		t.U64(r.Version.Clock, r.Version.Node, r.Version.Sub, r.Version.By)
 		if withData {
 			_, _ = t.h.Write(r.Data)
 		}

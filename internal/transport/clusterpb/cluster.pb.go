@@ -31,7 +31,10 @@ type Version struct {
 	Node  uint64                 `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
 	// sub orders derived (server-made) changes of one client action; 0 for a
 	// client action. See internal/hlc.
-	Sub           uint64 `protobuf:"varint,3,opt,name=sub,proto3" json:"sub,omitempty"`
+	Sub uint64 `protobuf:"varint,3,opt,name=sub,proto3" json:"sub,omitempty"`
+	// by is the hash of the node that derived the change; 0 for a client
+	// action.
+	By            uint64 `protobuf:"varint,4,opt,name=by,proto3" json:"by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +86,13 @@ func (x *Version) GetNode() uint64 {
 func (x *Version) GetSub() uint64 {
 	if x != nil {
 		return x.Sub
+	}
+	return 0
+}
+
+func (x *Version) GetBy() uint64 {
+	if x != nil {
+		return x.By
 	}
 	return 0
 }
@@ -1303,11 +1313,12 @@ var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\x12distrod.cluster.v1\"E\n" +
+	"\rcluster.proto\x12\x12distrod.cluster.v1\"U\n" +
 	"\aVersion\x12\x14\n" +
 	"\x05clock\x18\x01 \x01(\x04R\x05clock\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\x04R\x04node\x12\x10\n" +
-	"\x03sub\x18\x03 \x01(\x04R\x03sub\"\xab\x01\n" +
+	"\x03sub\x18\x03 \x01(\x04R\x03sub\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\x04R\x02by\"\xab\x01\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
 	"\aversion\x18\x02 \x01(\v2\x1b.distrod.cluster.v1.VersionR\aversion\x12\x14\n" +

@@ -4,8 +4,9 @@
 //	go run ./internal/sim/cmd/simrun -seeds 5000 -start 1
 //	go run ./internal/sim/cmd/simrun -seeds 500 -drop 0.3 -chaos 40s
 //
-// With -drop, -dup or -chaos the printed reproduction command runs the
-// default options, not the overridden ones.
+// With -drop, -dup, -chaos or a planted defect (-no-deadline,
+// -ready-before-load) the printed reproduction command runs the default
+// options, not the overridden ones.
 //
 // Seeds are independent, so they run on every core; each seed is itself
 // single-threaded and deterministic. Exit status 1 if any seed failed.
@@ -32,6 +33,8 @@ func main() {
 	drop := flag.Float64("drop", -1, "override the message drop probability during chaos")
 	dup := flag.Float64("dup", -1, "override the message duplication probability during chaos")
 	chaos := flag.Duration("chaos", 0, "override the chaos duration (virtual)")
+	noDeadline := flag.Bool("no-deadline", false, "plant a defect: owners execute forwarded writes past their deadline")
+	readyEarly := flag.Bool("ready-before-load", false, "plant a defect: nodes serve as ready before their snapshot load")
 	flag.Parse()
 	options := func(seed uint64) sim.Options {
 		o := sim.DefaultOptions(seed)
@@ -45,6 +48,8 @@ func main() {
 		if *chaos > 0 {
 			o.Chaos = *chaos
 		}
+		o.NoForwardDeadline = *noDeadline
+		o.ReadyBeforeLoad = *readyEarly
 		return o
 	}
 

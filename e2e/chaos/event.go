@@ -1,0 +1,76 @@
+package chaos
+
+// Event is one line of the history the chaos client writes (JSON, one per
+// line, in the order things happened in the client process). Times are Unix
+// nanoseconds of the machine's wall clock, which every network namespace
+// shares with the test process.
+type Event struct {
+	// Kind is one of the Kind* constants.
+	Kind string `json:"k"`
+	// T is the time of the event: the invoke time of an invoke, the answer
+	// time of a done, the time a client went silent, a push's arrival.
+	T int64 `json:"t"`
+
+	// Operation fields (KindInvoke, KindDone, KindSilent, KindPush).
+	ID      int64  `json:"id,omitempty"`
+	Client  string `json:"c,omitempty"`
+	Service string `json:"svc,omitempty"`
+	// Addr is the instance's "ip:port".
+	Addr string `json:"addr,omitempty"`
+	// Op is one of the Op* constants.
+	Op string `json:"op,omitempty"`
+	// Node is the distrod node ("ip:port") a request went to or was read from.
+	Node string `json:"node,omitempty"`
+	// OK reports an acknowledged operation (done) or a successful read.
+	OK bool `json:"ok,omitempty"`
+	// Res is the answer or the error, for the report.
+	Res string `json:"res,omitempty"`
+
+	// Poll fields (KindPoll): readiness codes before and after the reads
+	// (0 = no answer), the list answers per service.
+	T1     int64               `json:"t1,omitempty"`
+	Ready0 int                 `json:"r0,omitempty"`
+	Ready1 int                 `json:"r1,omitempty"`
+	Codes  map[string]int      `json:"codes,omitempty"`
+	Hosts  map[string][]string `json:"hosts,omitempty"`
+	Err    string              `json:"err,omitempty"`
+
+	// Status fields (KindStatus).
+	Ready  bool   `json:"ready,omitempty"`
+	Digest string `json:"digest,omitempty"`
+}
+
+// Event kinds.
+const (
+	// KindInvoke: a client starts an operation (written before the request).
+	KindInvoke = "invoke"
+	// KindDone: the operation's outcome, with the same ID.
+	KindDone = "done"
+	// KindSilent: an HTTP client stops beating without deregistering.
+	KindSilent = "silent"
+	// KindPush: a subscription callback of an SDK client fired; Res holds
+	// the sorted instance list.
+	KindPush = "push"
+	// KindPoll: one read round of one node: readiness, every service's
+	// instance list, readiness again.
+	KindPoll = "poll"
+	// KindStatus: one /distrod/status answer.
+	KindStatus = "status"
+	// KindQuiet: the client stopped changing registrations (the quiet
+	// period began); alive clients keep beating.
+	KindQuiet = "quiet"
+)
+
+// Operations.
+const (
+	OpRegister   = "register"
+	OpBeat       = "beat"
+	OpDeregister = "deregister"
+)
+
+// Services the chaos client uses: HTTP v1 beat clients register in
+// ServiceHTTP, nacos-sdk-go v2 clients in ServiceSDK.
+const (
+	ServiceHTTP = "chaos.http"
+	ServiceSDK  = "chaos.sdk"
+)
