@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/golang/protobuf v1.5.4
+	github.com/miekg/dns v1.1.73
 	github.com/nacos-group/nacos-sdk-go v1.0.8
 	github.com/nacos-group/nacos-sdk-go/v2 v2.3.2
 	github.com/prometheus/client_golang v1.25.0

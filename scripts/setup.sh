@@ -8,6 +8,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 go mod download
+(cd deploy/test && go mod download)
 
 # The Nacos Node.js client for e2e/node_test.go, at the versions locked in
 # e2e/nodeclient/package-lock.json. Without npm that test is skipped.
@@ -17,6 +18,16 @@ if command -v npm >/dev/null 2>&1; then
   fi
 else
   echo "setup: npm not found; the Node.js client test will be skipped" >&2
+fi
+
+# podman, for the opt-in container image test (DISTROD_IMAGE_TEST=1,
+# e2e/image_test.go) and scripts/image.sh. Debian's package; root only.
+if [ "${DISTROD_IMAGE_TEST:-}" = 1 ] && ! command -v podman >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman
+  else
+    echo "setup: DISTROD_IMAGE_TEST=1 needs podman: install it (apt-get install podman)" >&2
+  fi
 fi
 
 # The chaos test (e2e/chaos) runs nodes in network namespaces: it needs

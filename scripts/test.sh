@@ -11,5 +11,8 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# deploy/test is its own module (Helm and the Kubernetes API types stay out
+# of distrod's go.mod): the chart, plain manifests and compose files.
+(cd deploy/test && go vet ./... && go test -count=1 ./...)
 # -p 2: two packages at a time on the 2-core machines we run on.
 go test -race -p 2 -timeout 14m "$@" ./...

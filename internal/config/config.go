@@ -74,6 +74,17 @@ type Config struct {
 	// Env NACOS_SERVER_IP.
 	IP string `yaml:"ip"`
 
+	// PreferHostMode is "ip" or "hostname". With "hostname" and no IP
+	// given explicitly (NACOS_SERVER_IP, DISTROD_IP, -ip, ip in the file),
+	// the node advertises its host name instead of an address: the member
+	// of Members whose host is this host name, or starts with it followed
+	// by a dot (a pod's short name "distrod-0" picks
+	// "distrod-0.distrod-headless.ns.svc.cluster.local" from the list), else
+	// the host name itself. The host name is $HOSTNAME, which Docker and
+	// Kubernetes set, else the kernel's. Default "ip".
+	// Env PREFER_HOST_MODE, as in the Nacos Docker image.
+	PreferHostMode string `yaml:"prefer-host-mode"`
+
 	// Port is the HTTP port (Nacos open API and console). The gRPC ports are
 	// derived from it. Default 8848. Env NACOS_APPLICATION_PORT.
 	Port int `yaml:"port"`
@@ -117,8 +128,16 @@ type Config struct {
 
 	// MemberDNS is a DNS name that resolves to the addresses of all members,
 	// for example a Kubernetes headless service; every member listens on
-	// Port. Default empty.
+	// Port. A name starting with "_" (e.g.
+	// "_http._tcp.distrod-headless.ns.svc.cluster.local") is looked up as
+	// SRV records instead: each record names a member's host and HTTP
+	// port, and the host is resolved to its addresses. Default empty.
 	MemberDNS string `yaml:"member-dns"`
+
+	// MemberDNSServer is the DNS server ("host:port", or "host" for port
+	// 53) that MemberDNS is resolved with, bypassing the system resolver.
+	// Default empty: the system resolver (/etc/resolv.conf).
+	MemberDNSServer string `yaml:"member-dns-server"`
 
 	// MemberFileReload is how often MemberFile is polled for changes.
 	// Default 2s.
@@ -496,6 +515,7 @@ func DefaultConfig() Config {
 		GRPCPortOffset:    1000,
 		ClusterPortOffset: 1001,
 		Home:              ".",
+		PreferHostMode:    HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
 		MemberFileReload: 2 * time.Second,

@@ -10,7 +10,7 @@
 // name (-sync-delay), and an environment variable DISTROD_<KEY> in upper
 // snake case (DISTROD_SYNC_DELAY). The variables Nacos Docker users know are
 // honoured too: MODE, NACOS_SERVERS, NACOS_APPLICATION_PORT, NACOS_SERVER_IP,
-// NACOS_HOME, SERVER_SERVLET_CONTEXTPATH and the auth variables
+// NACOS_HOME, PREFER_HOST_MODE (hostmode.go), SERVER_SERVLET_CONTEXTPATH and the auth variables
 // NACOS_AUTH_ENABLE, NACOS_AUTH_TOKEN, NACOS_AUTH_TOKEN_EXPIRE_SECONDS (a
 // bare number of seconds), NACOS_AUTH_IDENTITY_KEY and
 // NACOS_AUTH_IDENTITY_VALUE, and for TLS SERVER_SSL_CERTIFICATE,

@@ -32,6 +32,7 @@ var nacosEnv = []struct{ name, key, unit string }{
 	{"SERVER_SERVLET_CONTEXTPATH", "context-path", ""},
 	{"NACOS_HOME", "home", ""},
 	{"NACOS_SERVERS", "members", ""},
+	{"PREFER_HOST_MODE", "prefer-host-mode", ""},
 	{"NACOS_AUTH_ENABLE", "auth-enabled", ""},
 	{"NACOS_AUTH_TOKEN", "auth-token-secret", ""},
 	{"NACOS_AUTH_TOKEN_EXPIRE_SECONDS", "auth-token-ttl", "s"},
@@ -130,6 +131,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		getenv = func(string) string { return "" }
 	}
 	c := DefaultConfig()
+	detectedIP := c.IP
 
 	fs := flag.NewFlagSet("distrod", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -162,6 +164,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 	}
 
+	// An address given anywhere beats PREFER_HOST_MODE=hostname.
+	ipExplicit := c.IP != detectedIP || getenv("NACOS_SERVER_IP") != "" || getenv("DISTROD_IP") != ""
+
 	// Environment: Nacos names first, so DISTROD_ names win.
 	for _, e := range nacosEnv {
 		if v := getenv(e.name); v != "" {
@@ -186,6 +191,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	// wins), so the order Visit walks them in does not matter.
 	var flagErr error
 	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "ip" {
+			ipExplicit = true
+		}
 		s, ok := lookupSetting(f.Name)
 		if !ok || flagErr != nil {
 			return
@@ -214,6 +222,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 		c.Members = members
 		c.MemberLookup = LookupFile
+	}
+
+	if err := c.applyHostMode(ipExplicit, getenv); err != nil {
+		return Config{}, err
 	}
 
 	if err := c.Normalize(); err != nil {

@@ -109,6 +109,17 @@ func (c Config) Validate() error {
 		}
 	}
 
+	switch c.PreferHostMode {
+	case HostModeIP, HostModeHostname:
+	default:
+		add(fmt.Errorf("%w: prefer-host-mode %q: use ip or hostname (PREFER_HOST_MODE)", ErrSelfAddr, c.PreferHostMode))
+	}
+	if s := c.MemberDNSServer; s != "" {
+		if _, err := NormalizeMember(s, 53); err != nil {
+			add(fmt.Errorf("%w: member-dns-server %q: want host[:port] of a DNS server", ErrInvalidLookup, s))
+		}
+	}
+
 	// Members.
 	members, err := NormalizeMembers(c.Members, c.Port)
 	if err != nil {

@@ -14,9 +14,11 @@
 //
 //   - Sources produce member lists: StaticSource (flags, environment),
 //     FileSource (cluster.conf, reloaded when its mtime or content changes)
-//     and DNSSource (a name such as a Kubernetes headless service, with an
-//     injectable resolver). A Watcher polls a Source and calls back when the
-//     list changes; tests call Watcher.Poll directly instead of sleeping.
+//     and DNSSource (a name such as a Kubernetes headless service: A/AAAA
+//     records, or SRV records for a name starting with "_"; the resolver
+//     can be a given DNS server, NewDNSResolver). A Watcher polls a Source
+//     and calls back when the list changes; tests call Watcher.Poll
+//     directly instead of sleeping.
 //     SourceFor picks the source a config.Config asks for.
 //
 // Failure detection follows Nacos: one failed probe makes a peer

@@ -2,12 +2,15 @@ package membership
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,27 +129,83 @@ func (f *FileSource) Members(ctx context.Context) ([]string, error) {
 type Resolver func(ctx context.Context, host string) ([]string, error)
 
 // DNSSource resolves a name, such as a Kubernetes headless service, to the
-// member list: every address it returns is a member on Port.
+// member list. A plain name's addresses (A/AAAA) are members on Port. A name
+// starting with "_" ("_http._tcp.distrod-headless.ns.svc.cluster.local") is
+// looked up as SRV records: each names a member's host and port, and the
+// member is every address of that host on that port.
 type DNSSource struct {
 	// Host is the name to resolve.
 	Host string
-	// Port is every member's HTTP port.
+	// Port is every member's HTTP port (for A/AAAA lookups).
 	Port int
-	// Resolve looks Host up; nil means net.DefaultResolver.LookupHost.
+	// Resolve looks a host up; nil means Resolver.LookupHost.
 	Resolve Resolver
+	// Resolver answers the lookups Resolve does not; nil means
+	// net.DefaultResolver. NewDNSResolver makes one that asks a given
+	// server.
+	Resolver *net.Resolver
+}
+
+// NewDNSResolver returns a resolver that sends every query to server
+// ("host:port", or "host" for port 53) instead of the servers of
+// /etc/resolv.conf, over UDP or TCP as the Go resolver chooses. An empty
+// server returns net.DefaultResolver.
+func NewDNSResolver(server string) *net.Resolver {
+	if server == "" {
+		return net.DefaultResolver
+	}
+	if _, _, err := net.SplitHostPort(server); err != nil {
+		server = net.JoinHostPort(strings.Trim(server, "[]"), "53")
+	}
+	var d net.Dialer
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, server)
+		},
+	}
 }
 
 // Members resolves Host. No addresses is ErrNoMembers.
 func (d DNSSource) Members(ctx context.Context) ([]string, error) {
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
 	resolve := d.Resolve
 	if resolve == nil {
-		resolve = net.DefaultResolver.LookupHost
+		resolve = r.LookupHost
 	}
-	ips, err := resolve(ctx, d.Host)
-	if err != nil {
-		return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
+	var addrs []string
+	if strings.HasPrefix(d.Host, "_") {
+		_, srvs, err := r.LookupSRV(ctx, "", "", d.Host)
+		if err != nil && len(srvs) == 0 {
+			return nil, fmt.Errorf("membership: resolving SRV %s: %w", d.Host, err)
+		}
+		var firstErr error
+		for _, srv := range srvs {
+			ips, err := resolve(ctx, strings.TrimSuffix(srv.Target, "."))
+			if err != nil {
+				// A target not resolvable yet (a pod just scheduled) is left
+				// out; the next refresh picks it up.
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			}
+			for _, ip := range ips {
+				addrs = append(addrs, net.JoinHostPort(ip, strconv.Itoa(int(srv.Port))))
+			}
+		}
+		if len(addrs) == 0 && firstErr != nil {
+			return nil, fmt.Errorf("membership: resolving SRV targets of %s: %w", d.Host, firstErr)
+		}
+	} else {
+		ips, err := resolve(ctx, d.Host)
+		if err != nil {
+			return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
+		}
+		addrs = ips
 	}
-	m, err := config.NormalizeMembers(ips, d.Port)
+	m, err := config.NormalizeMembers(addrs, d.Port)
 	if err != nil {
 		return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
 	}
@@ -165,7 +224,7 @@ func SourceFor(c config.Config) (Source, time.Duration) {
 	case config.LookupFile:
 		return NewFileSource(c.MemberFilePath(), c.Port, nil), c.MemberFileReload
 	case config.LookupDNS:
-		return DNSSource{Host: c.MemberDNS, Port: c.Port}, c.MemberDNSRefresh
+		return DNSSource{Host: c.MemberDNS, Port: c.Port, Resolver: NewDNSResolver(c.MemberDNSServer)}, c.MemberDNSRefresh
 	}
 	if c.Mode == config.ModeStandalone {
 		return StaticSource{Addrs: []string{c.SelfAddr()}, DefaultPort: c.Port}, c.MemberFileReload

@@ -3,14 +3,17 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/testutil"
 )
 
 func TestStaticSource_Normalises(t *testing.T) {
@@ -302,5 +305,37 @@ func TestWatch_CallsBackAndStops(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch did not return after cancel")
+	}
+}
+
+func TestDNSSource_RealServerAAndSRV(t *testing.T) {
+	srv := testutil.StartDNS(t)
+	srv.SetA("distrod-headless.test", "10.0.0.2", "10.0.0.1")
+	for i, ip := range []string{"127.0.0.1", "127.0.0.1", "10.0.0.3"} {
+		srv.SetA(fmt.Sprintf("n%d.distrod-headless.test", i), ip)
+	}
+	srv.SetSRV("_http._tcp.distrod-headless.test",
+		testutil.SRV{Target: "n0.distrod-headless.test", Port: 8848},
+		testutil.SRV{Target: "n1.distrod-headless.test", Port: 8858},
+		testutil.SRV{Target: "n2.distrod-headless.test", Port: 8848},
+		testutil.SRV{Target: "missing.distrod-headless.test", Port: 8848})
+	r := NewDNSResolver(srv.Addr)
+	ctx := context.Background()
+
+	got, err := DNSSource{Host: "distrod-headless.test", Port: 7000, Resolver: r}.Members(ctx)
+	if want := []string{"10.0.0.1:7000", "10.0.0.2:7000"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("A: %v, %v; want %v", got, err, want)
+	}
+	got, err = DNSSource{Host: "_http._tcp.distrod-headless.test", Port: 7000, Resolver: r}.Members(ctx)
+	if want := []string{"10.0.0.3:8848", "127.0.0.1:8848", "127.0.0.1:8858"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("SRV: %v, %v; want %v (the unresolvable target left out)", got, err, want)
+	}
+
+	srv.SetSRV("_http._tcp.distrod-headless.test", testutil.SRV{Target: "missing.distrod-headless.test", Port: 8848})
+	if got, err := (DNSSource{Host: "_http._tcp.distrod-headless.test", Port: 7000, Resolver: r}).Members(ctx); err == nil {
+		t.Fatalf("SRV with no resolvable target = %v, want an error (keep the old list)", got)
+	}
+	if got, err := (DNSSource{Host: "nothing.test", Port: 7000, Resolver: r}).Members(ctx); err == nil {
+		t.Fatalf("NXDOMAIN = %v, want an error", got)
 	}
 }

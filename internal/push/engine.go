@@ -618,13 +618,12 @@ func (e *Engine) pushRPC(tg *target, k subKey) {
 	cancel()
 	switch {
 	case err == nil:
-		e.m.sent.WithLabelValues("grpc").Inc()
-		e.m.latency.WithLabelValues("grpc").Observe(time.Since(start).Seconds())
+		e.m.acked("grpc", time.Since(start))
 	case errors.Is(err, ErrTargetClosed):
 		// Nacos counts a push to a vanished connection as done.
 	case e.ctx.Err() != nil:
 	default:
-		e.m.failed.WithLabelValues("grpc").Inc()
+		e.m.fail("grpc")
 		e.o.Logger.Debug("push failed, will retry", "target", tg.id, "service", k.svc.String(), "err", err)
 		time.AfterFunc(e.o.RetryDelay, func() {
 			e.mu.Lock()

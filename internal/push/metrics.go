@@ -2,6 +2,8 @@ package push
 
 import (
 	"log/slog"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,6 +13,7 @@ type metrics struct {
 	dropped               *prometheus.CounterVec
 	latency               *prometheus.HistogramVec
 	subscriptions         prometheus.Gauge
+	totals                totals
 }
 
 // newMetrics creates the engine's metrics and registers them on reg (if
@@ -38,6 +41,17 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger, e *Engine) *metrics
 			Name: "distrod_push_subscriptions", Help: "Subscriptions held by this node (gRPC and UDP).",
 		}),
 	}
+	// Every label value exists from the start, at 0, so that dashboards
+	// and rate() see the series before the first event.
+	for _, tr := range []string{"grpc", "udp"} {
+		m.sent.WithLabelValues(tr)
+		m.failed.WithLabelValues(tr)
+		m.retried.WithLabelValues(tr)
+		m.latency.WithLabelValues(tr)
+	}
+	for _, reason := range []string{"queue_full", "oversize"} {
+		m.dropped.WithLabelValues(reason)
+	}
 	if reg != nil {
 		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "distrod_push_queue_depth", Help: "Pushes waiting to be sent, over all targets.",
@@ -53,4 +67,57 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger, e *Engine) *metrics
 		}
 	}
 	return m
+}
+
+// totals are the engine's push counts over all transports, kept beside the
+// Prometheus series so Totals can report them without scraping.
+type totals struct {
+	acked, failed atomic.Int64
+	costSumMicros atomic.Int64
+	maxCostMicros atomic.Int64
+	subscriptions atomic.Int64
+}
+
+// acked records a push the subscriber acknowledged after d.
+func (m *metrics) acked(transport string, d time.Duration) {
+	m.sent.WithLabelValues(transport).Inc()
+	m.latency.WithLabelValues(transport).Observe(d.Seconds())
+	us := d.Microseconds()
+	m.totals.acked.Add(1)
+	m.totals.costSumMicros.Add(us)
+	for {
+		old := m.totals.maxCostMicros.Load()
+		if us <= old || m.totals.maxCostMicros.CompareAndSwap(old, us) {
+			break
+		}
+	}
+}
+
+// fail records a push attempt that got no successful ack.
+func (m *metrics) fail(transport string) {
+	m.failed.WithLabelValues(transport).Inc()
+	m.totals.failed.Add(1)
+}
+
+// Totals are the engine's push totals since it started, over all
+// transports.
+type Totals struct {
+	// Acked counts pushes a subscriber acknowledged; Failed counts push
+	// attempts that got no successful ack (each retry counts again).
+	Acked, Failed int64
+	// AckTimeSum is the sum of the acknowledged pushes' times from send to
+	// ack; MaxAckTime the longest of them.
+	AckTimeSum, MaxAckTime time.Duration
+}
+
+// Totals returns the push totals without taking the engine's lock. Safe
+// for concurrent use.
+func (e *Engine) Totals() Totals {
+	t := &e.m.totals
+	return Totals{
+		Acked:      t.acked.Load(),
+		Failed:     t.failed.Load(),
+		AckTimeSum: time.Duration(t.costSumMicros.Load()) * time.Microsecond,
+		MaxAckTime: time.Duration(t.maxCostMicros.Load()) * time.Microsecond,
+	}
 }

@@ -153,7 +153,7 @@ func (e *Engine) pushUDP(tg *target, k subKey) {
 	b, err := EncodeDatagram(e.builder.Build(k.svc, k.clusters, false).Grouped(), seq)
 	if err != nil {
 		e.m.dropped.WithLabelValues("oversize").Inc()
-		e.m.failed.WithLabelValues("udp").Inc()
+		e.m.fail("udp")
 		e.o.Logger.Warn("udp push not sent", "target", tg.id, "service", k.svc.String(), "err", err)
 		return
 	}
@@ -177,8 +177,7 @@ func (e *Engine) pushUDP(tg *target, k subKey) {
 		select {
 		case <-ack:
 			t.Stop()
-			e.m.sent.WithLabelValues("udp").Inc()
-			e.m.latency.WithLabelValues("udp").Observe(time.Since(start).Seconds())
+			e.m.acked("udp", time.Since(start))
 			return
 		case <-t.C:
 			u.forget(seq)
@@ -188,7 +187,7 @@ func (e *Engine) pushUDP(tg *target, k subKey) {
 			return
 		}
 	}
-	e.m.failed.WithLabelValues("udp").Inc()
+	e.m.fail("udp")
 }
 
 // unicastUDP reports whether a is an address a UDP push may go to: never

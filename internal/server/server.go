@@ -72,6 +72,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Registry:   s.reg,
 	})
 	s.store.OnChange(s.push.OnChange)
+	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
 	guard, err := newGuard(cfg, log)
 	if err != nil {
 		return nil, err
@@ -125,6 +126,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		fw.maxClockOffset, fw.future = cfg.MaxClockOffset, &c.futureRefused
 		router, fwd = c, fw
 		s.reg.MustRegister(newClusterCollector(c))
+		s.reg.MustRegister(newSnapshotCollector(c))
 	}
 
 	api, err := nacoshttp.New(nacoshttp.Options{
