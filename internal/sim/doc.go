@@ -3,7 +3,7 @@
 // membership table with its probe schedule, the ownership ring, readiness,
 // heartbeat expiry, the restart reap) over the real naming store, on a
 // seeded lossy network with a virtual clock, under a naming-level workload
-// and injected faults. Invariants (I1–I8 of shared/design/DISTRO.md) are
+// and injected faults. Invariants (I1–I8 of docs/distro.md) are
 // checked continuously while it runs, and at the end.
 //
 // # Determinism
