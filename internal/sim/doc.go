@@ -82,7 +82,12 @@
 //     at the end every service must read the same on every node.
 //   - I2 no lost registration: at the end, every instance of a beating HTTP
 //     client or of an open connection is listed by Service() on every live
-//     node (beating HTTP instances healthy).
+//     node (beating HTTP instances healthy). Continuously, while no link is
+//     cut and no node crashed lately: the instance of a client whose beats
+//     keep taking effect never vanishes from a ready node that listed it
+//     at the client's latest registration, unless that node is only behind
+//     a newer live version elsewhere (a heal must not remove a beating
+//     instance, even for a moment).
 //   - I3 no resurrection, every 200ms from each HTTP client's point of
 //     view: once its instance is gone (its deregistration was acknowledged,
 //     or it stopped beating, some node deleted it and no ready node lists
@@ -90,9 +95,15 @@
 //     deadline), a ready node that learnt of the delete (it holds a
 //     tombstone newer than every version the client's writes made live)
 //     and did not list it must never list it again, unless the client
-//     registered again since; after a deregistration that found no
-//     instance where it ran (and so wrote no tombstone), any ready node
-//     that did not list it. At the end, every other instance ever
+//     registered again since. An expiry counts as the delete only if it
+//     reflects the client's last beat that took effect anywhere (a member
+//     cut off from the client that expired it was wrong, and the beats of
+//     the other side must correct it); after a deregistration that found
+//     no instance where it ran, the node that acknowledged it is watched.
+//     Two known limits are counted, not held against the cluster: a delete
+//     that died with its node before any other node held it (lostdel),
+//     and a deregistration sent within the nodes' clock spread of its
+//     registration (skewdel). At the end, every other instance ever
 //     published is absent on every live node, and no closed or crashed
 //     connection id is live anywhere.
 //   - I4 availability: every 200ms every live ready node answers a local
@@ -135,6 +146,10 @@
 // The TestRun_Catches tests prove the checks are not blind: a storage
 // adapter that ignores drops or loses tombstones, a shell that does not
 // reap (NoReap), nodes that serve as ready before their load
-// (ReadyBeforeLoad: I5) and owners that execute forwarded writes past
-// their deadline (NoForwardDeadline: I3) must each fail some seed.
+// (ReadyBeforeLoad: I5), owners that execute forwarded writes past their
+// deadline (NoForwardDeadline: I3), and the store flaws of earlier builds
+// (naming.Flaws: no tombstone for a blind deregistration and fresh
+// versions for expiry, I3; deadlines restarted by a takeover, I8; beats
+// never recorded in versions while ownership is contested, I2) must each
+// fail some seed.
 package sim
