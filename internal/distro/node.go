@@ -431,7 +431,7 @@ func (n *Node) dropLocal(key string) bool {
 func (n *Node) sortedIndexKeys() []string {
 	if !n.sortedOK {
 		n.sortedKeys = n.sortedKeys[:0]
-		for k := range n.idx {
+		for k := range n.idx { // order-independent: sorted below
 			n.sortedKeys = append(n.sortedKeys, k)
 		}
 		sort.Strings(n.sortedKeys)
@@ -586,7 +586,7 @@ func (n *Node) Version(key string) (hlc.Version, bool) {
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
-	for k := range m {
+	for k := range m { // order-independent: sorted below
 		out = append(out, k)
 	}
 	sort.Strings(out)

@@ -130,7 +130,7 @@ func (n *Node) tickSync(now time.Time) {
 		p := n.peers[a]
 		if len(p.inflight) > 0 {
 			seqs := make([]uint64, 0, len(p.inflight))
-			for s, b := range p.inflight {
+			for s, b := range p.inflight { // order-independent: sorted below
 				if now.Sub(b.sentAt) >= n.cfg.SyncTimeout {
 					seqs = append(seqs, s)
 				}
@@ -152,7 +152,7 @@ func (n *Node) tickSync(now time.Time) {
 // bytes, up to SyncMaxInflight batches in flight.
 func (n *Node) flush(now time.Time, p *peer) {
 	keys := make([]string, 0, len(p.pending))
-	for k, e := range p.pending {
+	for k, e := range p.pending { // order-independent: sorted below
 		if e.inflight == 0 {
 			keys = append(keys, k)
 		}

@@ -144,7 +144,7 @@ func (n *Node) onVerifyKeys(now time.Time, from string, m *VerifyKeys) {
 		}
 	}
 	bs := make([]uint32, 0, len(inMsg))
-	for b := range inMsg {
+	for b := range inMsg { // order-independent: sorted below
 		bs = append(bs, b)
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i] < bs[j] })

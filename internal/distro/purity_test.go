@@ -1,0 +1,174 @@
+package distro_test
+
+import (
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The protocol core must stay a pure, deterministic state machine: the
+// simulation replays a seed exactly only if the core reads no clock, starts
+// no goroutine, imports nothing but the standard library (and hlc), and
+// iterates maps only where the order cannot matter. These rules used to
+// rest on discipline; this test enforces them on internal/distro and
+// internal/hlc (test files excluded).
+
+const modulePath = "github.com/distrod/distrod/"
+
+// corePackages maps each pure package to the module packages it may use.
+var corePackages = map[string][]string{
+	"../hlc": nil,
+	".":      {modulePath + "internal/hlc"},
+}
+
+// forbiddenTime are the time functions that read the wall clock or
+// schedule on it.
+var forbiddenTime = map[string]bool{
+	"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true,
+	"AfterFunc": true, "Tick": true, "NewTimer": true, "NewTicker": true,
+}
+
+// forbiddenPackages may not be imported by the core at all.
+var forbiddenPackages = map[string]bool{
+	"math/rand": true, // randomness comes from the *rand.Rand (v2) given to New
+	"crypto/rand": true, "os": true, "net": true, "unsafe": true,
+}
+
+type parsedPkg struct {
+	files []*ast.File
+	fset  *token.FileSet
+}
+
+func parseCore(t *testing.T, dir string) parsedPkg {
+	t.Helper()
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return parsedPkg{files: files, fset: fset}
+}
+
+// moduleImporter type-checks module packages from source and takes the
+// standard library from the compiler's export data.
+type moduleImporter struct {
+	t     *testing.T
+	std   types.Importer
+	cache map[string]*types.Package
+}
+
+func (m *moduleImporter) Import(path string) (*types.Package, error) {
+	if !strings.HasPrefix(path, modulePath) {
+		return m.std.Import(path)
+	}
+	if p := m.cache[path]; p != nil {
+		return p, nil
+	}
+	dir := filepath.Join("..", "..", strings.TrimPrefix(path, modulePath))
+	pp := parseCore(m.t, dir)
+	conf := types.Config{Importer: m}
+	p, err := conf.Check(path, pp.fset, pp.files, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.cache[path] = p
+	return p, nil
+}
+
+func TestCore_IsPure(t *testing.T) {
+	imp := &moduleImporter{t: t, std: importer.Default(), cache: map[string]*types.Package{}}
+	dirs := make([]string, 0, len(corePackages))
+	for d := range corePackages { // order-independent: sorted below
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		pp := parseCore(t, dir)
+		if len(pp.files) == 0 {
+			t.Fatalf("%s: no files", dir)
+		}
+		info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}, Uses: map[*ast.Ident]types.Object{}}
+		conf := types.Config{Importer: imp}
+		if _, err := conf.Check(pp.files[0].Name.Name, pp.fset, pp.files, info); err != nil {
+			t.Fatalf("%s: type check: %v", dir, err)
+		}
+		allowed := map[string]bool{}
+		for _, p := range corePackages[dir] {
+			allowed[p] = true
+		}
+		for _, f := range pp.files {
+			checkFile(t, pp.fset, f, info, allowed)
+		}
+	}
+}
+
+func checkFile(t *testing.T, fset *token.FileSet, f *ast.File, info *types.Info, allowed map[string]bool) {
+	t.Helper()
+	for _, im := range f.Imports {
+		path := strings.Trim(im.Path.Value, `"`)
+		switch {
+		case forbiddenPackages[path]:
+			t.Errorf("%s: imports %s", fset.Position(im.Pos()), path)
+		case strings.Contains(strings.SplitN(path, "/", 2)[0], ".") && !allowed[path]:
+			t.Errorf("%s: imports %s: the core may import only the standard library and %v", fset.Position(im.Pos()), path, keys(allowed))
+		}
+	}
+	// Comments that mark a map range as order-independent, by line.
+	marked := map[int]bool{}
+	for _, cg := range f.Comments {
+		for _, c := range cg.List {
+			if strings.Contains(c.Text, "order-independent") {
+				marked[fset.Position(c.Pos()).Line] = true
+			}
+		}
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.GoStmt:
+			t.Errorf("%s: starts a goroutine", fset.Position(x.Pos()))
+		case *ast.SelectorExpr:
+			if id, ok := x.X.(*ast.Ident); ok {
+				if pn, ok := info.Uses[id].(*types.PkgName); ok && pn.Imported().Path() == "time" && forbiddenTime[x.Sel.Name] {
+					t.Errorf("%s: calls time.%s (time is an argument in the core)", fset.Position(x.Pos()), x.Sel.Name)
+				}
+			}
+		case *ast.RangeStmt:
+			tv, ok := info.Types[x.X]
+			if !ok {
+				return true
+			}
+			if _, isMap := tv.Type.Underlying().(*types.Map); isMap && !marked[fset.Position(x.Pos()).Line] {
+				t.Errorf("%s: ranges over a map: iterate sorted keys, or mark the loop // order-independent: why", fset.Position(x.Pos()))
+			}
+		}
+		return true
+	})
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m { // order-independent: sorted below
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
