@@ -37,7 +37,7 @@ var forbiddenTime = map[string]bool{
 
 // forbiddenPackages may not be imported by the core at all.
 var forbiddenPackages = map[string]bool{
-	"math/rand": true, // randomness comes from the *rand.Rand (v2) given to New
+	"math/rand":   true, // randomness comes from the *rand.Rand (v2) given to New
 	"crypto/rand": true, "os": true, "net": true, "unsafe": true,
 }
 
