@@ -1,0 +1,72 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	v1clients "github.com/nacos-group/nacos-sdk-go/clients"
+	v1constant "github.com/nacos-group/nacos-sdk-go/common/constant"
+	v1vo "github.com/nacos-group/nacos-sdk-go/vo"
+
+	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/testutil"
+)
+
+// The Go v1 SDK over HTTPS (ServerConfig.Scheme "https"): it sends its
+// requests through http.DefaultTransport, so an application makes it trust
+// a private CA there (or through the system trust store); this test does
+// the former for its duration.
+func TestServer_HTTPSServesTheV1SDK(t *testing.T) {
+	ca := testutil.NewCA(t, "test CA")
+	leaf := ca.Issue("127.0.0.1")
+	cfg := config.DefaultLocalConfig()
+	cfg.Port = testutil.PortBlock(t)
+	cfg.HTTPTLSCertFile, cfg.HTTPTLSKeyFile = leaf.CertFile, leaf.KeyFile
+	n := runTLSNode(t, cfg, httpsClient(t, ca, nil))
+
+	pem, err := os.ReadFile(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport)
+	saved := tr.TLSClientConfig
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	t.Cleanup(func() { tr.TLSClientConfig = saved; tr.CloseIdleConnections() })
+
+	cc := v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error",
+		NotLoadCacheAtStart: true, UpdateThreadNum: 2}
+	c, err := v1clients.NewNamingClient(v1vo.NacosClientParam{ClientConfig: &cc,
+		ServerConfigs: []v1constant.ServerConfig{{Scheme: "https", IpAddr: "127.0.0.1", Port: uint64(cfg.Port), ContextPath: "/nacos"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.RegisterInstance(v1vo.RegisterInstanceParam{Ip: "10.6.0.9", Port: 80, Weight: 1, Enable: true, Healthy: true,
+		Ephemeral: true, ServiceName: "tls.v1"}); err != nil || !ok {
+		t.Fatalf("register over HTTPS: %v %v", ok, err)
+	}
+	svc := naming.NewServiceKey("", "", "tls.v1")
+	if v := n.srv.Store().Service(svc, naming.Query{}); len(v.Hosts) != 1 {
+		t.Fatalf("the registration did not arrive: %+v", v)
+	}
+	testutil.Eventually(t, 10*time.Second, "the v1 SDK to read it back over HTTPS", func() error {
+		ins, err := c.SelectAllInstances(v1vo.SelectAllInstancesParam{ServiceName: "tls.v1"})
+		if err != nil {
+			return err
+		}
+		if len(ins) != 1 || ins[0].Ip != "10.6.0.9" {
+			return fmt.Errorf("instances %+v", ins)
+		}
+		return nil
+	})
+	if ok, err := c.DeregisterInstance(v1vo.DeregisterInstanceParam{Ip: "10.6.0.9", Port: 80, ServiceName: "tls.v1", Ephemeral: true}); err != nil || !ok {
+		t.Fatalf("deregister over HTTPS: %v %v", ok, err)
+	}
+}
