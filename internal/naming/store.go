@@ -1143,6 +1143,17 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		ch.Services = []ServiceKey{k}
 	}
 	chs := []Change{ch}
+	// The owner judges a record that arrives past its deadline at once
+	// (after a heal the other side's copy may carry beats that ended long
+	// ago), rather than serving it until its next expiry check.
+	if np != nil && c.owned && c.kind == KindIPPort {
+		if exp, ok := s.expireLocked(now, c, k); ok {
+			chs = append(chs, exp)
+			s.mu.Unlock()
+			s.emit(chs)
+			return true, nil
+		}
+	}
 	// This node saw beats the new version does not reflect (another side
 	// of a partition registered or expired the client meanwhile): record
 	// them in a derived version, or an expiry derived from the new one

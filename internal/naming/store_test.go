@@ -490,3 +490,33 @@ func TestStore_BeatsOnTheOtherSideOutrankAnExpiry(t *testing.T) {
 		t.Fatal("a deregistration must outrank derived changes")
 	}
 }
+
+// An owner judges a record that arrives already past its deadline at once:
+// after a heal the other side's copy may carry beats that ended long ago,
+// and it must not be served until the next expiry check.
+func TestStore_OwnerExpiresARecordArrivingPastItsDeadline(t *testing.T) {
+	a, b := newTestStore("a:1"), newTestStore("b:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	owns := func(string) bool { return true }
+	_ = b.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	b.ExpireCheck(1000, owns) // b owns the client
+	_ = a.Publish(2000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	newer, _ := a.Get(PubKey(id, svcA))
+	if ok, err := b.Apply(40000, newer); !ok || err != nil {
+		t.Fatalf("apply: %v %v", ok, err)
+	}
+	if v := b.Service(svcA, Query{}); v.Exists {
+		t.Fatalf("served a record 38 s past its last beat: %+v", v)
+	}
+	if r, _ := b.Get(PubKey(id, svcA)); !r.Tombstone || !r.Version.Newer(newer.Version) {
+		t.Fatalf("want a removal newer than the arriving record, got %+v", r.RecordMeta)
+	}
+	// A node that does not own the client keeps it for the owner to judge.
+	c := newTestStore("c:1")
+	if ok, _ := c.Apply(40000, newer); !ok {
+		t.Fatal("apply on a non-owner")
+	}
+	if v := c.Service(svcA, Query{}); !v.Exists {
+		t.Fatal("a non-owner must not expire")
+	}
+}
