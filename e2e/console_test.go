@@ -158,6 +158,8 @@ func TestConsole_BrowserDrivesAnAuthenticatedCluster(t *testing.T) {
 	js(`[...document.querySelectorAll("main td a")].find(a => a.textContent === "console.shop").click()`)
 	wait("service page", `document.querySelectorAll("tr[data-instance]").length === 3`)
 	wait("gRPC instance read-only", `document.querySelector('button[aria-label="Disable 10.3.0.1:7000"]').disabled`)
+	wait("the subscriber on node 2 listed", fmt.Sprintf(
+		`[...document.querySelectorAll('tr[data-subscriber-node="%s"]')].some(r => r.textContent.includes("grpc"))`, n2.addr()))
 	testutil.Screenshot(t, ctx, shots, "4-service")
 
 	// Disable an HTTP instance: the subscriber's push drops it.

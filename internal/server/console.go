@@ -55,7 +55,7 @@ func (s *Server) clusterReports(ctx context.Context) []console.NodeReport {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := s.peerStatus(ctx, m.Address)
+			b, err := s.peerGet(ctx, m.Address, "/distrod/status", nil)
 			if err != nil {
 				out[i].Error = err.Error()
 				return
@@ -67,19 +67,38 @@ func (s *Server) clusterReports(ctx context.Context) []console.NodeReport {
 	return out
 }
 
-// peerStatus GETs a member's /distrod/status. When status-access is not
-// open, it sends the cluster secret as the bearer token the members accept
-// (the members share both settings).
-func (s *Server) peerStatus(ctx context.Context, addr string) (json.RawMessage, error) {
+// peers returns the other members' addresses, as this node sees them.
+func (s *Server) peers(ctx context.Context) []string {
+	st, err := s.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range st.Members {
+		if m.Address != s.cfg.SelfAddr() {
+			out = append(out, m.Address)
+		}
+	}
+	return out
+}
+
+// peerGet GETs pathQuery from a member's HTTP port with headers h (nil for
+// none). For /distrod/status, when status-access is not open, it sends the
+// cluster secret as the bearer token the members accept (the members share
+// both settings); other paths carry only the caller's credentials.
+func (s *Server) peerGet(ctx context.Context, addr, pathQuery string, h http.Header) ([]byte, error) {
 	scheme := "http"
 	if s.tls.http != nil {
 		scheme = "https"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+"/distrod/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+pathQuery, nil)
 	if err != nil {
-		return nil, fmt.Errorf("status of %s: %w", addr, err)
+		return nil, fmt.Errorf("asking %s: %w", addr, err)
 	}
-	if s.cfg.StatusAccess != config.AccessOpen && s.cfg.ClusterSecret != "" {
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if pathQuery == "/distrod/status" && s.cfg.StatusAccess != config.AccessOpen && s.cfg.ClusterSecret != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.ClusterSecret)
 	}
 	tr := &http.Transport{}
@@ -92,18 +111,18 @@ func (s *Server) peerStatus(ctx context.Context, addr string) (json.RawMessage, 
 	defer tr.CloseIdleConnections()
 	res, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the status of %s: %w", addr, err)
+		return nil, fmt.Errorf("cannot reach %s: %w", addr, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading the status of %s: %w", addr, err)
+		return nil, fmt.Errorf("reading the answer of %s: %w", addr, err)
 	}
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s answered %s: %s", addr, res.Status, b)
 	}
 	if !json.Valid(b) {
-		return nil, fmt.Errorf("%s answered a status that is not JSON", addr)
+		return nil, fmt.Errorf("%s answered something that is not JSON", addr)
 	}
 	return b, nil
 }

@@ -164,10 +164,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Debug endpoints: debug-access decides who may reach them, and when
 	// client auth is on they also need ROLE_ADMIN.
 	s.mountDebug(mux, func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) })
+	var peers func(context.Context) []string
+	if s.cluster != nil {
+		peers = s.peers
+	}
 	cons, err := console.New(console.Options{
+		Peers:       peers,
 		Store:       s.store,
 		Subscribers: s.push.Subscribers,
 		Cluster:     s.clusterReports,
+		PeerGet:     s.peerGet,
 		ContextPath: cfg.ContextPath,
 		Self:        cfg.SelfAddr(),
 		AuthEnabled: guard != nil && guard.Enabled(),

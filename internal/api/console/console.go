@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distrod/distrod/internal/naming"
@@ -33,6 +34,13 @@ type Options struct {
 	// Cluster reports every member's status, as seen from this node. nil
 	// shows this node only.
 	Cluster func(ctx context.Context) []NodeReport
+	// Peers lists the other members' addresses (HTTP ip:port). nil means
+	// standalone.
+	Peers func(ctx context.Context) []string
+	// PeerGet GETs pathQuery from a member's HTTP port with the given
+	// headers and returns the body of a 200 answer; other answers are
+	// errors that say what happened. Required with Peers.
+	PeerGet func(ctx context.Context, addr, pathQuery string, h http.Header) ([]byte, error)
 	// ContextPath is the Nacos context path ("/nacos"; "" for the root).
 	ContextPath string
 	// Self is this node's address.
@@ -93,6 +101,7 @@ func New(o Options) (*Console, error) {
 	c.api.Handle("GET "+APIPrefix+"namespaces", protect(http.HandlerFunc(c.namespaces)))
 	c.api.Handle("GET "+APIPrefix+"services", protect(http.HandlerFunc(c.services)))
 	c.api.Handle("GET "+APIPrefix+"service", protect(http.HandlerFunc(c.service)))
+	c.api.Handle("GET "+APIPrefix+"subscribers", protect(http.HandlerFunc(c.subscribers)))
 	c.api.Handle("GET "+APIPrefix+"cluster", protect(http.HandlerFunc(c.cluster)))
 	return c, nil
 }
@@ -268,16 +277,6 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request) {
 		row.Editable = row.Via == "http"
 		insts = append(insts, row)
 	}
-	subs := []SubscriberRow{}
-	if c.o.Subscribers != nil {
-		for _, s := range c.o.Subscribers(k) {
-			row := SubscriberRow{Target: s.Target, Clusters: s.Clusters, Via: "grpc"}
-			if s.UDP.IsValid() {
-				row.Via, row.Agent = "udp", s.UserAgent
-			}
-			subs = append(subs, row)
-		}
-	}
 	meta := v.Meta.Metadata
 	if meta == nil {
 		meta = map[string]string{}
@@ -290,8 +289,79 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request) {
 		"namespace": k.Namespace, "group": k.Group, "name": k.Name,
 		"protectThreshold": v.Meta.ProtectThreshold, "metadata": meta,
 		"reachProtectionThreshold": v.ReachProtectionThreshold,
-		"clusters":                 clusters, "instances": insts, "subscribers": subs, "node": c.o.Self,
+		"clusters":                 clusters, "instances": insts, "node": c.o.Self,
 	})
+}
+
+// NodeSubscribers are the subscribers of a service on one member.
+type NodeSubscribers struct {
+	Node        string          `json:"node"`
+	Subscribers []SubscriberRow `json:"subscribers"`
+	// Error says why the member could not be asked.
+	Error string `json:"error,omitempty"`
+}
+
+// subscribers lists a service's subscribers on every member: this node's
+// from its push engine, the others' from their own console API (local=true),
+// asked with the caller's credentials.
+func (c *Console) subscribers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	k, err := naming.ParseServiceKey(q.Get("namespaceId"), q.Get("serviceName"), q.Get("groupName"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	out := []NodeSubscribers{c.localSubscribers(k)}
+	if q.Get("local") != "true" && c.o.Peers != nil && c.o.PeerGet != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		q.Set("local", "true")
+		h := http.Header{}
+		if a := r.Header.Get("Authorization"); a != "" {
+			h.Set("Authorization", a)
+		}
+		peers := c.o.Peers(ctx)
+		res := make([]NodeSubscribers, len(peers))
+		var wg sync.WaitGroup
+		for i, addr := range peers {
+			res[i].Node = addr
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := c.o.PeerGet(ctx, addr, APIPrefix+"subscribers?"+q.Encode(), h)
+				if err != nil {
+					res[i].Error = err.Error()
+					return
+				}
+				var got struct {
+					Nodes []NodeSubscribers `json:"nodes"`
+				}
+				if err := json.Unmarshal(b, &got); err != nil || len(got.Nodes) != 1 {
+					res[i].Error = fmt.Sprintf("%s answered an unexpected subscriber list", addr)
+					return
+				}
+				res[i] = got.Nodes[0]
+			}()
+		}
+		wg.Wait()
+		out = append(out, res...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
+}
+
+func (c *Console) localSubscribers(k naming.ServiceKey) NodeSubscribers {
+	ns := NodeSubscribers{Node: c.o.Self, Subscribers: []SubscriberRow{}}
+	if c.o.Subscribers == nil {
+		return ns
+	}
+	for _, s := range c.o.Subscribers(k) {
+		row := SubscriberRow{Target: s.Target, Clusters: s.Clusters, Via: "grpc"}
+		if s.UDP.IsValid() {
+			row.Via, row.Agent = "udp", s.UserAgent
+		}
+		ns.Subscribers = append(ns.Subscribers, row)
+	}
+	return ns
 }
 
 func (c *Console) cluster(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,9 @@
 //	/distrod/console/namespaces
 //	/distrod/console/services  ?namespaceId&name&group&pageNo&pageSize
 //	/distrod/console/service   ?namespaceId&groupName&serviceName
+//	/distrod/console/subscribers ?namespaceId&groupName&serviceName[&local=true]
+//	                           subscribers on every member (each asked with
+//	                           the caller's credentials), or on this one
 //	/distrod/console/cluster   every member's /distrod/status, fetched by this node
 //
 // None of these clash with the open API, which lives under cp/v1 and cp/v2.

@@ -247,13 +247,14 @@ function servicePage(q) {
   const slot = h("div");
   main.append(slot);
   let reload = () => {};
-  refresh(3000, async (gen) => {
-    const svc = await consoleAPI("service", key);
-    if (gen !== generation) return;
-    reload = () => refresh(0, async (g) => { const s = await consoleAPI("service", key); if (g === generation) draw(s); });
-    draw(svc);
-  });
-  function draw(svc) {
+  // The service and its subscribers on every member, fetched together.
+  const load = async (gen) => {
+    const [svc, subs] = await Promise.all([consoleAPI("service", key), consoleAPI("subscribers", key)]);
+    if (gen === generation) draw(svc, subs.nodes);
+  };
+  reload = () => refresh(0, load);
+  refresh(3000, load);
+  function draw(svc, subNodes) {
     if (slot.contains(document.activeElement) && document.activeElement.tagName !== "BODY") {
       // Keep the keyboard user's place: redraw, then focus the same control.
       var focusKey = document.activeElement.dataset.key;
@@ -281,9 +282,19 @@ function servicePage(q) {
           why ? h("div", { class: "muted" }, "gRPC client: read-only here") : null));
     });
     if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 10 }, "This service has no instances.")));
-    const subs = svc.subscribers.map((s) => h("tr", {}, h("td", { class: "kv" }, s.target), h("td", {}, s.via),
-      h("td", {}, s.clusters || "all"), h("td", {}, s.agent || "")));
-    if (!subs.length) subs.push(h("tr", {}, h("td", { colspan: 4 }, "No subscribers on this node.")));
+    const subs = [];
+    for (const n of subNodes) {
+      if (n.error) {
+        subs.push(h("tr", { class: "bad", "data-subscriber-node": n.node }, h("td", {}, n.node),
+          h("td", { colspan: 4 }, "cannot ask this member: " + n.error)));
+        continue;
+      }
+      for (const s of n.subscribers) {
+        subs.push(h("tr", { "data-subscriber-node": n.node }, h("td", {}, n.node), h("td", { class: "kv" }, s.target),
+          h("td", {}, s.via), h("td", {}, s.clusters || "all"), h("td", {}, s.agent || "")));
+      }
+    }
+    if (!subs.length) subs.push(h("tr", {}, h("td", { colspan: 5 }, "Nobody subscribes to this service.")));
     slot.replaceChildren(
       h("dl", { class: "facts" },
         h("dt", {}, "Namespace"), h("dd", {}, nsLabel(svc.namespace)),
@@ -294,8 +305,9 @@ function servicePage(q) {
         h("dt", {}, "Metadata"), h("dd", { class: "kv" }, JSON.stringify(svc.metadata))),
       h("h2", {}, `Instances (${svc.instances.length})`),
       table([["Address"], ["Cluster"], ["Weight", "num"], ["Health"], ["State"], ["Ephemeral"], ["Metadata"], ["Owner node"], ["Registered by"], ["Actions"]], rows),
-      h("h2", {}, `Subscribers on ${svc.node}`),
-      table([["Target"], ["Via"], ["Clusters"], ["User agent"]], subs));
+      h("h2", {}, "Subscribers"),
+      table([["Member"], ["Connection or address"], ["Via"], ["Clusters"], ["User agent"]], subs,
+        "Clients get pushes from the member they are connected to."));
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     if (focusKey) slot.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
   }
