@@ -46,21 +46,31 @@ func authSDKClient(t *testing.T, nd *node) naming_client.INamingClient {
 
 // pushed keeps the instance list of a subscriber's latest push.
 type pushed struct {
-	mu    sync.Mutex
-	hosts []string
+	mu      sync.Mutex
+	hosts   []string
+	weights map[string]float64
 }
 
 func (p *pushed) set(ins []model.Instance) {
 	var hs []string
+	ws := map[string]float64{}
 	for _, in := range ins {
 		if in.Enable {
-			hs = append(hs, fmt.Sprintf("%s:%d", in.Ip, in.Port))
+			a := fmt.Sprintf("%s:%d", in.Ip, in.Port)
+			hs = append(hs, a)
+			ws[a] = in.Weight
 		}
 	}
 	sort.Strings(hs)
 	p.mu.Lock()
-	p.hosts = hs
+	p.hosts, p.weights = hs, ws
 	p.mu.Unlock()
+}
+
+func (p *pushed) weight(addr string) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.weights[addr]
 }
 
 func (p *pushed) has(addr string) bool {
@@ -84,7 +94,7 @@ func (p *pushed) String() string {
 // real headless Chromium against three distrod processes with auth on:
 // log in, find a service a v2 SDK registered, disable an HTTP-registered
 // instance and see a v2 SDK subscriber's push drop it, enable it again,
-// and watch a node go down and come back on the cluster page.
+// edit another's weight and metadata, deregister it, and watch a node go down and come back on the cluster page.
 func TestConsole_BrowserDrivesAnAuthenticatedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes and Chromium")
@@ -96,6 +106,14 @@ func TestConsole_BrowserDrivesAnAuthenticatedCluster(t *testing.T) {
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	shots := testutil.ScreenshotDir(t)
 	const svc = "console.shop"
+
+	// The console API needs an admin's token; the page's bootstrap does not.
+	if code, body, err := get(n1.base() + "/distrod/console/services"); err != nil || code != 403 {
+		t.Fatalf("console API without a token: %d %s %v, want 403", code, body, err)
+	}
+	if code, body, err := get(n1.base() + "/distrod/console/info"); err != nil || code != 200 || !strings.Contains(body, `"authEnabled":true`) {
+		t.Fatalf("console info: %d %s %v", code, body, err)
+	}
 
 	// A gRPC instance from the v2 SDK, two HTTP instances, a subscriber.
 	ok, err := authSDKClient(t, n1).RegisterInstance(vo.RegisterInstanceParam{Ip: "10.3.0.1", Port: 7000,
@@ -180,6 +198,30 @@ func TestConsole_BrowserDrivesAnAuthenticatedCluster(t *testing.T) {
 		return nil
 	})
 	wait("page shows it enabled", `!!document.querySelector('button[aria-label="Disable 10.3.0.2:7001"]')`)
+
+	// Edit weight and metadata in the dialog; the subscriber gets them.
+	js(`document.querySelector('button[aria-label="Edit 10.3.0.3:7001"]').click()`)
+	wait("edit dialog open", `!!document.querySelector("dialog[open] input[name=weight]")`)
+	js(`(d => { d.querySelector("input[name=weight]").value = "5";
+		d.querySelector("textarea[name=metadata]").value = '{"zone":"z1"}';
+		d.querySelector("button[type=submit]").click(); })(document.querySelector("dialog[open]"))`)
+	wait("page shows the new weight and metadata", `(r => r.textContent.includes("zone=z1") && r.querySelectorAll("td")[2].textContent === "5")(document.querySelector('tr[data-instance="10.3.0.3:7001"]'))`)
+	testutil.Eventually(t, 20*time.Second, "push with the new weight", func() error {
+		if w := sub.weight("10.3.0.3:7001"); w != 5 {
+			return fmt.Errorf("weight %v", w)
+		}
+		return nil
+	})
+
+	// Deregister after the confirmation: the push drops it.
+	js(`window.confirm = () => true; document.querySelector('button[aria-label="Deregister 10.3.0.3:7001"]').click()`)
+	testutil.Eventually(t, 20*time.Second, "push without the deregistered instance", func() error {
+		if sub.has("10.3.0.3:7001") {
+			return fmt.Errorf("pushed: %s", &sub)
+		}
+		return nil
+	})
+	wait("page without it", `document.querySelectorAll("tr[data-instance]").length === 2`)
 
 	// The cluster page follows a node going down and coming back.
 	row := func(nd *node) string { return fmt.Sprintf(`document.querySelector('tr[data-node="%s"]')`, nd.addr()) }

@@ -210,3 +210,16 @@ func TestConsole_PageLoadWith10kServices(t *testing.T) {
 		testutil.Screenshot(t, ctx, shots, "10k-"+pg.name)
 	}
 }
+
+// TestConsole_ShowsServerErrorsInWords: a failed request shows the
+// server's own message in the page's alert, not a blank page.
+func TestConsole_ShowsServerErrorsInWords(t *testing.T) {
+	srv := newServer(t, newStore())
+	ctx := testutil.Browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/nacos/#/service?ns=public&group=g&name=missing")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitJS(t, ctx, 10*time.Second, "alert with the server's message",
+		`(a => !a.hidden && a.textContent.includes("404") && a.textContent.includes("g@@missing not found"))(document.getElementById("alert"))`)
+	testutil.Screenshot(t, ctx, testutil.ScreenshotDir(t), "error")
+}
