@@ -121,6 +121,31 @@ func TestConsole_RoutesLeaveTheOpenAPIAlone(t *testing.T) {
 	}
 }
 
+func TestConsole_FollowsTheContextPath(t *testing.T) {
+	c, err := New(Options{Store: newStore(), ContextPath: "/registry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	for path, want := range map[string]string{
+		"/":                           "302 /registry/",
+		"/registry":                   "302 /registry/",
+		"/registry/":                  `200 <body data-context-path="/registry">`,
+		"/registry/console-ui/app.js": "200 hashchange",
+		"/distrod/console/info":       `200 "contextPath":"/registry"`,
+		"/nacos/":                     "404 ",
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		got := fmt.Sprint(rec.Code, " ", rec.Header().Get("Location"), rec.Body.String())
+		code, text, _ := strings.Cut(want, " ")
+		if !strings.HasPrefix(got, code) || !strings.Contains(got, text) {
+			t.Errorf("GET %s = %.120q, want %s containing %q", path, got, code, text)
+		}
+	}
+}
+
 func TestConsole_ServicesArePagedAndSearchedOnTheServer(t *testing.T) {
 	store := newStore()
 	fill(t, store, "", 45, 2)

@@ -262,6 +262,7 @@ function servicePage(q) {
     const rows = svc.instances.map((i) => {
       const id = `${i.ip}:${i.port}/${i.cluster}`;
       const why = i.editable ? null : `Registered over gRPC connection ${i.client}: the 2.x SDK client owns it; change it from the application.`;
+      const whyId = why ? "why-" + id.replace(/[^a-zA-Z0-9]/g, "-") : null;
       return h("tr", { class: i.healthy ? null : "bad", "data-instance": `${i.ip}:${i.port}` },
         h("td", {}, `${i.ip}:${i.port}`), h("td", {}, i.cluster), h("td", { class: "num" }, i.weight),
         h("td", {}, h("span", { class: "tag " + (i.healthy ? "ok" : "no") }, i.healthy ? "healthy" : "unhealthy")),
@@ -271,15 +272,15 @@ function servicePage(q) {
         h("td", {}, i.owner || "?"),
         h("td", {}, h("span", { class: "tag" }, i.via || "?"), " ", h("span", { class: "kv" }, i.client)),
         h("td", {}, h("div", { class: "actions" },
-          h("button", { type: "button", class: "plain", disabled: !i.editable, title: why, "data-key": id + "/toggle",
+          h("button", { type: "button", class: "plain", disabled: !i.editable, title: why, "aria-describedby": whyId, "data-key": id + "/toggle",
             "aria-label": `${i.enabled ? "Disable" : "Enable"} ${i.ip}:${i.port}`,
             onclick: () => change("PATCH", svc, i, { enabled: String(!i.enabled) }, reload) }, i.enabled ? "Disable" : "Enable"),
-          h("button", { type: "button", class: "plain", disabled: !i.editable, title: why, "data-key": id + "/edit",
+          h("button", { type: "button", class: "plain", disabled: !i.editable, title: why, "aria-describedby": whyId, "data-key": id + "/edit",
             "aria-label": `Edit ${i.ip}:${i.port}`, onclick: () => editDialog(svc, i, reload) }, "Edit"),
-          h("button", { type: "button", class: "danger", disabled: !i.editable, title: why, "data-key": id + "/del",
+          h("button", { type: "button", class: "danger", disabled: !i.editable, title: why, "aria-describedby": whyId, "data-key": id + "/del",
             "aria-label": `Deregister ${i.ip}:${i.port}`,
             onclick: () => { if (confirm(`Deregister ${i.ip}:${i.port}?`)) change("DELETE", svc, i, {}, reload); } }, "Deregister")),
-          why ? h("div", { class: "muted" }, "gRPC client: read-only here") : null));
+          why ? h("div", { class: "muted", id: whyId }, "Read-only: a gRPC (2.x SDK) client owns it; change it from the application.") : null));
     });
     if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 10 }, "This service has no instances.")));
     const subs = [];
