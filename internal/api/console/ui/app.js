@@ -175,7 +175,7 @@ function servicesPage(q) {
     if (fd.get("empty")) p.empty = "true";
     location.hash = "#/services?" + new URLSearchParams(p).toString();
   });
-  const slot = h("div", { "aria-live": "polite" });
+  const slot = h("div");
   main.append(form, slot);
   refresh(5000, async (gen) => {
     const r = await consoleAPI("services", { namespaceId: ns, name: q.get("name") || "", group: q.get("group") || "",
