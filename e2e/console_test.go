@@ -237,6 +237,23 @@ func TestConsole_BrowserDrivesAnAuthenticatedCluster(t *testing.T) {
 	n3.proc.Start()
 	testutil.WaitJS(t, ctx, 60*time.Second, "node 3 back and ready", healthy(n3))
 	testutil.Screenshot(t, ctx, shots, "8-cluster-node-back")
+
+	// A user without ROLE_ADMIN logs in and is told, in words, why the
+	// console shows nothing.
+	code, body, err := do("POST", n1.base()+"/nacos/v1/auth/users?"+url.Values{"username": {"viewer"},
+		"password": {"viewer-pw"}, "accessToken": {token}}.Encode())
+	if err != nil || code != 200 {
+		t.Fatalf("create user: %d %s %v", code, body, err)
+	}
+	js(`document.getElementById("logout").click()`)
+	wait("login form after logout", `location.hash === "#/login" && !sessionStorage.getItem("distrod.accessToken")`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "viewer"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "viewer-pw\r")); err != nil {
+		t.Fatal(err)
+	}
+	wait("refusal shown", `(a => !a.hidden && a.textContent.includes("403") && a.textContent.includes("administrator") && !a.textContent.includes("(Forbidden)"))(document.getElementById("alert"))`)
+	testutil.Screenshot(t, ctx, shots, "9-not-admin")
 	t.Logf("console browser test done in %v", time.Since(start).Round(time.Millisecond))
 }
 

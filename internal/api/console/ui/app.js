@@ -57,7 +57,7 @@ async function call(method, url, params = {}, body = null) {
   let data = text;
   try { data = JSON.parse(text); } catch { /* plain text answer */ }
   if (!res.ok) {
-    let msg = typeof data === "string" ? data : (data.error || data.message || data.data || text);
+    let msg = typeof data === "string" ? data : (data.message || data.error || data.data || text);
     if (res.status === 403 && info.authEnabled) msg = "not allowed (" + msg + "): log in as an administrator";
     throw new HTTPError(res.status, `${res.status} ${res.statusText}: ${msg}`);
   }
@@ -66,8 +66,12 @@ async function call(method, url, params = {}, body = null) {
 
 const consoleAPI = (path, params) => call("GET", "/distrod/console/" + path, params);
 
+// needLogin sends the user to the login page when the token is missing,
+// expired or invalid; a valid token without the right role stays, and the
+// page shows the refusal.
 function needLogin(err) {
-  if (info.authEnabled && (err.status === 401 || err.status === 403)) {
+  const tokenProblem = !sessionStorage.getItem(TOKEN) || /token|user not found/i.test(err.message);
+  if (info.authEnabled && (err.status === 401 || err.status === 403) && tokenProblem) {
     sessionStorage.removeItem(TOKEN);
     location.hash = "#/login";
     return true;
