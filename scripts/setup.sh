@@ -30,6 +30,18 @@ if [ "${DISTROD_IMAGE_TEST:-}" = 1 ] && ! command -v podman >/dev/null 2>&1; the
   fi
 fi
 
+# Chromium, for the console's browser tests (internal/api/console,
+# e2e/console_test.go, driven with chromedp). Debian's package; root only.
+# Without it those tests are skipped.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 ||
+      echo "setup: could not install chromium; the console browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not found; the console browser tests will be skipped (apt-get install chromium)" >&2
+  fi
+fi
+
 # The chaos test (e2e/chaos) runs nodes in network namespaces: it needs
 # root, ip (iproute2) and iptables. Install them when we can.
 if [ "$(id -u)" = 0 ] && { ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; }; then

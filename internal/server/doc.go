@@ -29,6 +29,12 @@
 // compatibility mode), and the cluster transport runs mutual TLS under its
 // secret handshake. Each new handshake re-reads changed files.
 //
+// The web console (package console, console.go here) is mounted on the
+// same HTTP mux: its page at the context path's root, its assets under
+// ContextPath/console-ui/, its read-only API under /distrod/console/. For
+// the cluster page this node reads each member's /distrod/status over HTTP
+// (peerGet).
+//
 // Forwarded writes (forward.go): an HTTP write for an ip:port or service
 // this node does not own goes to the owner as a Forward call on the cluster
 // transport (authenticated by the cluster secret), with a deadline of now

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distrod/distrod/internal/api/console"
 	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
@@ -163,6 +164,26 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Debug endpoints: debug-access decides who may reach them, and when
 	// client auth is on they also need ROLE_ADMIN.
 	s.mountDebug(mux, func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) })
+	var peers func(context.Context) []string
+	if s.cluster != nil {
+		peers = s.peers
+	}
+	cons, err := console.New(console.Options{
+		Peers:       peers,
+		Store:       s.store,
+		Subscribers: s.push.Subscribers,
+		Cluster:     s.clusterReports,
+		PeerGet:     s.peerGet,
+		ContextPath: cfg.ContextPath,
+		Self:        cfg.SelfAddr(),
+		AuthEnabled: guard != nil && guard.Enabled(),
+		Protect:     func(h http.Handler) http.Handler { return nacoshttp.RequireAdmin(guard, h) },
+		Logger:      log.With("component", "console"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: console: %w", err)
+	}
+	cons.Mount(mux)
 	mux.Handle("/", api)
 	s.http = &http.Server{
 		Handler:           mux,

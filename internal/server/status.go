@@ -25,6 +25,8 @@ type NodeStatus struct {
 	Instances int            `json:"instances"`
 	Clients   int            `json:"clients"`
 	Members   []MemberStatus `json:"members"`
+	// Version is the binary's module version and VCS revision.
+	Version string `json:"version"`
 	// Distro is the protocol core's status (cluster mode only).
 	Distro *distro.Status `json:"distro,omitempty"`
 }
@@ -39,7 +41,7 @@ type MemberStatus struct {
 func (s *Server) Status(ctx context.Context) (NodeStatus, error) {
 	st := s.store.Stats()
 	ns := NodeStatus{Self: s.cfg.SelfAddr(), Mode: string(s.cfg.Mode), Ready: true,
-		Services: st.Services, Instances: st.Instances, Clients: st.Clients}
+		Services: st.Services, Instances: st.Instances, Clients: st.Clients, Version: buildVersion()}
 	if s.cluster == nil {
 		ns.Digest = fmt.Sprintf("%016x", s.store.Digest())
 		ns.Members = []MemberStatus{{Address: s.cfg.SelfAddr(), State: "UP"}}
