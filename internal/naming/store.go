@@ -897,6 +897,29 @@ func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnl
 	return Change{}, false
 }
 
+// counterExpiryLocked answers an expiry (a derived tombstone) of c's
+// publication for k that reflects older beats than this node saw: the
+// member that decided it was cut off from the client, which kept beating
+// here. The node takes the expiry's version and at once records its live
+// copy in a derived version reflecting its newest beat, which outranks the
+// expiry, in one step (readers never see the instance missing). A
+// deregistration (a client action) is never countered.
+func (s *Store) counterExpiryLocked(now int64, c *client, k ServiceKey, r Record) (Change, bool) {
+	local := c.services[k]
+	if !r.Tombstone || !r.Version.Derived() || local == nil || s.flaws.NoContestedBeats {
+		return Change{}, false
+	}
+	beat := local.newestBeat()
+	if beat <= r.Version.ReflectedBeat() || beat <= r.Version.Millis() {
+		return Change{}, false
+	}
+	m := c.recs[k]
+	m.version, m.owner, m.tombstone = r.Version, r.Owner, true
+	ch := s.deriveLocked(now, c, k, beat, weightBeats) // content unchanged: still live
+	ch.Services = nil
+	return ch, true
+}
+
 // keepLocalBeats raises the last beats of np's instances to those old
 // holds for the same endpoint: a beat this node saw is evidence whatever
 // version replaces the record.
@@ -1115,6 +1138,11 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	if c == nil {
 		c = newClient(id)
 		s.clients[id] = c
+	}
+	if ch, ok := s.counterExpiryLocked(now, c, k, r); ok {
+		s.mu.Unlock()
+		s.emit([]Change{ch})
+		return true, nil
 	}
 	carried := np.newestBeat() // before local beats are merged in
 	if old := c.services[k]; old != nil && np != nil {

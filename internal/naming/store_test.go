@@ -520,3 +520,46 @@ func TestStore_OwnerExpiresARecordArrivingPastItsDeadline(t *testing.T) {
 		t.Fatal("a non-owner must not expire")
 	}
 }
+
+// A member cut off from a client expires its instance on the beats it saw;
+// a node that saw later beats counters the expiry in one step (readers
+// never see the instance missing), but never a deregistration.
+func TestStore_LaterBeatsCounterAnExpiry(t *testing.T) {
+	x, y := newTestStore("x:1"), newTestStore("y:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	owns := func(string) bool { return true }
+	_ = x.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	reg, _ := x.Get(key)
+	if _, err := y.Apply(1000, reg); err != nil {
+		t.Fatal(err)
+	}
+	y.Beat(20000, id, svcA, "10.0.0.9", 9) // the client beats on y's side
+	x.ExpireCheck(40000, owns)             // x, cut off, removes it
+	expired, _ := x.Get(key)
+	if !expired.Tombstone || !expired.Version.Derived() {
+		t.Fatalf("x: %+v", expired.RecordMeta)
+	}
+	if ok, _ := y.Apply(41000, expired); !ok {
+		t.Fatal("the expiry must be taken")
+	}
+	if v := y.Service(svcA, Query{}); !v.Exists {
+		t.Fatal("a later beat must counter the expiry")
+	}
+	countered, _ := y.Get(key)
+	if countered.Tombstone || !countered.Version.Newer(expired.Version) {
+		t.Fatalf("countered: %+v", countered.RecordMeta)
+	}
+	if ok, _ := x.Apply(41001, countered); !ok {
+		t.Fatal("x must take the countered record")
+	}
+	// A deregistration is never countered.
+	x.Unpublish(42000, id, svcA)
+	del, _ := x.Get(key)
+	if ok, _ := y.Apply(42001, del); !ok {
+		t.Fatal("the deregistration must be taken")
+	}
+	if v := y.Service(svcA, Query{}); v.Exists {
+		t.Fatal("a deregistration was countered")
+	}
+}
