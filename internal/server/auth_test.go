@@ -1,11 +1,9 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,33 +41,7 @@ func startAuth(t *testing.T) (port int, home string) {
 	cfg.AuthEnabled = true
 	cfg.AuthTokenSecret = authSecret
 	cfg.AuthAdminPassword = "adminpw"
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-errc:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	base := "http://127.0.0.1:" + strconv.Itoa(cfg.Port)
-	testutil.Eventually(t, 10*time.Second, "server up", func() error {
-		resp, err := http.Get(base + "/nacos/v1/console/health/liveness")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
+	runNode(t, cfg)
 	return cfg.Port, cfg.Home
 }
 

@@ -52,8 +52,16 @@ func clusterConfig(t *testing.T, port int, members []string) config.Config {
 	return cfg
 }
 
-// runNode runs a node until the test ends.
+// runNode runs a node until the test ends and waits for its liveness
+// probe over plain HTTP.
 func runNode(t *testing.T, cfg config.Config) *testNode {
+	t.Helper()
+	return startNode(t, cfg, "http", http.DefaultClient)
+}
+
+// startNode runs a node until the test ends and waits for its liveness
+// probe over scheme with hc.
+func startNode(t *testing.T, cfg config.Config, scheme string, hc *http.Client) *testNode {
 	t.Helper()
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
@@ -73,9 +81,9 @@ func runNode(t *testing.T, cfg config.Config) *testNode {
 			t.Error("node did not stop")
 		}
 	})
-	n := &testNode{srv: srv, port: cfg.Port, base: "http://127.0.0.1:" + strconv.Itoa(cfg.Port)}
+	n := &testNode{srv: srv, port: cfg.Port, base: scheme + "://127.0.0.1:" + strconv.Itoa(cfg.Port)}
 	testutil.Eventually(t, 10*time.Second, "node up", func() error {
-		resp, err := http.Get(n.base + "/nacos/v1/console/health/liveness")
+		resp, err := hc.Get(n.base + "/nacos/v1/console/health/liveness")
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -51,34 +50,7 @@ func httpsClient(t *testing.T, ca *testutil.CA, client *testutil.Leaf) *http.Cli
 // waits for its liveness probe over HTTPS.
 func runTLSNode(t *testing.T, cfg config.Config, hc *http.Client) *testNode {
 	t.Helper()
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-errc:
-		case <-time.After(15 * time.Second):
-			t.Error("node did not stop")
-		}
-	})
-	n := &testNode{srv: srv, port: cfg.Port, base: "https://127.0.0.1:" + strconv.Itoa(cfg.Port)}
-	testutil.Eventually(t, 10*time.Second, "node up over HTTPS", func() error {
-		resp, err := hc.Get(n.base + "/nacos/v1/console/health/liveness")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
-	return n
+	return startNode(t, cfg, "https", hc)
 }
 
 func get(hc *http.Client, u string) (*http.Response, string, error) {
