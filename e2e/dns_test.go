@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -83,24 +81,7 @@ func TestDNSMembership_FollowsTheHeadlessServiceRecords(t *testing.T) {
 			want = append(want, nodes[i].addr())
 		}
 		for _, nd := range live {
-			testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%s lists %d members", nd.addr(), n), func() error {
-				ms, err := statusMembers(nd)
-				if err != nil {
-					return err
-				}
-				var got []string
-				for a, st := range ms {
-					if st != "UP" {
-						return fmt.Errorf("member %s is %s", a, st)
-					}
-					got = append(got, a)
-				}
-				sort.Strings(got)
-				if !slices.Equal(got, want) {
-					return fmt.Errorf("members %v, want %v", got, want)
-				}
-				return nil
-			})
+			waitMembersUp(t, nd, want, 30*time.Second)
 		}
 	}
 

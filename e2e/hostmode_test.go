@@ -41,24 +41,7 @@ func TestHostnameMode_ClusterOfNamedMembers(t *testing.T) {
 	sort.Strings(want)
 	for _, nd := range nodes {
 		waitReady(t, nd)
-		testutil.Eventually(t, 20*time.Second, nd.addr()+" sees the named members UP", func() error {
-			ms, err := statusMembers(nd)
-			if err != nil {
-				return err
-			}
-			var got []string
-			for a, st := range ms {
-				if st != "UP" {
-					return fmt.Errorf("%s is %s", a, st)
-				}
-				got = append(got, a)
-			}
-			sort.Strings(got)
-			if !slices.Equal(got, want) {
-				return fmt.Errorf("members %v, want %v", got, want)
-			}
-			return nil
-		})
+		waitMembersUp(t, nd, want, 20*time.Second)
 	}
 	testutil.Eventually(t, 10*time.Second, "register", func() error {
 		return register(nodes[0], "hostmode.demo", "10.5.0.1", 80)
@@ -70,6 +53,31 @@ func TestHostnameMode_ClusterOfNamedMembers(t *testing.T) {
 		}
 		if !h["10.5.0.1:80"] {
 			return fmt.Errorf("hosts %v", h)
+		}
+		return nil
+	})
+}
+
+// waitMembersUp waits until nd's /distrod/status lists exactly want
+// (sorted), every one UP.
+func waitMembersUp(t *testing.T, nd *node, want []string, within time.Duration) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	testutil.Eventually(t, within, fmt.Sprintf("%s lists %v UP", nd.addr(), want), func() error {
+		ms, err := statusMembers(nd)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for a, st := range ms {
+			if st != "UP" {
+				return fmt.Errorf("member %s is %s", a, st)
+			}
+			got = append(got, a)
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("members %v, want %v", got, want)
 		}
 		return nil
 	})
