@@ -223,6 +223,28 @@ type Store struct {
 	// which ownership may be contested, 0 when it is not; see
 	// SetContested.
 	contestedSince int64
+	// isolated and holdUntil restrain expiry; see SetExpiryHold.
+	isolated  bool
+	holdUntil int64
+}
+
+// SetExpiryHold tells the store how far this node can trust the silence
+// it observes. isolated means its member view holds no majority of UP
+// members: it may be the one cut off, while the clients it hears nothing
+// from beat on the other side, so it removes an instance only after twice
+// its delete timeout (it still marks it unhealthy on time; the longer wait
+// bounds how long a dead client outlives a real loss of most members).
+// Until holdUntil (Unix ms) it neither removes an instance nor marks one
+// unhealthy: a member came back, and the beats it recorded meanwhile are
+// on their way (the next verify round repairs every record it holds newer).
+// The shell sets both from every member view it pushes.
+func (s *Store) SetExpiryHold(isolated bool, holdUntil int64) {
+	s.mu.Lock()
+	if s.flaws.NoExpiryHold {
+		isolated, holdUntil = false, 0
+	}
+	s.isolated, s.holdUntil = isolated, holdUntil
+	s.mu.Unlock()
 }
 
 // SetContested tells the store since when (Unix ms) ownership may be
@@ -262,6 +284,10 @@ type Flaws struct {
 	// NoContestedBeats: beats received while ownership may be contested
 	// are never recorded in a version (SetContested is ignored).
 	NoContestedBeats bool
+	// NoExpiryHold: a node cut off from most members, or one that just
+	// saw a member come back, expires on its own silence at once
+	// (SetExpiryHold is ignored).
+	NoExpiryHold bool
 }
 
 // SetFlaws plants f (simulation tests only). Call before use.
@@ -844,15 +870,22 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 // expireLocked applies heartbeat expiry to c's publication for k: it flips
 // instances past their beat timeout unhealthy and removes those past their
 // delete timeout, as a derived change, and reports whether it changed
-// anything.
+// anything. SetExpiryHold restrains both.
 func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) {
+	if now < s.holdUntil {
+		return Change{}, false
+	}
 	p := c.services[k]
 	var keep []Instance
 	dirty, weight := false, uint16(weightFlip)
 	for i := range p.Instances {
 		in := p.Instances[i]
 		idle := now - in.LastBeat
-		if idle > in.metaMs(MetaDeleteTimeout, s.deleteMs) {
+		del := in.metaMs(MetaDeleteTimeout, s.deleteMs)
+		if s.isolated {
+			del *= 2
+		}
+		if idle > del {
 			dirty, weight = true, weightRemoval
 			continue
 		}

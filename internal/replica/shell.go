@@ -44,6 +44,11 @@ type ShellConfig struct {
 	// a message then does not prove its sender alive (only a probe does),
 	// so that nobody can mark a DOWN member UP by sending in its name.
 	UntrustedMessages bool
+	// RejoinHold is how long heartbeat expiry neither removes instances
+	// nor marks them unhealthy after a member came back UP (it may hold
+	// beats this node missed; see naming.Store.SetExpiryHold); 0 means two
+	// verify intervals, time for a verify round to repair them.
+	RejoinHold time.Duration
 	// Logger receives member view changes and restart reaps; nil discards.
 	Logger *slog.Logger
 }
@@ -96,13 +101,34 @@ type Shell struct {
 	probing    map[string]bool
 	nextExpire time.Time
 	counters   ShellCounters
-	// unsettled holds the members not UP in the last view pushed.
-	unsettled map[string]bool
+	// unsettled holds the members not UP in the last view pushed, down
+	// those DOWN.
+	unsettled, down map[string]bool
 	// wasReady: the node was ready at the last Tick.
 	wasReady bool
 	// applyNow is the time of the call in progress: records the core
 	// installs through Storage get it as their last heartbeat.
 	applyNow time.Time
+	// holdUntil is the end of the expiry hold after a member came back;
+	// isolated: the last view pushed holds no majority of UP members.
+	holdUntil time.Time
+	isolated  bool
+}
+
+// ExpiryRestrained reports how heartbeat expiry is restrained at now:
+// isolated, the member view holds no majority of UP members (removals wait
+// twice their delete timeout); held, a member came back within RejoinHold
+// (expiry waits). See naming.Store.SetExpiryHold.
+func (s *Shell) ExpiryRestrained(now time.Time) (isolated, held bool) {
+	return s.isolated, now.Before(s.holdUntil)
+}
+
+// rejoinHold is how long expiry waits after a member comes back.
+func (s *Shell) rejoinHold() time.Duration {
+	if s.cfg.RejoinHold > 0 {
+		return s.cfg.RejoinHold
+	}
+	return 2 * s.cfg.Distro.VerifyInterval
 }
 
 // NewShell builds the shell of one node incarnation over store, at now,
@@ -348,13 +374,21 @@ func (s *Shell) applyMembers(now time.Time) {
 	// episode in which the store records the beats it receives in
 	// versions (naming.Store.SetContested), until every member is UP.
 	unsettled := make(map[string]bool, len(view.Members))
-	fresh := false
+	down := make(map[string]bool, len(view.Members))
+	fresh, back, up := false, false, 0
 	for _, m := range view.Members {
-		if m.State != membership.Up {
-			unsettled[m.Addr] = true
-			fresh = fresh || !s.unsettled[m.Addr]
+		switch m.State {
+		case membership.Up:
+			up++
+			back = back || s.down[m.Addr]
+			continue
+		case membership.Down:
+			down[m.Addr] = true
 		}
+		unsettled[m.Addr] = true
+		fresh = fresh || !s.unsettled[m.Addr]
 	}
+	s.down = down
 	switch {
 	case len(unsettled) == 0:
 		s.store.SetContested(0)
@@ -362,6 +396,14 @@ func (s *Shell) applyMembers(now time.Time) {
 		s.store.SetContested(now.UnixMilli())
 	}
 	s.unsettled = unsettled
+	// Expiry trusts this node's own silence only with most members in
+	// view, and not right after a member came back: its beats from the
+	// time it was away arrive with the next verify round.
+	if back {
+		s.holdUntil = now.Add(s.rejoinHold())
+	}
+	s.isolated = 2*up <= len(view.Members)
+	s.store.SetExpiryHold(s.isolated, s.holdUntil.UnixMilli())
 	for _, addr := range sortedKeys(s.known) {
 		if !present[addr] {
 			s.forgotten = append(s.forgotten, addr)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -141,5 +142,85 @@ func TestShell_ChangedReportsOnlyTheFirstQueuedChange(t *testing.T) {
 	sh.Drain(t0)
 	if sh.QueuedChanges() != 0 || !sh.Changed(ch(4)) {
 		t.Fatal("after Drain the queue is empty and the next change asks again")
+	}
+}
+
+// TestShell_CutOffNodeHoldsRemovals: a node that sees most members DOWN
+// may be the one cut off while the clients it hears nothing from beat on
+// the other side. It marks a silent instance unhealthy on time but removes
+// it only after twice its delete timeout; and once a member comes back it
+// neither removes nor flips until the rejoin hold ends, so that the beats
+// that member recorded can arrive first.
+func TestShell_CutOffNodeHoldsRemovals(t *testing.T) {
+	sh, store := newTestShell(t, "a:1", "b:1", "c:1")
+	svc := naming.NewServiceKey("", "", "s")
+	in := naming.Instance{Port: 80, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, ClusterName: naming.DefaultCluster}
+	// An instance a owns also once b is back.
+	ab := distro.NewRing([]string{"a:1", "b:1"})
+	for i := 1; in.IP == ""; i++ {
+		if ip := fmt.Sprintf("10.0.0.%d", i); ab.Owner(naming.TagOf(naming.IPPortClientID(ip, 80))) == "a:1" {
+			in.IP = ip
+		}
+	}
+	listed := func() (naming.Instance, bool) {
+		got, _, ok := store.FindInstance(svc, in.IP, in.Port, in.ClusterName)
+		return got, ok
+	}
+
+	refused := errors.Join(errors.New("dial"), syscall.ECONNREFUSED)
+	sh.ProbeResult(t0, "b:1", refused)
+	sh.ProbeResult(t0, "c:1", refused)
+	if iso, _ := sh.ExpiryRestrained(t0); !iso {
+		t.Fatal("with two of three members DOWN the node must count as cut off")
+	}
+	now := t0
+	run := func(until time.Time) {
+		for now.Before(until) {
+			now = now.Add(10 * time.Millisecond)
+			sh.Tick(now)
+			sh.Outbox()
+			sh.Probes(now) // probes stay unanswered: the peers stay DOWN
+		}
+	}
+	run(t0.Add(time.Second)) // the snapshot load gives up on the DOWN peers
+	if !sh.Ready() {
+		t.Fatal("node never ready")
+	}
+	start := now
+	if err := store.Publish(start.UnixMilli(), naming.IPPortClientID(in.IP, in.Port), svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
+		t.Fatal(err)
+	}
+	// Delete timeout 2 s: cut off, the node keeps it listed until 4 s,
+	// then removes it.
+	run(start.Add(3500 * time.Millisecond))
+	if _, ok := listed(); !ok {
+		t.Fatal("cut off, removed 3.5 s after the last beat")
+	}
+	run(start.Add(4500 * time.Millisecond))
+	if _, ok := listed(); ok {
+		t.Fatal("cut off, the node must still remove after twice the delete timeout")
+	}
+
+	// Again, and b comes back at 2.5 s (the node then sees a majority):
+	// nothing is removed before the rejoin hold (two verify intervals)
+	// has passed, then the normal deadline applies at once.
+	start = now
+	if err := store.Publish(start.UnixMilli(), naming.IPPortClientID(in.IP, in.Port), svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
+		t.Fatal(err)
+	}
+	run(start.Add(2500 * time.Millisecond))
+	sh.Receive(now, "b:1", &distro.SyncAck{})
+	back := now
+	if iso, held := sh.ExpiryRestrained(now); iso || !held {
+		t.Fatalf("after b came back: isolated=%v held=%v, want false, true", iso, held)
+	}
+	hold := 2 * distro.DefaultConfig("a:1").VerifyInterval
+	run(back.Add(hold - 50*time.Millisecond))
+	if _, ok := listed(); !ok {
+		t.Fatal("removed during the rejoin hold")
+	}
+	run(back.Add(hold + 200*time.Millisecond))
+	if _, ok := listed(); ok {
+		t.Fatal("not removed once the rejoin hold ended")
 	}
 }

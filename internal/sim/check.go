@@ -157,12 +157,20 @@ func (c *Cluster) checkClients() {
 		if h.state == hIdle {
 			continue
 		}
-		anywhere, loading := false, false
+		anywhere, loading, isolated, held := false, false, false, false
 		for i, sn := range ready {
 			on[i] = lists(sn, h)
 			anywhere = anywhere || on[i]
-			if o := c.byAddr[sn.sh.Owner(TagOf(h))]; o.up && !o.ready {
+			o := c.byAddr[sn.sh.Owner(TagOf(h))]
+			if o.up && !o.ready {
 				loading = true
+			}
+			for _, n := range []*simNode{sn, o} {
+				if !n.up || !on[i] && n == sn {
+					continue
+				}
+				iso, hold := n.sh.ExpiryRestrained(n.t(c.now))
+				isolated, held = isolated || iso, held || hold
 			}
 		}
 		settled := h.inflight == nil && c.now.After(h.lastLive.Add(c.opt.ForwardTimeout+skew))
@@ -178,7 +186,13 @@ func (c *Cluster) checkClients() {
 		if loading {
 			h.ownerLoading += 200 * time.Millisecond
 		}
-		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading)
+		if isolated && h.isolated < c.opt.DeleteAfter {
+			h.isolated += 200 * time.Millisecond
+		}
+		if held {
+			h.held += 200 * time.Millisecond
+		}
+		deadline := h.lastLive.Add(c.opt.ForwardTimeout + c.opt.DeleteAfter + c.opt.ExpirySlack + h.ownerLoading + h.isolated + h.held)
 		if !h.reported8 && c.now.After(deadline) {
 			c.res.I8Checks++
 			for i, sn := range ready {
@@ -643,22 +657,6 @@ func (c *Cluster) explainDivergence() {
 	}
 }
 
-// newerLiveElsewhere reports whether some up node holds a live version of
-// h's record newer than every tombstone held anywhere: a node that stopped
-// listing the instance is then only behind (a sync still in retry after a
-// heal), not holding a removal that won.
-func (c *Cluster) newerLiveElsewhere(h *httpClient) bool {
-	key := naming.PubKey(h.id, h.svc)
-	var best naming.Record
-	found := false
-	for _, sn := range c.upNodes() {
-		if r, ok := sn.store.Get(key); ok && (!found || r.Version.Newer(best.Version)) {
-			best, found = r, true
-		}
-	}
-	return found && !best.Tombstone
-}
-
 // checkAlive is I2 while links work: the instance of a client whose beats
 // keep taking effect never vanishes from a ready node that listed it (at
 // the client's latest registration or later) at the previous check, unless some link was cut in between (a node cut off
@@ -679,7 +677,7 @@ func (c *Cluster) checkAlive(ready []*simNode, h *httpClient) {
 	for _, sn := range ready {
 		k := sn.key()
 		on := lists(sn, h)
-		if h.listedOn[k] && !on && !h.reported2 && !c.newerLiveElsewhere(h) {
+		if h.listedOn[k] && !on && !h.reported2 {
 			h.reported2 = true
 			c.violate("I2: %s stopped listing %s of %s, a client whose beats keep taking effect (last at %d), with every link up",
 				sn.addr, h.inst.IP, h.id, h.execBeat)

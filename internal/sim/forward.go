@@ -98,7 +98,11 @@ func (c *Cluster) send(h *httpClient, op opKind) {
 		c.onAnswer(r, codeFailed)
 		return
 	}
-	e := up[c.rng.IntN(len(up))]
+	e := h.entry
+	if !h.sticky || e == nil || !e.up {
+		e = up[c.rng.IntN(len(up))]
+		h.entry = e
+	}
 	r.entry, r.entryInc = e, e.inc
 	owner := e.sh.Owner(TagOf(h))
 	c.event("request", "%s %s #%d via %s (owner %s)", h.id, op, r.n, e.addr, owner)
@@ -245,7 +249,8 @@ func (c *Cluster) onAnswer(r *request, code int) {
 		h.inflight = nil
 	}
 	if code == codeTimeout || code == codeFailed || code == codeRefused {
-		return // the SDK logs it; the next beat (20404) repairs a register
+		h.entry = nil // a sticky client moves to another node
+		return        // the SDK logs it; the next beat (20404) repairs a register
 	}
 	switch r.op {
 	case opRegister:

@@ -43,6 +43,11 @@ type httpClient struct {
 	// lastReg and lastLive are when the client last sent a register, and a
 	// register or beat (I8 counts from lastLive).
 	lastReg, lastLive time.Time
+	// sticky clients send every request to the node that answered the
+	// last one (entry) until a request fails, as SDKs that keep one
+	// server do; the others pick a node per request.
+	sticky bool
+	entry  *simNode
 	// goneAt is when the client learnt its instance is gone: its
 	// deregistration was acknowledged, or (stopped) every ready node
 	// stopped listing it. Zero while it may be listed. absent holds the
@@ -51,10 +56,13 @@ type httpClient struct {
 	goneAt time.Time
 	absent map[string]bool
 	// ownerLoading accumulates the time a ready node routed the tag to a
-	// node still loading (extends the I8 deadline); reported ends the
-	// episode's checks after its first violation.
-	ownerLoading        time.Duration
-	reported, reported8 bool
+	// node still loading, isolated the time a node that listed it or its
+	// owner by that node's ring was cut off from most members, and held
+	// the time such a node held expiry after a member came back (each
+	// extends the I8 deadline; see naming.Store.SetExpiryHold); reported
+	// ends the episode's checks after its first violation.
+	ownerLoading, isolated, held time.Duration
+	reported, reported8          bool
 	// liveVer is the newest version of the client's record a write of it
 	// made live.
 	liveVer hlc.Version
@@ -99,7 +107,7 @@ func (h *httpClient) gone(at time.Time) {
 	h.listedOn = nil
 	h.deregBy, h.deregInc, h.deregTomb, h.deregLost = nil, 0, hlc.Version{}, false
 	if at.IsZero() {
-		h.ownerLoading, h.reported8, h.deleted = 0, false, time.Time{}
+		h.ownerLoading, h.isolated, h.held, h.reported8, h.deleted = 0, 0, 0, false, time.Time{}
 	}
 }
 
@@ -155,7 +163,8 @@ func (c *Cluster) newWorkload() {
 		c.httpByID[naming.IPPortClientID(ip, port)] = len(c.http)
 		c.http = append(c.http, &httpClient{
 			id: naming.IPPortClientID(ip, port), inst: in, svc: svcKey(fmt.Sprintf("svc-%d", i%4)),
-			next: epoch.Add(time.Duration(c.rng.Int64N(int64(2 * time.Second)))),
+			next:   epoch.Add(time.Duration(c.rng.Int64N(int64(2 * time.Second)))),
+			sticky: i%2 == 0,
 		})
 	}
 	for i := range c.opt.ConnClients {

@@ -35,6 +35,9 @@ func main() {
 	chaos := flag.Duration("chaos", 0, "override the chaos duration (virtual)")
 	noDeadline := flag.Bool("no-deadline", false, "plant a defect: owners execute forwarded writes past their deadline")
 	readyEarly := flag.Bool("ready-before-load", false, "plant a defect: nodes serve as ready before their snapshot load")
+	probeEvery := flag.Duration("probe-interval", 0, "override the probe interval (virtual)")
+	probeTimeout := flag.Duration("probe-timeout", 0, "override the probe timeout (virtual)")
+	noHold := flag.Bool("no-expiry-hold", false, "plant a defect: nodes expire on their own silence while cut off from most members or right after a member came back")
 	flag.Parse()
 	options := func(seed uint64) sim.Options {
 		o := sim.DefaultOptions(seed)
@@ -48,6 +51,13 @@ func main() {
 		if *chaos > 0 {
 			o.Chaos = *chaos
 		}
+		if *probeEvery > 0 {
+			o.ProbeInterval = *probeEvery
+		}
+		if *probeTimeout > 0 {
+			o.ProbeTimeout = *probeTimeout
+		}
+		o.Flaws.NoExpiryHold = *noHold
 		o.NoForwardDeadline = *noDeadline
 		o.ReadyBeforeLoad = *readyEarly
 		return o
