@@ -232,7 +232,8 @@ func TestChaos(t *testing.T) {
 	})
 
 	start := time.Now()
-	chk := newChecker(bounds{DeleteAfter: deleteAfter, ExpiryBound: *flagExpiry, FailedOp: clientTimeout,
+	// The nodes run the default verify interval (1 s): the rejoin hold is 2 s.
+	chk := newChecker(bounds{DeleteAfter: deleteAfter, ExpiryBound: *flagExpiry, CutOffExtra: deleteAfter + 2*time.Second, FailedOp: clientTimeout,
 		Sync: *flagSync, StartGrace: startGrace}, start, addrs)
 	for i, p := range procs {
 		chk.nodeUp(addrs[i], time.Now())

@@ -15,6 +15,11 @@ type bounds struct {
 	// ExpiryBound is how much later than DeleteAfter after its last beat
 	// a silent instance may still be seen (I8).
 	ExpiryBound time.Duration
+	// CutOffExtra extends the I8 deadline of an instance when some link
+	// was cut since its last effect: a node cut off from most members
+	// waits one more delete timeout before it removes an instance, and
+	// expiry holds after a member comes back.
+	CutOffExtra time.Duration
 	// FailedOp is how long after its invocation a write the client got no
 	// acknowledgement for may still take effect: the client's timeout,
 	// which is longer than the deadline the entry node gives a forwarded
@@ -440,14 +445,18 @@ func (c *checker) poll(ev Event) {
 				c.rel(g.start), c.rel(s.lastEffect), c.rel(expired), n.addr, c.rel(in.absentAt), c.rel(t0))
 		}
 		// I8: a silent instance is gone from every ready node by its deadline.
-		if has && t0.After(g.deadline) && !in.reported["I8"] {
+		deadline := g.deadline
+		if c.linksCut || c.linksQuietAt.After(s.lastEffect) {
+			deadline = deadline.Add(c.b.CutOffExtra)
+		}
+		if has && t0.After(deadline) && !in.reported["I8"] {
 			in.reported["I8"] = true
 			how := "never removed"
 			if !in.absentAt.IsZero() {
 				how = "came back after being absent at " + c.rel(in.absentAt)
 			}
 			c.report("I8", t0, n.addr, k, "client silent since %s (last effect %s), deadline %s (delete timeout %v + bound %v); %s still lists it at %s (%s)",
-				c.rel(g.start), c.rel(s.lastEffect), c.rel(g.deadline), c.b.DeleteAfter, c.b.ExpiryBound, n.addr, c.rel(t0), how)
+				c.rel(g.start), c.rel(s.lastEffect), c.rel(deadline), c.b.DeleteAfter, deadline.Sub(g.deadline)+c.b.ExpiryBound, n.addr, c.rel(t0), how)
 		}
 	}
 	c.checkLoaded(n, t0, present, keys)

@@ -758,7 +758,7 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 
 // Beat records a heartbeat of ip:port in svc from an IP-port client, on the
 // node responsible for it. It reports whether the instance exists; an
-// unhealthy instance becomes healthy again (a new version).
+// unhealthy instance becomes healthy again (a new derived version).
 func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port int) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
@@ -800,7 +800,12 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		}
 	}
 	s.putPubLocked(c, svc, np)
-	ch := s.stampLocked(now, c, svc)
+	// A revival is evidence of the client, not an action of it: a derived
+	// change reflecting this beat. It outranks every expiry that saw older
+	// beats, and loses to the client's next action wherever that is made
+	// (a deregistration right after this beat, through a node across a
+	// partition whose clock ties with this one's, must win).
+	ch := s.deriveLocked(now, c, svc, now, weightBeats)
 	s.mu.Unlock()
 	s.emit([]Change{ch})
 	return true
@@ -849,7 +854,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 		}
 		for _, k := range sortedServiceKeys(c.services) {
 			if owned {
-				if ch, ok := s.expireLocked(now, c, k); ok {
+				if ch, ok := s.expireLocked(now, c, k, true, true); ok {
 					chs = append(chs, ch)
 					continue
 				}
@@ -870,9 +875,10 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 // expireLocked applies heartbeat expiry to c's publication for k: it flips
 // instances past their beat timeout unhealthy and removes those past their
 // delete timeout, as a derived change, and reports whether it changed
-// anything. SetExpiryHold restrains both.
-func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) {
-	if now < s.holdUntil {
+// anything. SetExpiryHold restrains both; hold says whether its rejoin
+// hold applies, flips whether instances may be marked unhealthy.
+func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips bool) (Change, bool) {
+	if hold && now < s.holdUntil {
 		return Change{}, false
 	}
 	p := c.services[k]
@@ -889,7 +895,7 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey) (Change, bool) 
 			dirty, weight = true, weightRemoval
 			continue
 		}
-		if in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) && now-c.ownedSince >= takeoverGrace(&in) {
+		if flips && in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) && now-c.ownedSince >= takeoverGrace(&in) {
 			in = in.Clone()
 			in.Healthy = false
 			dirty = true
@@ -1204,11 +1210,15 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		ch.Services = []ServiceKey{k}
 	}
 	chs := []Change{ch}
-	// The owner judges a record that arrives past its deadline at once
+	// A record that arrives past its delete deadline is judged at once
 	// (after a heal the other side's copy may carry beats that ended long
-	// ago), rather than serving it until its next expiry check.
-	if np != nil && c.owned && c.kind == KindIPPort {
-		if exp, ok := s.expireLocked(now, c, k); ok {
+	// ago; a sync retried since the partition may deliver it to every
+	// node), rather than served until the owner's next expiry check: it
+	// carries the beats of the side it comes from, and past the deadline
+	// by them and by this node's, it is removed in the same step, also
+	// during a rejoin hold. Only the owner marks instances unhealthy.
+	if np != nil && c.kind == KindIPPort {
+		if exp, ok := s.expireLocked(now, c, k, false, c.owned); ok {
 			chs = append(chs, exp)
 			s.mu.Unlock()
 			s.emit(chs)

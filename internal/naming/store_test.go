@@ -494,7 +494,7 @@ func TestStore_BeatsOnTheOtherSideOutrankAnExpiry(t *testing.T) {
 // An owner judges a record that arrives already past its deadline at once:
 // after a heal the other side's copy may carry beats that ended long ago,
 // and it must not be served until the next expiry check.
-func TestStore_OwnerExpiresARecordArrivingPastItsDeadline(t *testing.T) {
+func TestStore_ExpiresARecordArrivingPastItsDeadline(t *testing.T) {
 	a, b := newTestStore("a:1"), newTestStore("b:1")
 	id := IPPortClientID("10.0.0.9", 9)
 	owns := func(string) bool { return true }
@@ -511,13 +511,22 @@ func TestStore_OwnerExpiresARecordArrivingPastItsDeadline(t *testing.T) {
 	if r, _ := b.Get(PubKey(id, svcA)); !r.Tombstone || !r.Version.Newer(newer.Version) {
 		t.Fatalf("want a removal newer than the arriving record, got %+v", r.RecordMeta)
 	}
-	// A node that does not own the client keeps it for the owner to judge.
+	// A node that does not own the client judges the removal the same way
+	// (a sync retried since a partition delivers such a copy to every
+	// node), but leaves health to the owner.
 	c := newTestStore("c:1")
 	if ok, _ := c.Apply(40000, newer); !ok {
 		t.Fatal("apply on a non-owner")
 	}
-	if v := c.Service(svcA, Query{}); !v.Exists {
-		t.Fatal("a non-owner must not expire")
+	if v := c.Service(svcA, Query{}); v.Exists {
+		t.Fatalf("a non-owner served a record 38 s past its last beat: %+v", v)
+	}
+	d := newTestStore("d:1")
+	if ok, _ := d.Apply(20000, newer); !ok {
+		t.Fatal("apply on a non-owner")
+	}
+	if v := d.Service(svcA, Query{}); !v.Exists || len(v.Hosts) != 1 || !v.Hosts[0].Healthy {
+		t.Fatalf("18 s past its last beat a non-owner must keep it healthy for the owner to judge: %+v", v)
 	}
 }
 
@@ -561,5 +570,41 @@ func TestStore_LaterBeatsCounterAnExpiry(t *testing.T) {
 	}
 	if v := y.Service(svcA, Query{}); v.Exists {
 		t.Fatal("a deregistration was countered")
+	}
+}
+
+// A beat that revives an unhealthy instance is evidence, not a client
+// action: a deregistration the client sent right after it, through a node
+// across a partition in the same millisecond, wins on both sides.
+func TestStore_RevivalLosesToALaterDeregistration(t *testing.T) {
+	x, y := newTestStore("x:1"), newTestStore("y:1")
+	id := IPPortClientID("10.0.0.9", 9)
+	key := PubKey(id, svcA)
+	owns := func(string) bool { return true }
+	_ = x.Publish(1000, id, svcA, Publication{Instances: []Instance{inst("10.0.0.9", 9)}})
+	reg, _ := x.Get(key)
+	if _, err := y.Apply(1000, reg); err != nil {
+		t.Fatal(err)
+	}
+	x.ExpireCheck(1000, owns)
+	x.ExpireCheck(17000, owns) // no beats for 16 s: unhealthy
+	if in, _, ok := x.FindInstance(svcA, "10.0.0.9", 9, DefaultCluster); !ok || in.Healthy {
+		t.Fatalf("want an unhealthy instance, got %+v (found %v)", in, ok)
+	}
+	const at = 20000
+	if !x.Beat(at, id, svcA, "10.0.0.9", 9) {
+		t.Fatal("beat found no instance")
+	}
+	revived, _ := x.Get(key)
+	y.Unpublish(at, id, svcA)
+	dereg, _ := y.Get(key)
+	if !dereg.Tombstone || !dereg.Version.Newer(revived.Version) {
+		t.Fatalf("the deregistration %v must outrank the revival %v", dereg.Version, revived.Version)
+	}
+	if ok, _ := y.Apply(at, revived); ok {
+		t.Fatal("the revival replaced the deregistration")
+	}
+	if ok, _ := x.Apply(at, dereg); !ok || x.Service(svcA, Query{}).Exists {
+		t.Fatal("the deregistration did not replace the revival")
 	}
 }
