@@ -33,6 +33,7 @@ var (
 	flagHTTP      = flag.Int("chaos.http", 8, "number of HTTP v1 beat clients")
 	flagSDK       = flag.Int("chaos.sdk", 3, "number of nacos-sdk-go v2 clients")
 	flagQuiet     = flag.Duration("chaos.quiet", 30*time.Second, "longest quiet period after the faults: the bound on convergence (I1)")
+	flagLogLevel  = flag.String("chaos.loglevel", "info", "the nodes' log level (debug logs every record change)")
 	flagExpiry    = flag.Duration("chaos.expirybound", 5*time.Second, "how long after the delete timeout a silent instance may still be listed (I8)")
 	flagSync      = flag.Duration("chaos.syncbound", 5*time.Second, "how long after the links healed a ready node may lack what every other ready node lists (I5)")
 	flagArtifacts = flag.String("chaos.artifacts", "", "directory for logs, events and the report (default: the test's temporary directory)")
@@ -217,6 +218,7 @@ func TestChaos(t *testing.T) {
 				"DISTROD_BEAT_INTERVAL=" + beatInterval.String(),
 				"DISTROD_INSTANCE_UNHEALTHY_AFTER=" + unhealthyAfter.String(),
 				"DISTROD_INSTANCE_DELETE_AFTER=" + deleteAfter.String(),
+				"DISTROD_LOG_LEVEL=" + *flagLogLevel,
 			}}
 	}
 	// Cleanups run in reverse: nodes are killed before the namespaces go.

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,6 +189,11 @@ func NewShell(cfg ShellConfig, store *naming.Store, now time.Time) (*Shell, erro
 // NewShell registers, safe from any goroutine; it reports whether the queue
 // was empty before, so a driver can wake its goroutine only then.
 func (s *Shell) Changed(ch naming.Change) bool {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		r := ch.Record
+		s.log.Debug("record change", "key", r.Key, "version", r.Version.String(), "owner", r.Owner,
+			"tombstone", r.Tombstone, "local", ch.Local, "refresh", ch.Refresh, "dropped", ch.Dropped)
+	}
 	o := Observe(ch, s.self, s.cfg.LiveConn)
 	if !o.Observe {
 		return false
