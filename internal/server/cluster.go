@@ -49,6 +49,10 @@ type cluster struct {
 	// liveConn reports whether this process holds gRPC connection id; set
 	// before run by the server (nil: none).
 	liveConn func(id string) bool
+	// memberSource is polled every memberPoll for the member list.
+	memberSource membership.Source
+	memberPoll   time.Duration
+	probeTimeout time.Duration
 
 	ring   atomic.Pointer[distro.Ring]
 	ready  atomic.Bool
@@ -59,40 +63,23 @@ type cluster struct {
 	futureLogged  time.Time     // loop goroutine only
 }
 
-func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
+func newCluster(cfg config.Config, opts options, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
 	now := time.Now()
-	dcfg := distro.DefaultConfig(cfg.SelfAddr())
-	dcfg.SyncDelay = cfg.SyncDelay
-	dcfg.RetryBackoffBase = cfg.SyncRetryMin
-	dcfg.RetryBackoffMax = cfg.SyncRetryMax
-	dcfg.VerifyInterval = cfg.VerifyInterval
-	dcfg.LoadTimeout = cfg.SnapshotLoadTimeout
-	dcfg.TombstoneTTL = cfg.TombstoneTTL
-	dcfg.OwnerGrace = cfg.OwnerGrace
-	// Larger batches and snapshot chunks than the core's conservative
-	// defaults: records are compact binary, the transport takes messages up
-	// to 64 MiB, and a join needs fewer round trips.
-	dcfg.SyncBatchMaxRecords = 4096
-	dcfg.SyncBatchMaxBytes = 4 << 20
 	c := &cluster{
 		cfg: cfg, log: log.With("component", "distro"), store: store,
 		inbox:      make(chan event, 4096),
 		changeKick: make(chan struct{}, 1),
 		done:       make(chan struct{}),
-	}
-	sh, err := replica.NewShell(replica.ShellConfig{
-		Distro:      dcfg,
-		Membership:  membership.TableConfigFor(cfg),
-		ExpireEvery: cfg.ExpireCheckInterval,
-		LiveConn:    func(id string) bool { return c.liveConn != nil && c.liveConn(id) },
-		Rand:        rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)),
-		Logger:      c.log,
 
-		MaxClockOffset: cfg.MaxClockOffset,
-		OnReject:       c.rejected,
-		// Without a secret the transport cannot tell who sent a message.
-		UntrustedMessages: cfg.ClusterSecret == "",
-	}, store, now)
+		memberSource: opts.memberSource,
+		memberPoll:   opts.memberPoll,
+		probeTimeout: opts.probeTimeout,
+	}
+	shcfg := opts.shell
+	shcfg.LiveConn = func(id string) bool { return c.liveConn != nil && c.liveConn(id) }
+	shcfg.Rand = rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed))
+	shcfg.Logger, shcfg.OnReject = c.log, c.rejected
+	sh, err := replica.NewShell(shcfg, store, now)
 	if err != nil {
 		return nil, fmt.Errorf("server: cluster shell: %w", err)
 	}
@@ -101,17 +88,9 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 	if err != nil {
 		return nil, err
 	}
-	c.tr = transport.New(transport.Options{
-		Self:       cfg.SelfAddr(),
-		PortOffset: cfg.ClusterPortOffset,
-		Secret:     cfg.ClusterSecret,
-		TLS:        clusterTLS,
-		Ready:      c.ready.Load,
-		Logger:     c.log,
-		Forward:    forward,
-
-		HandshakeTimeout: cfg.ClusterHandshakeTimeout,
-	}, c.onMessage, c.onFail)
+	tropts := opts.transport
+	tropts.TLS, tropts.Ready, tropts.Logger, tropts.Forward = clusterTLS, c.ready.Load, c.log, forward
+	c.tr = transport.New(tropts, c.onMessage, c.onFail)
 	// The shell's listener (registered by NewShell) queues changes; this
 	// one wakes the loop to observe them within SyncDelay.
 	store.OnChange(func(naming.Change) { c.kick() })
@@ -169,7 +148,7 @@ func (c *cluster) serve(lis net.Listener) error { return c.tr.Serve(lis) }
 func (c *cluster) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.tr.Close()
-	src, interval := membership.SourceFor(c.cfg)
+	src, interval := c.memberSource, c.memberPoll
 	go func() {
 		_ = membership.Watch(ctx, src, interval, func(addrs []string) {
 			select {
@@ -233,7 +212,7 @@ func (c *cluster) handle(ev event) {
 func (c *cluster) startProbes(ctx context.Context, now time.Time) {
 	for _, addr := range c.sh.Probes(now) {
 		go func(addr string) {
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
+			pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
 			_, err := c.tr.Ping(pctx, addr)
 			cancel()
 			select {
