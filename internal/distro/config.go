@@ -17,7 +17,11 @@ var (
 )
 
 // Config tunes one Node. DefaultConfig fills every field; the defaults are
-// sized for a LAN cluster of 3–15 nodes and up to ~100k clients.
+// sized for a LAN cluster of 3–15 nodes and up to ~100k clients. They are
+// the core's own, for tests and library use: the server sets SyncDelay,
+// the retry back-off, VerifyInterval, TombstoneTTL, LoadTimeout, OwnerGrace
+// and the batch bounds from its configuration (internal/config holds the
+// server's defaults; internal/server/options.go maps them).
 type Config struct {
 	// Self is this node's address ("ip:port"), byte-identical to the address
 	// the other members use for it. Required.

@@ -2,6 +2,13 @@
 // the push engine, the Nacos HTTP and gRPC servers and, in cluster mode, the
 // cluster shell, and owns every goroutine and socket.
 //
+// Configuration (options.go): optionsFor maps every config.Config field
+// onto the options of the component that uses it, in one place;
+// options_test.go sets every field to a non-default value and checks that
+// it arrives (or names where the server reads it itself). The components'
+// own defaults serve library use and tests only: a server's defaults are
+// config.DefaultConfig's.
+//
 // The cluster shell (cluster.go) holds no decisions: replica.Shell, a
 // deterministic type the simulation (internal/sim) drives for every node,
 // holds the Distro core, the membership table and its probe schedule, the

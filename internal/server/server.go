@@ -163,9 +163,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Store returns the node's naming store (for tests and embedding).
-func (s *Server) Store() *naming.Store { return s.store }
-
 // ready reports whether the node serves reads and takes SDK connections:
 // a standalone node at once, a cluster node once its snapshot load ended.
 func (s *Server) ready() bool { return s.cluster == nil || s.cluster.Ready() }

@@ -53,7 +53,7 @@ func TestServer_HTTPSServesTheV1SDK(t *testing.T) {
 		t.Fatalf("register over HTTPS: %v %v", ok, err)
 	}
 	svc := naming.NewServiceKey("", "", "tls.v1")
-	if v := n.srv.Store().Service(svc, naming.Query{}); len(v.Hosts) != 1 {
+	if v := n.srv.store.Service(svc, naming.Query{}); len(v.Hosts) != 1 {
 		t.Fatalf("the registration did not arrive: %+v", v)
 	}
 	testutil.Eventually(t, 10*time.Second, "the v1 SDK to read it back over HTTPS", func() error {

@@ -54,7 +54,6 @@ import (
 var (
 	ErrBadMessage = errors.New("transport: bad message")
 	ErrClosed     = errors.New("transport: closed")
-	ErrQueueFull  = errors.New("transport: peer queue full")
 )
 
 // ErrNotMember is returned for a peer address that is not a current
@@ -82,7 +81,8 @@ type Options struct {
 	// MaxHandshakes bounds the handshakes in progress; a connection beyond
 	// it is closed at once (default 256, far above what members need).
 	MaxHandshakes int
-	// MaxMessageBytes bounds one message (default 64 MiB).
+	// MaxMessageBytes bounds one message (default 64 MiB; the server sets
+	// it to config's MaxGRPCMessageBytes, as on the SDK port).
 	MaxMessageBytes int
 	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
 	QueueSize int
