@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test of distrod: formatting, go vet, and the whole
-# test suite with the race detector (unit tests, the seeded Distro
-# simulation, the real-SDK tests and the multi-process cluster tests).
+# Runs every check and test of distrod: formatting, go vet, staticcheck
+# (configured by staticcheck.conf), and the whole test suite with the race
+# detector (unit tests, the seeded Distro simulation, the real-SDK tests and
+# the multi-process cluster tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +12,9 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The staticcheck release is pinned; the module proxy serves it and the
+# build cache keeps it after the first run.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 # deploy/test is its own module (Helm and the Kubernetes API types stay out
 # of distrod's go.mod): the chart, plain manifests and compose files.
 (cd deploy/test && go vet ./... && go test -count=1 ./...)
