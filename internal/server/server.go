@@ -47,6 +47,12 @@ type Server struct {
 // New builds a node from a validated configuration. It opens no sockets;
 // Run does.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	return newServer(cfg, log, grpcLink)
+}
+
+// newServer is New with the cluster transport built by link (tests pass
+// an in-memory network).
+func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -93,13 +99,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	var fw *forwarder
 	if cfg.Mode == config.ModeCluster {
 		fw = newForwarder(cfg.SelfAddr(), opts.forwardTimeout, s.store, log, s.reg)
-		c, err := newCluster(cfg, opts, log, s.store, fw.serve)
+		c, caller, err := newCluster(cfg, opts, log, s.store, link, fw.serve)
 		if err != nil {
 			return nil, err
 		}
 		c.liveConn = grpcSrv.HasConnection
 		s.cluster = c
-		fw.tr = c.tr
+		fw.tr = caller
 		fw.maxClockOffset, fw.future = opts.maxClockOffset, &c.futureRefused
 		router, fwd = c, fw
 		s.reg.MustRegister(newClusterCollector(c))

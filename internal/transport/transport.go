@@ -112,8 +112,8 @@ type Transport struct {
 	sent, recv [16]counter // by distro.MsgType
 
 	members  atomic.Pointer[map[string]bool]
-	refused  [numRefusals]atomic.Uint64
-	lastWarn [numRefusals]atomic.Int64 // unix nanos of the last log line
+	refused  [NumRefusals]atomic.Uint64
+	lastWarn [NumRefusals]atomic.Int64 // unix nanos of the last log line
 
 	mu      sync.Mutex
 	peers   map[string]*peer
@@ -134,16 +134,17 @@ const (
 	// RefusedUnknownDestination: Send or Ping was asked to reach an
 	// address that is not a current member.
 	RefusedUnknownDestination
-	numRefusals
+	// NumRefusals is the number of refusal reasons.
+	NumRefusals
 )
 
 // RefusalNames names the refusal reasons, for metric labels.
-var RefusalNames = [numRefusals]string{"handshake", "not_member", "forged_from", "unknown_destination"}
+var RefusalNames = [NumRefusals]string{"handshake", "not_member", "forged_from", "unknown_destination"}
 
 // Refused returns how many connections, messages and sends were refused,
 // by reason (indexed by the Refused* constants).
-func (t *Transport) Refused() [numRefusals]uint64 {
-	var out [numRefusals]uint64
+func (t *Transport) Refused() [NumRefusals]uint64 {
+	var out [NumRefusals]uint64
 	for i := range out {
 		out[i] = t.refused[i].Load()
 	}
