@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/distrod/distrod/internal/bench"
 	"github.com/distrod/distrod/internal/naming"
@@ -136,6 +138,59 @@ func TestInProcessCluster_WriteReplicatesAndPushes(t *testing.T) {
 			}
 		case <-ctx.Done():
 			t.Fatal("C's subscriber got no push with the instance registered on B")
+		}
+	}
+}
+
+// TestStatus_ClusterJSONIsTyped checks /distrod/status's format in
+// cluster mode: camelCase keys throughout, states as words, durations in
+// milliseconds.
+func TestStatus_ClusterJSONIsTyped(t *testing.T) {
+	nodes, _ := startMemCluster(t, 2)
+	code, b := body(t, "GET", nodes[0].base+"/distrod/status")
+	if code != 200 {
+		t.Fatalf("status: %d %s", code, b)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(b), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x { // order-independent: each key checked alone
+				if k == "" || unicode.IsUpper(rune(k[0])) {
+					t.Errorf("%s: key %q is not camelCase", path, k)
+				}
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		}
+	}
+	walk("status", raw)
+
+	var st NodeStatus
+	if err := json.Unmarshal([]byte(b), &st); err != nil {
+		t.Fatal(err)
+	}
+	d := st.Distro
+	if d == nil || len(d.Peers) != 1 || d.Peers[0].Address != nodes[1].addr() || d.ReadyAt == "" || !d.Snapshot.Started {
+		t.Fatalf("distro status: %s", b)
+	}
+	if s := d.Peers[0].State; s != "UP" && s != "SUSPICIOUS" {
+		t.Errorf("peer state %q, want a word", s)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, d.ReadyAt); err != nil {
+		t.Errorf("readyAt: %v", err)
+	}
+	peer := raw["distro"].(map[string]any)["peers"].([]any)[0].(map[string]any)
+	for _, k := range []string{"oldestPendingMs", "backoffMs", "pending", "snapshot"} {
+		if _, ok := peer[k]; !ok {
+			t.Errorf("peer status lacks %q: %v", k, peer)
 		}
 	}
 }
