@@ -18,6 +18,21 @@
 // through the cluster transport and publishes its ring and readiness to the
 // API goroutines through atomics. In standalone mode a ticker runs expiry.
 //
+// Seams (seams.go): the cluster loop sees the cluster transport only as a
+// peerLink (send, probe, member view, counters) and the forwarder's entry
+// side only as an ownerCaller (run a write on its owner); a linkFactory
+// builds both for a node. New uses the gRPC transport; the in-process
+// cluster tests (inprocess_test.go) join several Servers in one process
+// with an in-memory network (memnet_test.go) and follow a write from the
+// HTTP API of one node to a gRPC push on another.
+//
+// Goroutines: Run starts every long-lived goroutine and joins them before
+// it returns; the cluster loop joins its member watch and probes, and the
+// transport its peer streams. Shutdown is driven by the context (the
+// binary cancels it on SIGINT/SIGTERM): HTTP and gRPC drain, the loop is
+// asked to report when nothing is left to replicate (flushFor, bounded),
+// then everything stops.
+//
 // It also builds the auth guard (auth.go) shared by the HTTP and gRPC APIs,
 // seeds the first admin from auth-admin-password, and puts the debug
 // endpoints behind ROLE_ADMIN.

@@ -452,11 +452,13 @@ func (p *peer) run() {
 	var stream grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary]
 	var streamCancel context.CancelFunc
 	var broken chan error
+	var recvDone chan struct{} // closed when the stream's receiver returns
 	closeStream := func() {
 		if stream != nil {
 			_ = stream.CloseSend()
 			streamCancel()
-			stream, streamCancel, broken = nil, nil, nil
+			<-recvDone // cancelling the stream ends its receiver
+			stream, streamCancel, broken, recvDone = nil, nil, nil, nil
 		}
 	}
 	defer closeStream()
@@ -505,14 +507,15 @@ func (p *peer) run() {
 			// The server only answers when the stream ends; a receiver
 			// goroutine notices that (a refused secret, a restart) so the
 			// next message opens a new stream instead of vanishing.
-			broken = make(chan error, 1)
-			go func(s grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary], ch chan error) {
+			broken, recvDone = make(chan error, 1), make(chan struct{})
+			go func(s grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary], ch chan error, done chan struct{}) {
+				defer close(done)
 				err := s.RecvMsg(new(pb.StreamSummary))
 				if err == nil {
 					err = errors.New("stream closed by peer")
 				}
 				ch <- err
-			}(s, broken)
+			}(s, broken, recvDone)
 			return true
 		}
 		if stream == nil && !open() {
