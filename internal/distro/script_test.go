@@ -78,19 +78,28 @@ func TestScript_Golden(t *testing.T) {
 	}
 }
 
+// scriptDiff names the first line where got departs from want, with the
+// section and command it belongs to.
 func scriptDiff(want, got string) string {
 	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
+	section, command := "", ""
+	for i := range max(len(wl), len(gl)) {
+		w, g := "<end>", "<end>"
 		if i < len(wl) {
 			w = wl[i]
 		}
 		if i < len(gl) {
 			g = gl[i]
 		}
-		if w != g {
-			return fmt.Sprintf("line %d:\nwant: %s\ngot:  %s", i+1, w, g)
+		if w == g {
+			if strings.HasPrefix(w, "### ") {
+				section = w
+			} else if strings.HasPrefix(w, "> ") {
+				command = w
+			}
+			continue
 		}
+		return fmt.Sprintf("%s\n%s\nline %d: want %q\n         got  %q", section, command, i+1, w, g)
 	}
 	return ""
 }
@@ -133,7 +142,9 @@ type queued struct {
 
 func (s *script) at() time.Time { return t0.Add(s.now) }
 
-func (s *script) printf(format string, args ...any) { s.out = append(s.out, fmt.Sprintf(format, args...)) }
+func (s *script) printf(format string, args ...any) {
+	s.out = append(s.out, fmt.Sprintf(format, args...))
+}
 
 // run runs one command and returns its output.
 func (s *script) run(f []string) []string {

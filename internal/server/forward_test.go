@@ -114,12 +114,7 @@ func waitNodeReady(t *testing.T, n *testNode) {
 // until all are ready.
 func startTestCluster(t *testing.T, n int) []*testNode {
 	t.Helper()
-	ports := make([]int, n)
-	members := make([]string, n)
-	for i := range ports {
-		ports[i] = testutil.PortBlock(t)
-		members[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
-	}
+	ports, members := clusterPorts(t, n)
 	nodes := make([]*testNode, n)
 	for i := range nodes {
 		nodes[i] = runNode(t, clusterConfig(t, ports[i], members))
@@ -128,6 +123,19 @@ func startTestCluster(t *testing.T, n int) []*testNode {
 		waitNodeReady(t, nd)
 	}
 	return nodes
+}
+
+// clusterPorts picks n free port blocks on loopback and returns them with
+// the member list they make.
+func clusterPorts(t *testing.T, n int) ([]int, []string) {
+	t.Helper()
+	ports := make([]int, n)
+	members := make([]string, n)
+	for i := range ports {
+		ports[i] = testutil.PortBlock(t)
+		members[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	return ports, members
 }
 
 // sdkDir holds the SDKs' logs and caches. It outlives every test: the

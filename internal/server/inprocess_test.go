@@ -24,12 +24,7 @@ import (
 func startMemCluster(t *testing.T, n int) ([]*testNode, *memNet) {
 	t.Helper()
 	mn := newMemNet()
-	ports := make([]int, n)
-	members := make([]string, n)
-	for i := range ports {
-		ports[i] = testutil.PortBlock(t)
-		members[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
-	}
+	ports, members := clusterPorts(t, n)
 	nodes := make([]*testNode, n)
 	for i := range nodes {
 		cfg := clusterConfig(t, ports[i], members)

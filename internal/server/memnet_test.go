@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -83,7 +84,7 @@ type memLink struct {
 
 	mu      sync.Mutex
 	members map[string]bool
-	blocked map[string]bool
+	blocked []string
 	inbox   []memDelivery
 
 	wake      chan struct{}
@@ -98,7 +99,7 @@ func (l *memLink) allowed(addr string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.blocked[addr]:
+	case slices.Contains(l.blocked, addr):
 		return fmt.Errorf("memnet: %s: %w", addr, transport.ErrBlocked)
 	case !l.members[addr]:
 		return fmt.Errorf("memnet: %s: %w", addr, transport.ErrNotMember)
@@ -253,12 +254,8 @@ func (l *memLink) Close() {
 
 // Block implements peerLink.
 func (l *memLink) Block(peers []string) {
-	m := make(map[string]bool, len(peers))
-	for _, p := range peers {
-		m[p] = true
-	}
 	l.mu.Lock()
-	l.blocked = m
+	l.blocked = slices.Clone(peers)
 	l.mu.Unlock()
 }
 
