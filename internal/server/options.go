@@ -80,8 +80,13 @@ func optionsFor(cfg config.Config) (options, error) {
 		expireEvery:      cfg.ExpireCheckInterval,
 
 		shell: replica.ShellConfig{
-			Distro:         distroConfig(cfg),
-			Membership:     membership.TableConfigFor(cfg),
+			Distro: distroConfig(cfg),
+			Membership: membership.TableConfig{
+				Self:          self,
+				ProbeInterval: cfg.ProbeInterval,
+				SuspectAfter:  cfg.SuspectAfter,
+				DownAfter:     cfg.DownAfter,
+			},
 			ExpireEvery:    cfg.ExpireCheckInterval,
 			MaxClockOffset: cfg.MaxClockOffset,
 			// Without a secret the transport cannot tell who sent a message.
@@ -142,8 +147,24 @@ func optionsFor(cfg config.Config) (options, error) {
 			UserFile:      cfg.AuthUserFilePath(),
 		},
 	}
-	o.memberSource, o.memberPoll = membership.SourceFor(cfg)
+	o.memberSource, o.memberPoll = memberSource(cfg)
 	return o, nil
+}
+
+// memberSource returns the member Source cfg asks for and the interval to
+// poll it at: this node alone in standalone mode, cfg.Members for static
+// lookup, the member file for file lookup and cfg.MemberDNS for dns lookup.
+func memberSource(c config.Config) (membership.Source, time.Duration) {
+	switch c.Lookup() {
+	case config.LookupFile:
+		return membership.NewFileSource(c.MemberFilePath(), c.Port, nil), c.MemberFileReload
+	case config.LookupDNS:
+		return membership.DNSSource{Host: c.MemberDNS, Port: c.Port, Resolver: membership.NewDNSResolver(c.MemberDNSServer)}, c.MemberDNSRefresh
+	}
+	if c.Mode == config.ModeStandalone {
+		return membership.StaticSource{Addrs: []string{c.SelfAddr()}, DefaultPort: c.Port}, c.MemberFileReload
+	}
+	return membership.StaticSource{Addrs: c.Members, DefaultPort: c.Port}, c.MemberFileReload
 }
 
 // distroConfig maps the replication settings onto the core's Config. A

@@ -264,6 +264,11 @@ func TestOptionsFor_EveryConfigFieldArrives(t *testing.T) {
 }
 
 func TestOptionsFor_MemberLookupPicksTheSource(t *testing.T) {
+	standalone := config.DefaultLocalConfig()
+	if src, _ := memberSource(standalone); !reflect.DeepEqual(src, membership.StaticSource{Addrs: []string{"127.0.0.1:8848"}, DefaultPort: 8848}) {
+		t.Errorf("standalone: source %#v, want this node alone", src)
+	}
+
 	cfg := nonDefaultConfig(t)
 
 	cfg.MemberLookup = config.LookupFile
