@@ -81,8 +81,8 @@ type Options struct {
 	// MaxHandshakes bounds the handshakes in progress; a connection beyond
 	// it is closed at once (default 256, far above what members need).
 	MaxHandshakes int
-	// MaxMessageBytes bounds one message (default 64 MiB; the server sets
-	// it to config's MaxGRPCMessageBytes, as on the SDK port).
+	// MaxMessageBytes bounds one message (default 10 MiB, the default of
+	// config's MaxGRPCMessageBytes, which the server sets it to).
 	MaxMessageBytes int
 	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
 	QueueSize int
@@ -249,7 +249,7 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 		o.PortOffset = 1001
 	}
 	if o.MaxMessageBytes == 0 {
-		o.MaxMessageBytes = 64 << 20
+		o.MaxMessageBytes = 10 << 20
 	}
 	if o.QueueSize == 0 {
 		o.QueueSize = 4096
