@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/distro"
 	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
 )
@@ -311,5 +312,17 @@ func TestOptionsFor_DefaultsMatchTheServersPreviousSettings(t *testing.T) {
 	}
 	if o.limits == (naming.Limits{}) {
 		t.Errorf("limits are all zero")
+	}
+}
+
+// TestDefaults_CoreAgreesWithTheServer: the core's own defaults (used by
+// tests and the simulation's base config) are the server's.
+func TestDefaults_CoreAgreesWithTheServer(t *testing.T) {
+	cfg := config.DefaultLocalConfig()
+	core := distro.DefaultConfig(cfg.SelfAddr())
+	mapped := distroConfig(cfg)
+	core.SyncBatchMaxRecords, core.SyncBatchMaxBytes = mapped.SyncBatchMaxRecords, mapped.SyncBatchMaxBytes
+	if core != mapped {
+		t.Errorf("distro.DefaultConfig and the server's defaults disagree:\ncore   %+v\nserver %+v", core, mapped)
 	}
 }
