@@ -50,22 +50,11 @@ func normalizeMember(s string, defaultPort int) (string, error) {
 	}
 	host, portStr := s, ""
 	switch {
-	case strings.HasPrefix(s, "["):
-		if strings.HasSuffix(s, "]") {
-			host = s[1 : len(s)-1]
-		} else {
-			h, p, err := net.SplitHostPort(s)
-			if err != nil {
-				return "", fmt.Errorf("%q: %v", raw, err)
-			}
-			if p == "" {
-				return "", fmt.Errorf("%q: empty port", raw)
-			}
-			host, portStr = h, p
-		}
-	case strings.Count(s, ":") > 1:
-		// A bare IPv6 literal: it has no room for a port.
-	case strings.Contains(s, ":"):
+	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+		host = s[1 : len(s)-1]
+	case strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1:
+		// "[v6]:port" or "host:port"; more colons without brackets are a
+		// bare IPv6 literal, which has no room for a port.
 		h, p, err := net.SplitHostPort(s)
 		if err != nil {
 			return "", fmt.Errorf("%q: %v", raw, err)
