@@ -24,7 +24,9 @@
 // builds both for a node. New uses the gRPC transport; the in-process
 // cluster tests (inprocess_test.go) join several Servers in one process
 // with an in-memory network (memnet_test.go) and follow a write from the
-// HTTP API of one node to a gRPC push on another.
+// HTTP API of one node to a gRPC push on another; cluster_test.go runs
+// three cluster loops on that network inside a testing/synctest bubble
+// (virtual time, and a failure if any goroutine outlives shutdown).
 //
 // Goroutines: Run starts every long-lived goroutine and joins them before
 // it returns; the cluster loop joins its member watch and probes, and the
