@@ -273,8 +273,8 @@ func TestChart_DNSDiscoveryGivesEveryPodTheHeadlessMembers(t *testing.T) {
 		if cfg.Mode != config.ModeCluster || cfg.Lookup() != config.LookupDNS || cfg.SelfAddr() != ip+":8848" || cfg.ClusterSecret == "" {
 			t.Fatalf("pod %d: mode %s lookup %s self %s secret set %t", i, cfg.Mode, cfg.Lookup(), cfg.SelfAddr(), cfg.ClusterSecret != "")
 		}
-		cfg.MemberDNSServer = dns.Addr // the test's cluster DNS
-		src, _ := membership.SourceFor(cfg)
+		// The server's dns lookup source, asking the test's cluster DNS.
+		src := membership.DNSSource{Host: cfg.MemberDNS, Port: cfg.Port, Resolver: membership.NewDNSResolver(dns.Addr)}
 		got, err := src.Members(context.Background())
 		if err != nil || !slices.Equal(got, want) || !slices.Contains(got, cfg.SelfAddr()) {
 			t.Fatalf("pod %d resolves members %v (%v), want %v including itself", i, got, err, want)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distrod/distrod/internal/memberaddr"
 )
 
 // Mode says whether the node runs alone or as part of a cluster.
@@ -718,12 +720,12 @@ func (c Config) Redacted() Config {
 // only on unparseable member addresses.
 func (c *Config) Normalize() error {
 	c.Mode = Mode(strings.ToLower(strings.TrimSpace(string(c.Mode))))
-	members, err := NormalizeMembers(c.Members, c.Port)
+	members, err := memberaddr.NormalizeMembers(c.Members, c.Port)
 	if err != nil {
 		return err
 	}
 	self := c.SelfAddr()
-	if s, err := NormalizeMember(self, c.Port); err == nil {
+	if s, err := memberaddr.NormalizeMember(self, c.Port); err == nil {
 		self = s
 	}
 	switch {

@@ -23,9 +23,9 @@
 //
 // In cluster mode with neither explicit members nor a DNS name, Load reads
 // the member list from Home/conf/cluster.conf in Nacos's format (see
-// ParseClusterConf). Normalize canonicalises addresses and, as Nacos does,
-// adds this node to its own member list; Validate rejects contradictions with
-// a message that says what to change. Errors wrap the sentinel errors of this
+// memberaddr.ParseClusterConf). Normalize canonicalises addresses (package
+// memberaddr) and, as Nacos does, adds this node to its own member list;
+// Validate rejects contradictions with a message that says what to change. Errors wrap the sentinel errors of this
 // package (all prefixed "config: ") and are checked with errors.Is.
 //
 // Cluster mode needs a shared secret (ClusterSecret, or ClusterSecretFile,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/distrod/distrod/internal/memberaddr"
 )
 
 // Host modes, the values of Config.PreferHostMode (Nacos's
@@ -40,7 +42,7 @@ func selfHostName(host string, members []string, port int) string {
 	if host == "" {
 		return ""
 	}
-	norm, err := NormalizeMembers(members, port)
+	norm, err := memberaddr.NormalizeMembers(members, port)
 	if err != nil {
 		// Validate reports the bad member; advertise the plain name.
 		return host

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/distrod/distrod/internal/memberaddr"
 )
 
 // ConfigEnv names the environment variable holding the config file path
@@ -107,7 +109,7 @@ func (s setting) set(c *Config, text string) error {
 		}
 		v.SetInt(n)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
-		v.Set(reflect.ValueOf(SplitMembers(text)))
+		v.Set(reflect.ValueOf(memberaddr.SplitMembers(text)))
 	case v.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(text)
 		if err != nil {
@@ -248,7 +250,7 @@ func readMemberFile(path string, port int) ([]string, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMemberFile, err)
 	}
 	defer f.Close()
-	members, err := ParseClusterConf(f, port)
+	members, err := memberaddr.ParseClusterConf(f, port)
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distrod/distrod/internal/auth"
+	"github.com/distrod/distrod/internal/memberaddr"
 )
 
 // Sentinel errors. Every error from Load, Normalize and Validate wraps one
@@ -21,7 +22,7 @@ var (
 	// or the port offsets make two listeners collide.
 	ErrInvalidPort = errors.New("config: invalid port")
 	// ErrInvalidAddr: a member address cannot be parsed.
-	ErrInvalidAddr = errors.New("config: invalid member address")
+	ErrInvalidAddr = memberaddr.ErrInvalidAddr
 	// ErrSelfAddr: the advertised address cannot identify this node to its
 	// peers (empty, a wildcard, or loopback while peers are remote).
 	ErrSelfAddr = errors.New("config: unusable self address")
@@ -46,7 +47,7 @@ var (
 	// ErrInvalidValue: an environment variable or flag cannot be parsed.
 	ErrInvalidValue = errors.New("config: invalid value")
 	// ErrMemberFile: cluster.conf exists but cannot be read.
-	ErrMemberFile = errors.New("config: cannot read member file")
+	ErrMemberFile = memberaddr.ErrMemberFile
 	// ErrClusterSecret: cluster mode without a secret and without
 	// cluster-insecure, or the secret settings contradict each other.
 	ErrClusterSecret = errors.New("config: cluster secret")
@@ -96,7 +97,7 @@ func (c Config) Validate() error {
 	// Self address.
 	selfHost := strings.TrimSpace(c.IP)
 	var self string
-	switch h, err := canonicalHost(selfHost); {
+	switch h, err := memberaddr.CanonicalHost(selfHost); {
 	case selfHost == "":
 		add(fmt.Errorf("%w: ip is empty: set NACOS_SERVER_IP to an address peers and clients can reach", ErrSelfAddr))
 	case err != nil:
@@ -115,13 +116,13 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("%w: prefer-host-mode %q: use ip or hostname (PREFER_HOST_MODE)", ErrSelfAddr, c.PreferHostMode))
 	}
 	if s := c.MemberDNSServer; s != "" {
-		if _, err := NormalizeMember(s, 53); err != nil {
+		if _, err := memberaddr.NormalizeMember(s, 53); err != nil {
 			add(fmt.Errorf("%w: member-dns-server %q: want host[:port] of a DNS server", ErrInvalidLookup, s))
 		}
 	}
 
 	// Members.
-	members, err := NormalizeMembers(c.Members, c.Port)
+	members, err := memberaddr.NormalizeMembers(c.Members, c.Port)
 	if err != nil {
 		add(fmt.Errorf("%w (members, NACOS_SERVERS or cluster.conf)", err))
 	}

@@ -17,7 +17,11 @@ var (
 )
 
 // Config tunes one Node. DefaultConfig fills every field; the defaults are
-// sized for a LAN cluster of 3–15 nodes and up to ~100k clients.
+// sized for a LAN cluster of 3–15 nodes and up to ~100k clients, and
+// SyncDelay and TombstoneTTL match the server's defaults. The server sets
+// SyncDelay, the retry back-off, VerifyInterval, TombstoneTTL, LoadTimeout,
+// OwnerGrace and the batch bounds from its configuration (internal/config
+// holds the server's defaults; internal/server/options.go maps them).
 type Config struct {
 	// Self is this node's address ("ip:port"), byte-identical to the address
 	// the other members use for it. Required.
@@ -25,7 +29,7 @@ type Config struct {
 
 	// SyncDelay is the merge window: a change is sent to a peer at most this
 	// long after the first unsent change to that peer, merged with every
-	// later change to the same key. Default 10ms (Nacos: 1000ms): long enough
+	// later change to the same key. Default 5ms (Nacos: 1000ms): long enough
 	// to coalesce a burst (register + metadata + health flip), short enough
 	// that replication lag stays well under a push cycle.
 	SyncDelay time.Duration
@@ -64,7 +68,7 @@ type Config struct {
 
 	// TombstoneTTL is the minimum time a tombstone is kept after this node
 	// learned it. A node that still has the delete queued for some peer keeps
-	// it until that peer acknowledged it. Default 30s (30 verify rounds): a
+	// it until that peer acknowledged it. Default 60s (60 verify rounds): a
 	// late or replayed older record arriving within it cannot resurrect the
 	// client. Must be at least 3 VerifyIntervals.
 	TombstoneTTL time.Duration
@@ -88,7 +92,7 @@ type Config struct {
 func DefaultConfig(self string) Config {
 	return Config{
 		Self:                   self,
-		SyncDelay:              10 * time.Millisecond,
+		SyncDelay:              5 * time.Millisecond,
 		SyncTimeout:            2 * time.Second,
 		SyncBatchMaxRecords:    512,
 		SyncBatchMaxBytes:      1 << 20,
@@ -98,7 +102,7 @@ func DefaultConfig(self string) Config {
 		VerifyInterval:         time.Second,
 		VerifyBuckets:          256,
 		VerifyMaxKeys:          4096,
-		TombstoneTTL:           30 * time.Second,
+		TombstoneTTL:           60 * time.Second,
 		LoadTimeout:            5 * time.Second,
 		SnapshotRequestTimeout: time.Second,
 		OwnerGrace:             10 * time.Second,

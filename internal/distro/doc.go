@@ -141,4 +141,13 @@
 // the snapshot brings back: their connections died with the old process.
 // Package distrotest holds a map Storage, a fault network and a seeded
 // cluster simulation that checks these rules.
+//
+// # Tests that keep it so
+//
+// purity_test.go fails when this package or internal/hlc imports anything
+// but the standard library (and hlc), reads or schedules on the wall clock,
+// starts a goroutine, or iterates a map without an "order-independent"
+// note. script_test.go runs the data-driven scripts of testdata/script:
+// members, writes, ticks, deliveries and losses, with every message the
+// nodes send printed, compared with the recorded transcript.
 package distro

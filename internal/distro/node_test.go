@@ -94,11 +94,11 @@ func TestSync_MergesChangesAndBatchesPerPeer(t *testing.T) {
 	if p := peerStatus(t, a, "b:1"); p.Pending != 21 {
 		t.Fatalf("pending %d, want 21 (one entry per key)", p.Pending)
 	}
-	nw.tick(ms(10)) // first change at 1ms, SyncDelay 10ms: not yet due
+	nw.tick(ms(5)) // first change at 1ms, SyncDelay 5ms: not yet due
 	if n := nw.count(distro.MsgSyncBatch); n != 0 {
 		t.Fatalf("sent %d batches inside the merge window", n)
 	}
-	nw.tick(ms(11))
+	nw.tick(ms(6))
 	batches, records, seen := 0, 0, 0
 	for _, e := range nw.sent {
 		if sb, ok := e.Msg.(*distro.SyncBatch); ok {

@@ -1,6 +1,7 @@
 package distro_test
 
 import (
+	"fmt"
 	"go/ast"
 	"go/importer"
 	"go/parser"
@@ -34,6 +35,10 @@ var forbiddenTime = map[string]bool{
 	"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true,
 	"AfterFunc": true, "Tick": true, "NewTimer": true, "NewTicker": true,
 }
+
+// unorderedMaps are the maps functions whose iterators visit a map in
+// random order, like ranging over it.
+var unorderedMaps = map[string]bool{"Keys": true, "Values": true, "All": true}
 
 // forbiddenPackages may not be imported by the core at all.
 var forbiddenPackages = map[string]bool{
@@ -116,20 +121,26 @@ func TestCore_IsPure(t *testing.T) {
 			allowed[p] = true
 		}
 		for _, f := range pp.files {
-			checkFile(t, pp.fset, f, info, allowed)
+			for _, v := range checkFile(pp.fset, f, info, allowed) {
+				t.Error(v)
+			}
 		}
 	}
 }
 
-func checkFile(t *testing.T, fset *token.FileSet, f *ast.File, info *types.Info, allowed map[string]bool) {
-	t.Helper()
+// checkFile returns every breach of the core's rules in f.
+func checkFile(fset *token.FileSet, f *ast.File, info *types.Info, allowed map[string]bool) []string {
+	var out []string
+	report := func(pos token.Pos, format string, args ...any) {
+		out = append(out, fset.Position(pos).String()+": "+fmt.Sprintf(format, args...))
+	}
 	for _, im := range f.Imports {
 		path := strings.Trim(im.Path.Value, `"`)
 		switch {
 		case forbiddenPackages[path]:
-			t.Errorf("%s: imports %s", fset.Position(im.Pos()), path)
+			report(im.Pos(), "imports %s", path)
 		case strings.Contains(strings.SplitN(path, "/", 2)[0], ".") && !allowed[path]:
-			t.Errorf("%s: imports %s: the core may import only the standard library and %v", fset.Position(im.Pos()), path, keys(allowed))
+			report(im.Pos(), "imports %s: the core may import only the standard library and %v", path, keys(allowed))
 		}
 	}
 	// Comments that mark a map range as order-independent, by line.
@@ -144,12 +155,21 @@ func checkFile(t *testing.T, fset *token.FileSet, f *ast.File, info *types.Info,
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.GoStmt:
-			t.Errorf("%s: starts a goroutine", fset.Position(x.Pos()))
+			report(x.Pos(), "starts a goroutine")
 		case *ast.SelectorExpr:
-			if id, ok := x.X.(*ast.Ident); ok {
-				if pn, ok := info.Uses[id].(*types.PkgName); ok && pn.Imported().Path() == "time" && forbiddenTime[x.Sel.Name] {
-					t.Errorf("%s: calls time.%s (time is an argument in the core)", fset.Position(x.Pos()), x.Sel.Name)
-				}
+			id, ok := x.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			pn, ok := info.Uses[id].(*types.PkgName)
+			if !ok {
+				return true
+			}
+			switch path := pn.Imported().Path(); {
+			case path == "time" && forbiddenTime[x.Sel.Name]:
+				report(x.Pos(), "calls time.%s (time is an argument in the core)", x.Sel.Name)
+			case path == "maps" && unorderedMaps[x.Sel.Name] && !marked[fset.Position(x.Pos()).Line]:
+				report(x.Pos(), "maps.%s visits a map in random order: sort the keys, or mark the line // order-independent: why", x.Sel.Name)
 			}
 		case *ast.RangeStmt:
 			tv, ok := info.Types[x.X]
@@ -157,11 +177,77 @@ func checkFile(t *testing.T, fset *token.FileSet, f *ast.File, info *types.Info,
 				return true
 			}
 			if _, isMap := tv.Type.Underlying().(*types.Map); isMap && !marked[fset.Position(x.Pos()).Line] {
-				t.Errorf("%s: ranges over a map: iterate sorted keys, or mark the loop // order-independent: why", fset.Position(x.Pos()))
+				report(x.Pos(), "ranges over a map: iterate sorted keys, or mark the loop // order-independent: why")
 			}
 		}
 		return true
 	})
+	return out
+}
+
+// TestCore_PurityCheckCatchesEveryBreach runs the checker on a package
+// that breaks every rule once, so that a checker gone blind fails too.
+func TestCore_PurityCheckCatchesEveryBreach(t *testing.T) {
+	const src = `package bad
+
+import (
+	"maps"
+	"os"
+	"time"
+
+	"example.com/other"
+)
+
+func f(m map[string]int) {
+	go func() {}()
+	_ = time.Now()
+	time.Sleep(time.Millisecond)
+	<-time.After(time.Second)
+	time.AfterFunc(time.Second, func() {})
+	now := time.Now
+	_ = now
+	for k := range m {
+		_ = k
+	}
+	for k := range m { // order-independent: summing
+		_ = k
+	}
+	for k := range maps.Keys(m) {
+		_ = k
+	}
+	_ = os.Args
+	other.X()
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "bad.go", src, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}, Uses: map[*ast.Ident]types.Object{}}
+	// The unknown import fails the type check; the checker still sees the rest.
+	conf := types.Config{Importer: importer.Default(), Error: func(error) {}}
+	_, _ = conf.Check("bad", fset, []*ast.File{f}, info)
+	got := strings.Join(checkFile(fset, f, info, nil), "\n")
+	for _, want := range []string{
+		"bad.go:5:2: imports os",
+		"bad.go:8:2: imports example.com/other",
+		"bad.go:12:2: starts a goroutine",
+		"bad.go:13:6: calls time.Now",
+		"bad.go:14:2: calls time.Sleep",
+		"bad.go:15:4: calls time.After",
+		"bad.go:16:2: calls time.AfterFunc",
+		"bad.go:17:9: calls time.Now",
+		"bad.go:19:2: ranges over a map",
+		"bad.go:25:17: maps.Keys visits a map in random order",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the checker missed %q; it reported:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "bad.go:22:") {
+		t.Errorf("the checker flagged a loop marked order-independent:\n%s", got)
+	}
 }
 
 func keys(m map[string]bool) []string {

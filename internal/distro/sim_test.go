@@ -12,7 +12,6 @@ import (
 var (
 	seedFlag  = flag.Uint64("seed", 0, "run only this simulation seed (TestSim_Seeds)")
 	seedsFlag = flag.Int("seeds", 200, "number of simulation seeds TestSim_Seeds runs")
-	debugKey  = flag.String("debugkey", "", "with -seed: print every delivery and store change of this key")
 )
 
 func runSeed(t *testing.T, seed uint64) distrotest.Result {
@@ -28,7 +27,6 @@ func runSeed(t *testing.T, seed uint64) distrotest.Result {
 }
 
 func TestSim_Seeds(t *testing.T) {
-	distrotest.DebugKey = *debugKey
 	if *seedFlag != 0 {
 		res := runSeed(t, *seedFlag)
 		t.Logf("seed %d: writes=%d msgs=%d crashes=%d partitions=%d flaps=%d converged after %v trace=%x",

@@ -4,11 +4,15 @@ import (
 	"github.com/distrod/distrod/internal/hlc"
 )
 
-// Record is one replicated item: one naming client's full state at one
-// version, or its tombstone.
+// Record is one replicated item at one version, or its tombstone. The core
+// never interprets it beyond Key, Version, Owner, Tag and Tombstone; in
+// distrod a record is one client's publication of one service, or one
+// service's metadata.
 type Record struct {
-	// Key is the client id: "ip:port#true" for HTTP clients, a connection id
-	// for gRPC clients.
+	// Key identifies the item. The naming store uses
+	// "clientID|namespace##group@@service" for a publication (the client id
+	// is "ip:port#true" for HTTP clients, a connection id for gRPC
+	// clients) and "svc:namespace##group@@service" for service metadata.
 	Key string
 	// Version is totally ordered across nodes; a receiver installs a record
 	// only when its Version is newer than the one it holds.

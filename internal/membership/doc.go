@@ -18,8 +18,9 @@
 //     records, or SRV records for a name starting with "_"; the resolver
 //     can be a given DNS server, NewDNSResolver). A Watcher polls a Source
 //     and calls back when the list changes; tests call Watcher.Poll
-//     directly instead of sleeping.
-//     SourceFor picks the source a config.Config asks for.
+//     directly instead of sleeping. Addresses are normalised by package
+//     memberaddr; the server picks the source its configuration asks for
+//     (internal/server/options.go).
 //
 // Failure detection follows Nacos: one failed probe makes a peer
 // SUSPICIOUS, DownAfter consecutive failures (or a refused connection) make

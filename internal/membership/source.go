@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/memberaddr"
 )
 
 // Source produces the current member list.
@@ -41,7 +41,7 @@ type StaticSource struct {
 
 // Members returns Addrs normalised.
 func (s StaticSource) Members(ctx context.Context) ([]string, error) {
-	m, err := config.NormalizeMembers(s.Addrs, s.DefaultPort)
+	m, err := memberaddr.NormalizeMembers(s.Addrs, s.DefaultPort)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s StaticSource) Members(ctx context.Context) ([]string, error) {
 const racyWindow = 2 * time.Second
 
 // FileSource reads a Nacos-format cluster.conf (see
-// config.ParseClusterConf). It re-reads the file only when its mtime or
+// memberaddr.ParseClusterConf). It re-reads the file only when its mtime or
 // size changed, or while the mtime is recent enough that a same-tick
 // rewrite could hide, and re-parses only when the content changed. Safe
 // for concurrent use.
@@ -109,7 +109,7 @@ func (f *FileSource) Members(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("membership: member file: %w", err)
 	}
 	if !f.have || !bytes.Equal(data, f.content) {
-		m, err := config.ParseClusterConf(bytes.NewReader(data), f.defaultPort)
+		m, err := memberaddr.ParseClusterConf(bytes.NewReader(data), f.defaultPort)
 		if err != nil {
 			return nil, fmt.Errorf("%w (in %s)", err, f.path)
 		}
@@ -205,7 +205,7 @@ func (d DNSSource) Members(ctx context.Context) ([]string, error) {
 		}
 		addrs = ips
 	}
-	m, err := config.NormalizeMembers(addrs, d.Port)
+	m, err := memberaddr.NormalizeMembers(addrs, d.Port)
 	if err != nil {
 		return nil, fmt.Errorf("membership: resolving %s: %w", d.Host, err)
 	}
@@ -213,21 +213,4 @@ func (d DNSSource) Members(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s resolved to no address", ErrNoMembers, d.Host)
 	}
 	return m, nil
-}
-
-// SourceFor returns the Source c asks for and the interval to poll it at:
-// this node alone in standalone mode, c.Members for static lookup,
-// c.MemberFilePath() for file lookup and c.MemberDNS for dns lookup. Pass
-// a normalised Config (config.Load returns one).
-func SourceFor(c config.Config) (Source, time.Duration) {
-	switch c.Lookup() {
-	case config.LookupFile:
-		return NewFileSource(c.MemberFilePath(), c.Port, nil), c.MemberFileReload
-	case config.LookupDNS:
-		return DNSSource{Host: c.MemberDNS, Port: c.Port, Resolver: NewDNSResolver(c.MemberDNSServer)}, c.MemberDNSRefresh
-	}
-	if c.Mode == config.ModeStandalone {
-		return StaticSource{Addrs: []string{c.SelfAddr()}, DefaultPort: c.Port}, c.MemberFileReload
-	}
-	return StaticSource{Addrs: c.Members, DefaultPort: c.Port}, c.MemberFileReload
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/memberaddr"
 	"github.com/distrod/distrod/internal/testutil"
 )
 
@@ -27,7 +27,7 @@ func TestStaticSource_Normalises(t *testing.T) {
 	if _, err := (StaticSource{DefaultPort: 8848}).Members(context.Background()); !errors.Is(err, ErrNoMembers) {
 		t.Fatalf("empty: err = %v", err)
 	}
-	if _, err := (StaticSource{Addrs: []string{"x:y"}}).Members(context.Background()); !errors.Is(err, config.ErrInvalidAddr) {
+	if _, err := (StaticSource{Addrs: []string{"x:y"}}).Members(context.Background()); !errors.Is(err, memberaddr.ErrInvalidAddr) {
 		t.Fatalf("bad: err = %v", err)
 	}
 }
@@ -111,7 +111,7 @@ func TestFileSource_Errors(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.conf")
 	write(t, bad, "10.0.0.1:port\n", time.Now())
-	if _, err := NewFileSource(bad, 8848, nil).Members(ctx); !errors.Is(err, config.ErrInvalidAddr) {
+	if _, err := NewFileSource(bad, 8848, nil).Members(ctx); !errors.Is(err, memberaddr.ErrInvalidAddr) {
 		t.Fatalf("bad file: err = %v", err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
@@ -148,7 +148,7 @@ func TestDNSSource_Errors(t *testing.T) {
 	}{
 		{"resolver error", func(context.Context, string) ([]string, error) { return nil, boom }, boom},
 		{"no addresses", func(context.Context, string) ([]string, error) { return nil, nil }, ErrNoMembers},
-		{"garbage", func(context.Context, string) ([]string, error) { return []string{"not an ip!"}, nil }, config.ErrInvalidAddr},
+		{"garbage", func(context.Context, string) ([]string, error) { return []string{"not an ip!"}, nil }, memberaddr.ErrInvalidAddr},
 	}
 	for _, tt := range tests {
 		_, err := DNSSource{Host: "x", Port: 8848, Resolve: tt.resolve}.Members(context.Background())
@@ -162,37 +162,6 @@ func TestDNSSource_DefaultResolverHandlesLiteral(t *testing.T) {
 	got, err := DNSSource{Host: "127.0.0.1", Port: 8848}.Members(context.Background())
 	if err != nil || !reflect.DeepEqual(got, []string{"127.0.0.1:8848"}) {
 		t.Fatalf("Members = %v, %v", got, err)
-	}
-}
-
-func TestSourceFor_PicksTheConfiguredSource(t *testing.T) {
-	base := config.DefaultLocalConfig()
-
-	src, _ := SourceFor(base)
-	if got, _ := src.Members(context.Background()); !reflect.DeepEqual(got, []string{"127.0.0.1:8848"}) {
-		t.Fatalf("standalone: %v", got)
-	}
-
-	c := base
-	c.Mode = config.ModeCluster
-	c.Members = []string{"127.0.0.1:8848", "127.0.0.1:8850"}
-	src, _ = SourceFor(c)
-	if got, _ := src.Members(context.Background()); !reflect.DeepEqual(got, c.Members) {
-		t.Fatalf("static: %v", got)
-	}
-
-	c = base
-	c.Mode, c.Home = config.ModeCluster, "/opt/distrod"
-	src, every := SourceFor(c)
-	if fs, ok := src.(*FileSource); !ok || fs.Path() != filepath.Join("/opt/distrod", "conf", "cluster.conf") || every != c.MemberFileReload {
-		t.Fatalf("file: %T %v every %v", src, src, every)
-	}
-
-	c = base
-	c.Mode, c.MemberDNS = config.ModeCluster, "distrod.svc"
-	src, every = SourceFor(c)
-	if d, ok := src.(DNSSource); !ok || d.Host != "distrod.svc" || d.Port != 8848 || every != c.MemberDNSRefresh {
-		t.Fatalf("dns: %#v every %v", src, every)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/distrod/distrod/internal/config"
 )
 
 // State is a member's health as seen by this node. The names match Nacos's
@@ -101,16 +99,6 @@ type TableConfig struct {
 	// DownAfter is the number of consecutive failures that make a peer
 	// DOWN. At least SuspectAfter.
 	DownAfter int
-}
-
-// TableConfigFor returns the TableConfig that c describes.
-func TableConfigFor(c config.Config) TableConfig {
-	return TableConfig{
-		Self:          c.SelfAddr(),
-		ProbeInterval: c.ProbeInterval,
-		SuspectAfter:  c.SuspectAfter,
-		DownAfter:     c.DownAfter,
-	}
 }
 
 // ErrInvalidTableConfig is returned by NewTable for an unusable

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/distrod/distrod/internal/config"
 )
 
 const (
@@ -84,15 +82,6 @@ func TestNewTable_RejectsBadConfig(t *testing.T) {
 		if _, err := NewTable(c, t0); !errors.Is(err, ErrInvalidTableConfig) {
 			t.Errorf("%s: err = %v", name, err)
 		}
-	}
-}
-
-func TestTableConfigFor_CopiesConfig(t *testing.T) {
-	c := config.DefaultLocalConfig()
-	got := TableConfigFor(c)
-	want := TableConfig{Self: "127.0.0.1:8848", ProbeInterval: 500 * time.Millisecond, SuspectAfter: 1, DownAfter: 3}
-	if got != want {
-		t.Fatalf("TableConfigFor = %+v, want %+v", got, want)
 	}
 }
 

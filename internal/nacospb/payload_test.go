@@ -6,9 +6,10 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/golang/protobuf/proto"
-	"github.com/golang/protobuf/ptypes/any"
 	sdkpb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 func TestPayload_RoundTrip(t *testing.T) {
@@ -36,9 +37,9 @@ func TestPayload_RoundTrip(t *testing.T) {
 func TestPayload_InteroperatesWithSDKEncoding(t *testing.T) {
 	ref := &sdkpb.Payload{
 		Metadata: &sdkpb.Metadata{Type: "ServerCheckRequest", ClientIp: "1.2.3.4", Headers: map[string]string{"k": "v"}},
-		Body:     &any.Any{Value: []byte(`{"module":"internal"}`)},
+		Body:     &anypb.Any{Value: []byte(`{"module":"internal"}`)},
 	}
-	refBytes, err := proto.Marshal(ref)
+	refBytes, err := proto.Marshal(protoadapt.MessageV2Of(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +52,10 @@ func TestPayload_InteroperatesWithSDKEncoding(t *testing.T) {
 		t.Fatalf("decoded SDK payload wrong: %+v", ours)
 	}
 	back := new(sdkpb.Payload)
-	if err := proto.Unmarshal(ours.Marshal(), back); err != nil {
+	if err := proto.Unmarshal(ours.Marshal(), protoadapt.MessageV2Of(back)); err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(ref, back) {
+	if !proto.Equal(protoadapt.MessageV2Of(ref), protoadapt.MessageV2Of(back)) {
 		t.Fatalf("SDK decoded our bytes as %v, want %v", back, ref)
 	}
 }

@@ -75,7 +75,6 @@ type totals struct {
 	acked, failed atomic.Int64
 	costSumMicros atomic.Int64
 	maxCostMicros atomic.Int64
-	subscriptions atomic.Int64
 }
 
 // acked records a push the subscriber acknowledged after d.

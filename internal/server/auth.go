@@ -13,15 +13,8 @@ import (
 // first admin from AuthAdminPassword when no admin exists yet. With auth
 // off the guard lets everything through but still serves the user API, so
 // users can be prepared before auth is turned on.
-func newGuard(cfg config.Config, log *slog.Logger) (*auth.Guard, error) {
-	g, err := auth.NewGuard(auth.Options{
-		Enabled:       cfg.AuthEnabled,
-		Secret:        cfg.AuthTokenSecret,
-		TokenTTL:      cfg.AuthTokenTTL,
-		IdentityKey:   cfg.AuthIdentityKey,
-		IdentityValue: cfg.AuthIdentityValue,
-		UserFile:      cfg.AuthUserFilePath(),
-	})
+func newGuard(cfg config.Config, o auth.Options, log *slog.Logger) (*auth.Guard, error) {
+	g, err := auth.NewGuard(o)
 	if err != nil {
 		return nil, fmt.Errorf("server: auth: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ type event struct {
 	probe    *probeResult
 	members  []string
 	status   chan distro.Status
+	drained  chan struct{} // closed once nothing is pending (flushFor)
 }
 
 type probeResult struct {
@@ -42,85 +44,82 @@ type cluster struct {
 	log   *slog.Logger
 	store *naming.Store
 	sh    *replica.Shell
-	tr    *transport.Transport
+	tr    peerLink
 
 	inbox      chan event
 	changeKick chan struct{}
 	// liveConn reports whether this process holds gRPC connection id; set
 	// before run by the server (nil: none).
 	liveConn func(id string) bool
+	// memberSource is polled every memberPoll for the member list.
+	memberSource membership.Source
+	memberPoll   time.Duration
+	probeTimeout time.Duration
 
-	ring   atomic.Pointer[distro.Ring]
-	ready  atomic.Bool
-	done   chan struct{}
-	trView uint64 // member view version last given to the transport
+	ring  atomic.Pointer[distro.Ring]
+	ready atomic.Bool
+	done  chan struct{}
+	// stopping is closed when the loop stops: the transport's handler
+	// and flushFor stop waiting on it.
+	stopping chan struct{}
+	// bg holds the loop's helper goroutines (member watch, probes); run
+	// joins them before it returns.
+	bg sync.WaitGroup
+	// drainWaiters are flushFor's channels. Loop goroutine only.
+	drainWaiters []chan struct{}
+	trView       uint64 // member view version last given to the transport
 
 	futureRefused atomic.Uint64 // remote records refused by MaxClockOffset
 	futureLogged  time.Time     // loop goroutine only
 }
 
-func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forward transport.ForwardHandler) (*cluster, error) {
+func newCluster(cfg config.Config, opts options, log *slog.Logger, store *naming.Store, link linkFactory, forward transport.ForwardHandler) (*cluster, ownerCaller, error) {
 	now := time.Now()
-	dcfg := distro.DefaultConfig(cfg.SelfAddr())
-	dcfg.SyncDelay = cfg.SyncDelay
-	dcfg.RetryBackoffBase = cfg.SyncRetryMin
-	dcfg.RetryBackoffMax = cfg.SyncRetryMax
-	dcfg.VerifyInterval = cfg.VerifyInterval
-	dcfg.LoadTimeout = cfg.SnapshotLoadTimeout
-	dcfg.TombstoneTTL = cfg.TombstoneTTL
-	dcfg.OwnerGrace = cfg.OwnerGrace
-	// Larger batches and snapshot chunks than the core's conservative
-	// defaults: records are compact binary, the transport takes messages up
-	// to 64 MiB, and a join needs fewer round trips.
-	dcfg.SyncBatchMaxRecords = 4096
-	dcfg.SyncBatchMaxBytes = 4 << 20
 	c := &cluster{
 		cfg: cfg, log: log.With("component", "distro"), store: store,
 		inbox:      make(chan event, 4096),
 		changeKick: make(chan struct{}, 1),
 		done:       make(chan struct{}),
-	}
-	sh, err := replica.NewShell(replica.ShellConfig{
-		Distro:      dcfg,
-		Membership:  membership.TableConfigFor(cfg),
-		ExpireEvery: cfg.ExpireCheckInterval,
-		LiveConn:    func(id string) bool { return c.liveConn != nil && c.liveConn(id) },
-		Rand:        rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed)),
-		Logger:      c.log,
+		stopping:   make(chan struct{}),
 
-		MaxClockOffset: cfg.MaxClockOffset,
-		OnReject:       c.rejected,
-		// Without a secret the transport cannot tell who sent a message.
-		UntrustedMessages: cfg.ClusterSecret == "",
-	}, store, now)
+		memberSource: opts.memberSource,
+		memberPoll:   opts.memberPoll,
+		probeTimeout: opts.probeTimeout,
+	}
+	shcfg := opts.shell
+	shcfg.LiveConn = func(id string) bool { return c.liveConn != nil && c.liveConn(id) }
+	shcfg.Rand = rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5eed))
+	shcfg.Logger, shcfg.OnReject = c.log, c.rejected
+	sh, err := replica.NewShell(shcfg, store, now)
 	if err != nil {
-		return nil, fmt.Errorf("server: cluster shell: %w", err)
+		return nil, nil, fmt.Errorf("server: cluster shell: %w", err)
 	}
 	c.sh = sh
 	clusterTLS, err := loadClusterTLS(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c.tr = transport.New(transport.Options{
-		Self:       cfg.SelfAddr(),
-		PortOffset: cfg.ClusterPortOffset,
-		Secret:     cfg.ClusterSecret,
-		TLS:        clusterTLS,
-		Ready:      c.ready.Load,
-		Logger:     c.log,
-		Forward:    forward,
-
-		HandshakeTimeout: cfg.ClusterHandshakeTimeout,
-	}, c.onMessage, c.onFail)
+	tropts := opts.transport
+	tropts.TLS, tropts.Ready, tropts.Logger, tropts.Forward = clusterTLS, c.ready.Load, c.log, forward
+	tr := link(tropts, c.onMessage, c.onFail)
+	c.tr = tr
 	// The shell's listener (registered by NewShell) queues changes; this
 	// one wakes the loop to observe them within SyncDelay.
 	store.OnChange(func(naming.Change) { c.kick() })
 	sh.SetMembers(now, cfg.Members)
 	c.publish()
-	return c, nil
+	return c, tr, nil
 }
 
-func (c *cluster) onMessage(from string, msg distro.Message) { c.inbox <- event{from: from, msg: msg} }
+// onMessage is the transport's Handler. It waits for room in the loop's
+// inbox (back-pressure on the peer's stream), but not once the loop has
+// stopped.
+func (c *cluster) onMessage(from string, msg distro.Message) {
+	select {
+	case c.inbox <- event{from: from, msg: msg}:
+	case <-c.stopping:
+	}
+}
 
 func (c *cluster) onFail(to string, msg distro.Message) {
 	select {
@@ -167,10 +166,16 @@ func (c *cluster) serve(lis net.Listener) error { return c.tr.Serve(lis) }
 
 // run drives the shell until ctx ends.
 func (c *cluster) run(ctx context.Context) {
+	// Deferred in reverse: stop taking messages, join the helpers, close
+	// the transport (joining its goroutines), then report done.
 	defer close(c.done)
 	defer c.tr.Close()
-	src, interval := membership.SourceFor(c.cfg)
+	defer c.bg.Wait()
+	defer close(c.stopping)
+	src, interval := c.memberSource, c.memberPoll
+	c.bg.Add(1)
 	go func() {
+		defer c.bg.Done()
 		_ = membership.Watch(ctx, src, interval, func(addrs []string) {
 			select {
 			case c.inbox <- event{members: addrs}:
@@ -219,6 +224,9 @@ func (c *cluster) handle(ev event) {
 	switch {
 	case ev.status != nil:
 		ev.status <- c.sh.Status()
+	case ev.drained != nil:
+		c.drainWaiters = append(c.drainWaiters, ev.drained)
+		c.kick()
 	case ev.members != nil:
 		c.sh.SetMembers(now, ev.members)
 	case ev.probe != nil:
@@ -232,8 +240,10 @@ func (c *cluster) handle(ev event) {
 
 func (c *cluster) startProbes(ctx context.Context, now time.Time) {
 	for _, addr := range c.sh.Probes(now) {
+		c.bg.Add(1)
 		go func(addr string) {
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
+			defer c.bg.Done()
+			pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
 			_, err := c.tr.Ping(pctx, addr)
 			cancel()
 			select {
@@ -254,6 +264,7 @@ func (c *cluster) flush() {
 		c.tr.Forget(addr)
 	}
 	c.publish()
+	c.notifyDrained()
 }
 
 func (c *cluster) publish() {
@@ -270,28 +281,45 @@ func (c *cluster) publish() {
 
 // flushFor waits, at most d, until no key is queued for any reachable peer,
 // so that deletes made during shutdown (closed connections) reach the
-// cluster before the process exits.
+// cluster before the process exits. The loop tells it (see drained); it
+// does not poll.
 func (c *cluster) flushFor(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		st, err := c.Status(ctx)
-		cancel()
-		if err != nil {
-			return
-		}
-		pending := 0
-		for _, p := range st.Peers {
-			if p.State != distro.StateDown {
-				pending += p.Pending
-			}
-		}
-		c.kick()
-		if pending == 0 && c.sh.QueuedChanges() == 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	ch := make(chan struct{})
+	select {
+	case c.inbox <- event{drained: ch}:
+	case <-t.C:
+		return
+	case <-c.stopping:
+		return
 	}
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-c.stopping:
+	}
+}
+
+// notifyDrained closes the drained waiters once nothing is pending for a
+// reachable peer and no change waits to be observed. Loop goroutine only.
+func (c *cluster) notifyDrained() {
+	if len(c.drainWaiters) == 0 {
+		return
+	}
+	if c.sh.QueuedChanges() > 0 {
+		c.kick()
+		return
+	}
+	for _, p := range c.sh.Status().Peers {
+		if p.State != distro.StateDown && p.Pending > 0 {
+			return
+		}
+	}
+	for _, ch := range c.drainWaiters {
+		close(ch)
+	}
+	c.drainWaiters = nil
 }
 
 // rejected is the shell's OnReject: a record from the future is counted

@@ -2,6 +2,13 @@
 // the push engine, the Nacos HTTP and gRPC servers and, in cluster mode, the
 // cluster shell, and owns every goroutine and socket.
 //
+// Configuration (options.go): optionsFor maps every config.Config field
+// onto the options of the component that uses it, in one place;
+// options_test.go sets every field to a non-default value and checks that
+// it arrives (or names where the server reads it itself). The components'
+// own defaults serve library use and tests only: a server's defaults are
+// config.DefaultConfig's.
+//
 // The cluster shell (cluster.go) holds no decisions: replica.Shell, a
 // deterministic type the simulation (internal/sim) drives for every node,
 // holds the Distro core, the membership table and its probe schedule, the
@@ -10,6 +17,23 @@
 // with the wall clock, starts the probes it asks for, sends its outbox
 // through the cluster transport and publishes its ring and readiness to the
 // API goroutines through atomics. In standalone mode a ticker runs expiry.
+//
+// Seams (seams.go): the cluster loop sees the cluster transport only as a
+// peerLink (send, probe, member view, counters) and the forwarder's entry
+// side only as an ownerCaller (run a write on its owner); a linkFactory
+// builds both for a node. New uses the gRPC transport; the in-process
+// cluster tests (inprocess_test.go) join several Servers in one process
+// with an in-memory network (memnet_test.go) and follow a write from the
+// HTTP API of one node to a gRPC push on another; cluster_test.go runs
+// three cluster loops on that network inside a testing/synctest bubble
+// (virtual time, and a failure if any goroutine outlives shutdown).
+//
+// Goroutines: Run starts every long-lived goroutine and joins them before
+// it returns; the cluster loop joins its member watch and probes, and the
+// transport its peer streams. Shutdown is driven by the context (the
+// binary cancels it on SIGINT/SIGTERM): HTTP and gRPC drain, the loop is
+// asked to report when nothing is left to replicate (flushFor, bounded),
+// then everything stops.
 //
 // It also builds the auth guard (auth.go) shared by the HTTP and gRPC APIs,
 // seeds the first admin from auth-admin-password, and puts the debug

@@ -33,7 +33,7 @@ type forwarder struct {
 	log     *slog.Logger
 	total   *prometheus.CounterVec
 	// tr and api are set by New once built, before any goroutine starts.
-	tr  *transport.Transport
+	tr  ownerCaller
 	api http.Handler
 	// maxClockOffset bounds the versions of the records an owner sends
 	// back, as for replicated ones; future counts those refused. Set by

@@ -70,6 +70,13 @@ func startNode(t *testing.T, cfg config.Config, scheme string, hc *http.Client) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveNode(t, srv, cfg.Port, scheme, hc)
+}
+
+// serveNode runs srv until the test ends and waits for its liveness probe
+// over scheme with hc.
+func serveNode(t *testing.T, srv *Server, port int, scheme string, hc *http.Client) *testNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
@@ -81,7 +88,7 @@ func startNode(t *testing.T, cfg config.Config, scheme string, hc *http.Client) 
 			t.Error("node did not stop")
 		}
 	})
-	n := &testNode{srv: srv, port: cfg.Port, base: scheme + "://127.0.0.1:" + strconv.Itoa(cfg.Port)}
+	n := &testNode{srv: srv, port: port, base: scheme + "://127.0.0.1:" + strconv.Itoa(port)}
 	testutil.Eventually(t, 10*time.Second, "node up", func() error {
 		resp, err := hc.Get(n.base + "/nacos/v1/console/health/liveness")
 		if err != nil {
@@ -107,12 +114,7 @@ func waitNodeReady(t *testing.T, n *testNode) {
 // until all are ready.
 func startTestCluster(t *testing.T, n int) []*testNode {
 	t.Helper()
-	ports := make([]int, n)
-	members := make([]string, n)
-	for i := range ports {
-		ports[i] = testutil.PortBlock(t)
-		members[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
-	}
+	ports, members := clusterPorts(t, n)
 	nodes := make([]*testNode, n)
 	for i := range nodes {
 		nodes[i] = runNode(t, clusterConfig(t, ports[i], members))
@@ -121,6 +123,19 @@ func startTestCluster(t *testing.T, n int) []*testNode {
 		waitNodeReady(t, nd)
 	}
 	return nodes
+}
+
+// clusterPorts picks n free port blocks on loopback and returns them with
+// the member list they make.
+func clusterPorts(t *testing.T, n int) ([]int, []string) {
+	t.Helper()
+	ports := make([]int, n)
+	members := make([]string, n)
+	for i := range ports {
+		ports[i] = testutil.PortBlock(t)
+		members[i] = "127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	return ports, members
 }
 
 // sdkDir holds the SDKs' logs and caches. It outlives every test: the
@@ -250,7 +265,7 @@ func TestForward_ExpiredWriteIsRefusedByTheOwner(t *testing.T) {
 	req := transport.ForwardRequest{Method: "POST", RequestURI: "/nacos/v1/ns/instance?serviceName=late&ip=10.78.0.1&port=1",
 		Header: http.Header{}, RemoteAddr: "10.78.0.1:5000", Entry: a.addr()}
 	req.DeadlineMs = time.Now().Add(-time.Second).UnixMilli()
-	if _, err := a.srv.cluster.tr.Forward(ctx, b.addr(), req); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := a.srv.cluster.tr.(ownerCaller).Forward(ctx, b.addr(), req); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("late write: %v", err)
 	}
 	if v := b.srv.store.Service(naming.NewServiceKey("", "", "late"), naming.Query{}); v.Exists {
@@ -260,7 +275,7 @@ func TestForward_ExpiredWriteIsRefusedByTheOwner(t *testing.T) {
 		t.Fatalf("owner's expired counter = %v, want 1", n)
 	}
 	req.DeadlineMs = time.Now().Add(5 * time.Second).UnixMilli()
-	resp, err := a.srv.cluster.tr.Forward(ctx, b.addr(), req)
+	resp, err := a.srv.cluster.tr.(ownerCaller).Forward(ctx, b.addr(), req)
 	if err != nil || resp.Status != 200 || string(resp.Body) != "ok" || len(resp.Records) != 1 {
 		t.Fatalf("timely write: %+v %v", resp, err)
 	}

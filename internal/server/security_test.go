@@ -117,12 +117,12 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 		t.Fatalf("register: %d %s", code, b)
 	}
 	var key string
-	for _, m := range srv.Store().Metas() {
+	for _, m := range srv.store.Metas() {
 		if m.Tag == ip+":"+strconv.Itoa(ipPort) {
 			key = m.Key
 		}
 	}
-	orig, ok := srv.Store().Get(key)
+	orig, ok := srv.store.Get(key)
 	if !ok {
 		t.Fatalf("no record for the instance (key %q)", key)
 	}
@@ -139,7 +139,7 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 		}
 		return nil
 	})
-	if now, _ := srv.Store().Get(key); now.Version != orig.Version {
+	if now, _ := srv.store.Get(key); now.Version != orig.Version {
 		t.Fatalf("a future record was applied: version %v, was %v", now.Version, orig.Version)
 	}
 
@@ -148,7 +148,7 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 	if code, b := body(t, "DELETE", base+"/nacos/v1/ns/instance"+q); code != 200 {
 		t.Fatalf("deregister: %d %s", code, b)
 	}
-	del, _ := srv.Store().Get(key)
+	del, _ := srv.store.Get(key)
 	if !del.Tombstone || !del.Version.Newer(orig.Version) || del.Version.Millis() > time.Now().Add(time.Minute).UnixMilli() {
 		t.Fatalf("delete stamped %v (tombstone %v), record was %v", del.Version, del.Tombstone, orig.Version)
 	}

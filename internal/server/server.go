@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,7 @@ import (
 // Server is one distrod node.
 type Server struct {
 	cfg     config.Config
+	opts    options
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	store   *naming.Store
@@ -47,109 +47,80 @@ type Server struct {
 // New builds a node from a validated configuration. It opens no sockets;
 // Run does.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	return newServer(cfg, log, grpcLink)
+}
+
+// newServer is New with the cluster transport built by link (tests pass
+// an in-memory network).
+func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	opts, err := optionsFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.httpRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "distrod_http_connections_refused_total", Help: "HTTP connections closed on accept over max-connections-per-ip.",
 	})
 	s.reg.MustRegister(s.httpRefused)
 	s.store = naming.NewStore(cfg.SelfAddr(), hlc.NewClock(cfg.SelfAddr()))
-	s.store.SetExpiry(cfg.InstanceUnhealthyAfter.Milliseconds(), cfg.InstanceDeleteAfter.Milliseconds())
-	s.store.SetLimits(storeLimits(cfg))
+	s.store.SetExpiry(opts.unhealthyAfterMs, opts.deleteAfterMs)
+	s.store.SetLimits(opts.limits)
 	s.reg.MustRegister(newStoreCollector(s.store))
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
-	s.push = push.New(push.Options{
-		Store:      s.store,
-		Delay:      cfg.PushDelay,
-		Timeout:    cfg.PushTimeout,
-		RetryDelay: cfg.PushRetryDelay,
-		QueueSize:  cfg.PushQueueSize,
-		UDPRate:    cfg.UDPPushRate,
-		Logger:     log.With("component", "push"),
-		Registry:   s.reg,
-	})
+	pushOpts := opts.push
+	pushOpts.Store, pushOpts.Logger, pushOpts.Registry = s.store, log.With("component", "push"), s.reg
+	s.push = push.New(pushOpts)
 	s.store.OnChange(s.push.OnChange)
 	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
-	guard, err := newGuard(cfg, log)
+	guard, err := newGuard(cfg, opts.auth, log)
 	if err != nil {
 		return nil, err
 	}
 	if s.tls, err = loadTLS(cfg, log); err != nil {
 		return nil, err
 	}
-	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
-		Store:           s.store,
-		Push:            s.push,
-		Logger:          log.With("component", "grpc"),
-		Registry:        s.reg,
-		MaxConnections:  cfg.MaxConnections,
-		MaxMessageBytes: cfg.MaxGRPCMessageBytes,
-		MaxRequestRate:  cfg.MaxConnectionRequestRate,
-		Self:            cfg.SelfAddr(),
-		Ready:           s.ready,
-		Auth:            guard,
-
-		SetupTimeout:        cfg.GRPCSetupTimeout,
-		MaxStreams:          cfg.GRPCMaxStreams,
-		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
-		MaxPushBytesPerConn: cfg.PushMaxBytesPerConnection,
-		MaxPushBytes:        cfg.PushMaxBytes,
-		MaxAnswerBytes:      cfg.MaxListAnswerBytes,
-
-		TLS:              s.tls.grpcConfig(),
-		TLSCompatibility: cfg.GRPCTLSCompatibility,
-	})
+	grpcOpts := opts.grpc
+	grpcOpts.Store, grpcOpts.Push, grpcOpts.Registry = s.store, s.push, s.reg
+	grpcOpts.Logger = log.With("component", "grpc")
+	grpcOpts.Ready, grpcOpts.Auth, grpcOpts.TLS = s.ready, guard, s.tls.grpcConfig()
+	grpcSrv, err := nacosgrpc.NewServer(grpcOpts)
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
 	}
 	s.grpc = grpcSrv
 
-	trusted, err := cfg.UDPPushTrustedPrefixes()
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
 	var router nacoshttp.Router
 	var fwd nacoshttp.Forwarder
 	var fw *forwarder
 	if cfg.Mode == config.ModeCluster {
-		fw = newForwarder(cfg.SelfAddr(), cfg.ForwardTimeout, s.store, log, s.reg)
-		c, err := newCluster(cfg, log, s.store, fw.serve)
+		fw = newForwarder(cfg.SelfAddr(), opts.forwardTimeout, s.store, log, s.reg)
+		c, caller, err := newCluster(cfg, opts, log, s.store, link, fw.serve)
 		if err != nil {
 			return nil, err
 		}
 		c.liveConn = grpcSrv.HasConnection
 		s.cluster = c
-		fw.tr = c.tr
-		fw.maxClockOffset, fw.future = cfg.MaxClockOffset, &c.futureRefused
+		fw.tr = caller
+		fw.maxClockOffset, fw.future = opts.maxClockOffset, &c.futureRefused
 		router, fwd = c, fw
 		s.reg.MustRegister(newClusterCollector(c))
 		s.reg.MustRegister(newSnapshotCollector(c))
 	}
 
-	api, err := nacoshttp.New(nacoshttp.Options{
-		Store:          s.store,
-		Router:         router,
-		UDP:            s.push,
-		Registry:       s.reg,
-		Logger:         log.With("component", "http"),
-		ContextPath:    cfg.ContextPath,
-		BeatIntervalMs: cfg.BeatInterval.Milliseconds(),
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Forwarder:      fwd,
-		Ready:          s.ready,
-		Auth:           guard,
-		MaxParams:      cfg.MaxHTTPParams,
-		MaxAnswerBytes: cfg.MaxListAnswerBytes,
-		UDPTrustedNets: trusted,
-		Extra: map[string]http.Handler{
-			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
-			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
-		},
-	})
+	httpOpts := opts.http
+	httpOpts.Store, httpOpts.Router, httpOpts.UDP, httpOpts.Registry = s.store, router, s.push, s.reg
+	httpOpts.Logger = log.With("component", "http")
+	httpOpts.Forwarder, httpOpts.Ready, httpOpts.Auth = fwd, s.ready, guard
+	httpOpts.Extra = map[string]http.Handler{
+		"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
+		"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
+	}
+	api, err := nacoshttp.New(httpOpts)
 	if err != nil {
 		return nil, fmt.Errorf("server: http api: %w", err)
 	}
@@ -187,19 +158,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/", api)
 	s.http = &http.Server{
 		Handler:           mux,
-		ReadTimeout:       cfg.ReadTimeout,
-		ReadHeaderTimeout: min(cfg.ReadHeaderTimeout, cfg.ReadTimeout),
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ReadTimeout:       opts.httpServer.ReadTimeout,
+		ReadHeaderTimeout: opts.httpServer.ReadHeaderTimeout,
+		WriteTimeout:      opts.httpServer.WriteTimeout,
+		IdleTimeout:       opts.httpServer.IdleTimeout,
+		MaxHeaderBytes:    opts.httpServer.MaxHeaderBytes,
 		ErrorLog:          httpErrorLog(log),
 		TLSConfig:         s.tls.httpConfig(),
 	}
 	return s, nil
 }
-
-// Store returns the node's naming store (for tests and embedding).
-func (s *Server) Store() *naming.Store { return s.store }
 
 // ready reports whether the node serves reads and takes SDK connections:
 // a standalone node at once, a cluster node once its snapshot load ended.
@@ -208,18 +176,18 @@ func (s *Server) ready() bool { return s.cluster == nil || s.cluster.Ready() }
 // Run opens the listeners, serves until ctx ends, then shuts down
 // gracefully.
 func (s *Server) Run(ctx context.Context) error {
-	httpLis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.Port)))
+	httpLis, err := net.Listen("tcp", s.opts.httpAddr)
 	if err != nil {
 		return fmt.Errorf("server: http listener: %w", err)
 	}
-	grpcLis, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.GRPCPort())))
+	grpcLis, err := net.Listen("tcp", s.opts.grpcAddr)
 	if err != nil {
 		_ = httpLis.Close()
 		return fmt.Errorf("server: grpc listener: %w", err)
 	}
 	var clusterLis net.Listener
 	if s.cluster != nil {
-		clusterLis, err = net.Listen("tcp", net.JoinHostPort(s.cfg.ClusterListenIP, strconv.Itoa(s.cfg.ClusterPort())))
+		clusterLis, err = net.Listen("tcp", s.opts.clusterAddr)
 		if err != nil {
 			_ = httpLis.Close()
 			_ = grpcLis.Close()
@@ -306,7 +274,7 @@ func (s *Server) Run(ctx context.Context) error {
 // expireLoop runs heartbeat expiry in standalone mode, where this node owns
 // every IP-port client.
 func (s *Server) expireLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ExpireCheckInterval)
+	t := time.NewTicker(s.opts.expireEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -329,19 +297,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// storeLimits maps the client limit settings to the naming store's.
-func storeLimits(cfg config.Config) naming.Limits {
-	return naming.Limits{
-		MaxNamespaceLen:         cfg.MaxNamespaceLength,
-		MaxGroupLen:             cfg.MaxGroupLength,
-		MaxServiceNameLen:       cfg.MaxServiceNameLength,
-		MaxMetadataKeyLen:       cfg.MaxMetadataKeyBytes,
-		MaxMetadataValueLen:     cfg.MaxMetadataValueBytes,
-		MaxMetadataBytes:        cfg.MaxMetadataBytes,
-		MaxInstancesPerService:  cfg.MaxInstancesPerService,
-		MaxServicesPerNamespace: cfg.MaxServicesPerNamespace,
-		MaxNamespaces:           cfg.MaxNamespaces,
-	}
 }

@@ -54,7 +54,6 @@ import (
 var (
 	ErrBadMessage = errors.New("transport: bad message")
 	ErrClosed     = errors.New("transport: closed")
-	ErrQueueFull  = errors.New("transport: peer queue full")
 )
 
 // ErrNotMember is returned for a peer address that is not a current
@@ -82,7 +81,8 @@ type Options struct {
 	// MaxHandshakes bounds the handshakes in progress; a connection beyond
 	// it is closed at once (default 256, far above what members need).
 	MaxHandshakes int
-	// MaxMessageBytes bounds one message (default 64 MiB).
+	// MaxMessageBytes bounds one message (default 10 MiB, the default of
+	// config's MaxGRPCMessageBytes, which the server sets it to).
 	MaxMessageBytes int
 	// QueueSize bounds each peer's outgoing queue, in messages (default 4096).
 	QueueSize int
@@ -112,8 +112,8 @@ type Transport struct {
 	sent, recv [16]counter // by distro.MsgType
 
 	members  atomic.Pointer[map[string]bool]
-	refused  [numRefusals]atomic.Uint64
-	lastWarn [numRefusals]atomic.Int64 // unix nanos of the last log line
+	refused  [NumRefusals]atomic.Uint64
+	lastWarn [NumRefusals]atomic.Int64 // unix nanos of the last log line
 
 	mu      sync.Mutex
 	peers   map[string]*peer
@@ -134,16 +134,17 @@ const (
 	// RefusedUnknownDestination: Send or Ping was asked to reach an
 	// address that is not a current member.
 	RefusedUnknownDestination
-	numRefusals
+	// NumRefusals is the number of refusal reasons.
+	NumRefusals
 )
 
 // RefusalNames names the refusal reasons, for metric labels.
-var RefusalNames = [numRefusals]string{"handshake", "not_member", "forged_from", "unknown_destination"}
+var RefusalNames = [NumRefusals]string{"handshake", "not_member", "forged_from", "unknown_destination"}
 
 // Refused returns how many connections, messages and sends were refused,
 // by reason (indexed by the Refused* constants).
-func (t *Transport) Refused() [numRefusals]uint64 {
-	var out [numRefusals]uint64
+func (t *Transport) Refused() [NumRefusals]uint64 {
+	var out [NumRefusals]uint64
 	for i := range out {
 		out[i] = t.refused[i].Load()
 	}
@@ -248,7 +249,7 @@ func New(o Options, onMsg Handler, onFail FailHandler) *Transport {
 		o.PortOffset = 1001
 	}
 	if o.MaxMessageBytes == 0 {
-		o.MaxMessageBytes = 64 << 20
+		o.MaxMessageBytes = 10 << 20
 	}
 	if o.QueueSize == 0 {
 		o.QueueSize = 4096
@@ -451,11 +452,13 @@ func (p *peer) run() {
 	var stream grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary]
 	var streamCancel context.CancelFunc
 	var broken chan error
+	var recvDone chan struct{} // closed when the stream's receiver returns
 	closeStream := func() {
 		if stream != nil {
 			_ = stream.CloseSend()
 			streamCancel()
-			stream, streamCancel, broken = nil, nil, nil
+			<-recvDone // cancelling the stream ends its receiver
+			stream, streamCancel, broken, recvDone = nil, nil, nil, nil
 		}
 	}
 	defer closeStream()
@@ -504,14 +507,15 @@ func (p *peer) run() {
 			// The server only answers when the stream ends; a receiver
 			// goroutine notices that (a refused secret, a restart) so the
 			// next message opens a new stream instead of vanishing.
-			broken = make(chan error, 1)
-			go func(s grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary], ch chan error) {
+			broken, recvDone = make(chan error, 1), make(chan struct{})
+			go func(s grpc.ClientStreamingClient[pb.Envelope, pb.StreamSummary], ch chan error, done chan struct{}) {
+				defer close(done)
 				err := s.RecvMsg(new(pb.StreamSummary))
 				if err == nil {
 					err = errors.New("stream closed by peer")
 				}
 				ch <- err
-			}(s, broken)
+			}(s, broken, recvDone)
 			return true
 		}
 		if stream == nil && !open() {

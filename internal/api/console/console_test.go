@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -247,4 +249,41 @@ func TestConsole_ShowsServerErrorsInWords(t *testing.T) {
 	testutil.WaitJS(t, ctx, 10*time.Second, "alert with the server's message",
 		`(a => !a.hidden && a.textContent.includes("404") && a.textContent.includes("g@@missing not found"))(document.getElementById("alert"))`)
 	testutil.Screenshot(t, ctx, testutil.ScreenshotDir(t), "error")
+}
+
+// TestConsole_ClusterPageReadsTheStatusFormat renders the cluster page from
+// a status in /distrod/status's format (server.NodeStatus: camelCase keys,
+// durations in milliseconds).
+func TestConsole_ClusterPageReadsTheStatusFormat(t *testing.T) {
+	store := newStore()
+	status := `{"self":"127.0.0.1:8848","mode":"cluster","ready":true,"digest":"00000000000000ab",
+		"services":2,"instances":3,"clients":1,"version":"test",
+		"members":[{"address":"127.0.0.1:8848","state":"UP"},{"address":"127.0.0.1:8858","state":"UP"}],
+		"distro":{"owned":4,"verifyRoundsSent":5,"repairsPulled":2,
+			"peers":[{"address":"127.0.0.1:8858","state":"UP","pending":3,"oldestPendingMs":42}],
+			"snapshot":{"started":true,"done":1,"records":7}}}`
+	c, err := New(Options{Store: store, ContextPath: "/nacos", Self: store.Self(),
+		Peers: func(context.Context) []string { return nil },
+		PeerGet: func(context.Context, string, string, http.Header) ([]byte, error) {
+			return nil, errors.New("no peers")
+		},
+		Cluster: func(context.Context) []NodeReport {
+			return []NodeReport{{Address: store.Self(), Self: true, Status: json.RawMessage(status)}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx := testutil.Browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/nacos/#/cluster")); err != nil {
+		t.Fatal(err)
+	}
+	row := `document.querySelector('tr[data-node="127.0.0.1:8848"]')`
+	testutil.WaitJS(t, ctx, 10*time.Second, "cluster row rendered from the status", `(r => !!r && `+
+		`r.textContent.includes("3 keys, oldest 42 ms") && r.textContent.includes("5 rounds, 2 repairs") && `+
+		`r.textContent.includes("loaded (1 peers, 7 records)") && r.querySelectorAll("td")[1].textContent === "4")(`+row+`)`)
 }

@@ -192,7 +192,6 @@ func NewServer(o Options) (*Server, error) {
 		// after each flush, keep an idle connection cheap.
 		grpc.ReadBufferSize(8<<10),
 		grpc.WriteBufferSize(8<<10),
-		grpc.SharedWriteBuffer(true),
 	)
 	nacospb.RegisterRequest(s.grpc, s)
 	nacospb.RegisterBiStream(s.grpc, s)

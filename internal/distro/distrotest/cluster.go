@@ -252,30 +252,7 @@ func (c *Cluster) Heal() {
 	c.event("heal", "", 0)
 }
 
-func debugMsg(m distro.Message) string {
-	switch x := m.(type) {
-	case *distro.SyncBatch:
-		for _, r := range x.Records {
-			if r.Key == DebugKey {
-				return fmt.Sprintf("seq=%d has %v tomb=%v", x.Seq, r.Version, r.Tombstone)
-			}
-		}
-		return fmt.Sprintf("seq=%d", x.Seq)
-	case *distro.VerifyKeys:
-		for _, e := range x.Entries {
-			if e.Key == DebugKey {
-				return fmt.Sprintf("%+v", e)
-			}
-		}
-		return fmt.Sprint(x.Buckets)
-	}
-	return ""
-}
-
 func (c *Cluster) event(kind, what string, x uint64) {
-	if DebugKey != "" {
-		fmt.Printf("t=%v EVENT %s %s %d\n", c.now.Sub(c.start), kind, what, x)
-	}
 	c.trace.Strings(kind)
 	c.trace.Strings(what)
 	c.trace.U64(uint64(c.now.UnixNano()), x)
@@ -413,9 +390,6 @@ func (c *Cluster) Step() {
 			continue
 		}
 		c.trace.Message(c.now, d.From, d.To, d.Msg, false)
-		if DebugKey != "" {
-			fmt.Printf("t=%v %s -> %s %s %s\n", c.now.Sub(c.start), d.From, d.To, d.Msg.Type(), debugMsg(d.Msg))
-		}
 		dst.node.Step(c.now, d.From, d.Msg)
 		c.afterCall(dst)
 	}
@@ -435,16 +409,10 @@ func (c *Cluster) Step() {
 	}
 }
 
-var debugLoad = false
-
 // checkLoaded is I5: when a node turns ready, it holds (at least the
 // version of) every live record that each peer held when the node booted,
 // still holds unchanged, and could reach it throughout the load.
 func (c *Cluster) checkLoaded(sn *simNode) {
-	st := sn.node.Status()
-	if debugLoad {
-		fmt.Printf("t=%v %s ready inc=%d start=%v: %+v\n", c.now.Sub(c.start), sn.addr, sn.inc, sn.startAt.Sub(c.start), st.Peers)
-	}
 	if d := c.now.Sub(sn.startAt); d > 4*c.opt.Config(sn.addr).LoadTimeout {
 		c.violate("I5: %s took %v to become ready", sn.addr, d)
 	}

@@ -5,7 +5,6 @@
 package distrotest
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -41,15 +40,9 @@ func (s *MemStore) Apply(r distro.Record) bool {
 		return false
 	}
 	s.m[r.Key] = r
-	if DebugKey != "" && r.Key == DebugKey {
-		fmt.Printf("   apply %s %v tomb=%v owner=%s at %p\n", r.Key, r.Version, r.Tombstone, r.Owner, s)
-	}
 	s.changes = append(s.changes, r.Meta())
 	return true
 }
-
-// DebugKey, when set, makes MemStore print every change of that key.
-var DebugKey = ""
 
 // ForceApply installs r whatever its version (a deliberately broken store
 // for checker tests) and records the change.
@@ -66,10 +59,7 @@ func (s *MemStore) ForceApply(r distro.Record) bool {
 func (s *MemStore) Drop(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.m[key]
-	if DebugKey != "" && key == DebugKey {
-		fmt.Printf("   drop %s %v tomb=%v from %p\n", key, r.Version, r.Tombstone, s)
-	}
+	_, ok := s.m[key]
 	delete(s.m, key)
 	return ok
 }

@@ -327,7 +327,7 @@ function clusterPage() {
   refresh(3000, async (gen) => {
     const r = await consoleAPI("cluster");
     if (gen !== generation) return;
-    const ms = (ns) => ns ? (ns / 1e6).toFixed(0) + " ms" : "0";
+    const ms = (v) => v ? v.toFixed(0) + " ms" : "0";
     const rows = r.nodes.map((n) => {
       const st = n.status;
       if (!st) {
@@ -335,21 +335,21 @@ function clusterPage() {
           h("td", { colspan: 8 }, h("span", { class: "tag no" }, "unreachable"), " ", n.error));
       }
       const d = st.distro || {};
-      const peers = d.Peers || [];
-      const pending = peers.reduce((a, p) => a + p.Pending, 0);
-      const oldest = peers.reduce((a, p) => Math.max(a, p.OldestPending), 0);
-      const snap = d.Snapshot || {};
-      const snapText = !d.Snapshot ? "n/a" : st.ready ? `loaded (${snap.Done} peers, ${snap.Records} records)` :
-        `loading: ${snap.Loading} peers streaming, ${snap.Done} done, ${snap.GaveUp} gave up`;
+      const peers = d.peers || [];
+      const pending = peers.reduce((a, p) => a + p.pending, 0);
+      const oldest = peers.reduce((a, p) => Math.max(a, p.oldestPendingMs), 0);
+      const snap = d.snapshot || {};
+      const snapText = !d.snapshot ? "n/a" : st.ready ? `loaded (${snap.done} peers, ${snap.records} records)` :
+        `loading: ${snap.loading} peers streaming, ${snap.done} done, ${snap.gaveUp} gave up`;
       const views = (st.members || []).map((m) => `${m.address} ${m.state}`).join(", ");
       const bad = !st.ready || n.digestDiffers;
       return h("tr", { class: bad ? "bad" : null, "data-node": n.address },
         h("th", { scope: "row" }, n.address, n.self ? h("span", { class: "muted" }, " (this node)") : ""),
         h("td", {}, h("span", { class: "tag " + (st.ready ? "ok" : "no") }, st.ready ? "ready" : "not ready")),
-        h("td", { class: "num" }, d.Owned ?? st.instances),
+        h("td", { class: "num" }, d.owned ?? st.instances),
         h("td", { class: "num" }, `${st.services} / ${st.instances} / ${st.clients}`),
         h("td", { class: "num" }, `${pending} keys, oldest ${ms(oldest)}`),
-        h("td", { class: "num" }, `${d.VerifyRoundsSent ?? 0} rounds, ${d.RepairsPulled ?? 0} repairs`),
+        h("td", { class: "num" }, `${d.verifyRoundsSent ?? 0} rounds, ${d.repairsPulled ?? 0} repairs`),
         h("td", {}, snapText),
         h("td", { class: "kv" }, st.digest, n.digestDiffers ? h("div", { class: "no" }, "differs from most members") : ""),
         h("td", {}, st.version || "", h("div", { class: "muted" }, views)));

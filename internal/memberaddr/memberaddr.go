@@ -1,4 +1,8 @@
-package config
+// Package memberaddr parses and normalises cluster member addresses: the
+// member list of the configuration (flags, environment, YAML) and Nacos's
+// cluster.conf. It is a leaf: config validates with it and the membership
+// sources normalise what they read with it.
+package memberaddr
 
 import (
 	"bufio"
@@ -10,6 +14,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+)
+
+// Sentinel errors. Callers test them with errors.Is; config re-exports
+// them as config.ErrInvalidAddr and config.ErrMemberFile.
+var (
+	// ErrInvalidAddr: a member address cannot be parsed.
+	ErrInvalidAddr = errors.New("config: invalid member address")
+	// ErrMemberFile: cluster.conf exists but cannot be read.
+	ErrMemberFile = errors.New("config: cannot read member file")
 )
 
 // NormalizeMember parses one member address, "host", "host:port",
@@ -37,22 +50,11 @@ func normalizeMember(s string, defaultPort int) (string, error) {
 	}
 	host, portStr := s, ""
 	switch {
-	case strings.HasPrefix(s, "["):
-		if strings.HasSuffix(s, "]") {
-			host = s[1 : len(s)-1]
-		} else {
-			h, p, err := net.SplitHostPort(s)
-			if err != nil {
-				return "", fmt.Errorf("%q: %v", raw, err)
-			}
-			if p == "" {
-				return "", fmt.Errorf("%q: empty port", raw)
-			}
-			host, portStr = h, p
-		}
-	case strings.Count(s, ":") > 1:
-		// A bare IPv6 literal: it has no room for a port.
-	case strings.Contains(s, ":"):
+	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+		host = s[1 : len(s)-1]
+	case strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1:
+		// "[v6]:port" or "host:port"; more colons without brackets are a
+		// bare IPv6 literal, which has no room for a port.
 		h, p, err := net.SplitHostPort(s)
 		if err != nil {
 			return "", fmt.Errorf("%q: %v", raw, err)
@@ -73,16 +75,16 @@ func normalizeMember(s string, defaultPort int) (string, error) {
 	if port < 1 || port > 65535 {
 		return "", fmt.Errorf("%q: port %d not in 1..65535", raw, port)
 	}
-	h, err := canonicalHost(host)
+	h, err := CanonicalHost(host)
 	if err != nil {
 		return "", fmt.Errorf("%q: %v", raw, err)
 	}
 	return net.JoinHostPort(h, strconv.Itoa(port)), nil
 }
 
-// canonicalHost returns an IP literal in canonical form or a valid host
+// CanonicalHost returns an IP literal in canonical form or a valid host
 // name in lower case.
-func canonicalHost(h string) (string, error) {
+func CanonicalHost(h string) (string, error) {
 	if h == "" {
 		return "", errors.New("empty host")
 	}
