@@ -234,8 +234,11 @@ func TestChaos(t *testing.T) {
 	})
 
 	start := time.Now()
-	// The nodes run the default verify interval (1 s): the rejoin hold is 2 s.
-	chk := newChecker(bounds{DeleteAfter: deleteAfter, ExpiryBound: *flagExpiry, CutOffExtra: deleteAfter + 2*time.Second, FailedOp: clientTimeout,
+	// The nodes run the default verify interval (1 s): the rejoin hold is
+	// 2 s. They see a heal within one probe interval and timeout (0.5 s +
+	// 1 s); the repairs of what they decided before take a verify round.
+	chk := newChecker(bounds{DeleteAfter: deleteAfter, ExpiryBound: *flagExpiry, CutOffExtra: deleteAfter + 2*time.Second,
+		Detect: 2500 * time.Millisecond, FailedOp: clientTimeout,
 		Sync: *flagSync, StartGrace: startGrace}, start, addrs)
 	for i, p := range procs {
 		chk.nodeUp(addrs[i], time.Now())

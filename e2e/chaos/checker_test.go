@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,11 @@ type bounds struct {
 	// Sync is how long after the links healed a ready node may lack an
 	// instance every other ready node holds (I5).
 	Sync time.Duration
+	// Detect is how long after the links healed the nodes may still act
+	// on the views they formed while cut off (their probes have not yet
+	// seen the heal), and the repairs of what they decided then arrive:
+	// I2 holds from then on.
+	Detect time.Duration
 	// StartGrace is how long a started process may take to open its
 	// listener before I4 expects answers.
 	StartGrace time.Duration
@@ -63,8 +69,10 @@ type instState struct {
 	lastFailedAny time.Time
 	// lastAck is the latest acknowledged register or beat.
 	lastAck time.Time
-	// registeredAt is the acknowledgement of the current life's register.
+	// registeredAt is the acknowledgement of the current life's register,
+	// gen that register's MetaGen (0: unknown).
 	registeredAt time.Time
+	gen          int
 	perNode      map[string]*instNode
 }
 
@@ -263,6 +271,7 @@ func (c *checker) feed(ev Event) {
 			s.lastAck = later(s.lastAck, ts(ev.T))
 			if ev.Op == OpRegister {
 				s.state, s.registeredAt = "alive", ts(ev.T)
+				s.gen, _ = strconv.Atoi(inv.Gen)
 			}
 		default:
 			s.lastEffect = later(s.lastEffect, ts(inv.T).Add(c.b.FailedOp))
@@ -402,10 +411,19 @@ func (c *checker) poll(ev Event) {
 		s := c.inst[k]
 		in := s.on(n.addr)
 		has := present[k]
-		if !has {
+		// A copy of an earlier registration than the client's latest
+		// acknowledged one is a stale replica: the registration that
+		// followed may reach this node after the removal of the earlier
+		// one, so it does not count as listing the live instance (I2).
+		gen, _ := strconv.Atoi(ev.Gens[k])
+		stale := has && gen > 0 && s.gen > 0 && gen < s.gen
+		switch {
+		case !has:
 			c.checkLost(n, s, in, t0)
 			in.presentSince, in.lastPresent = time.Time{}, time.Time{}
-		} else {
+		case stale:
+			in.presentSince, in.lastPresent = time.Time{}, time.Time{}
+		default:
 			if in.presentSince.IsZero() {
 				in.presentSince = t0
 			}
@@ -464,12 +482,13 @@ func (c *checker) poll(ev Event) {
 
 // checkLost is I2 during the run: an HTTP instance whose client keeps
 // beating successfully does not vanish from a ready node that listed it a
-// read earlier, while no link is cut, unless an unacknowledged operation
-// of the client may still have landed in between.
+// read earlier, while no link is cut (since Detect after the last heal),
+// unless an unacknowledged operation of the client may still have landed
+// in between.
 func (c *checker) checkLost(n *nodeState, s *instState, in *instNode, t0 time.Time) {
 	prev := in.lastPresent
 	if prev.IsZero() || s.state != "alive" || !strings.HasPrefix(s.key, ServiceHTTP+" ") ||
-		c.linksCut || !c.linksQuietAt.Before(prev) || n.upSince.After(prev) ||
+		c.linksCut || !c.linksQuietAt.Add(c.b.Detect).Before(prev) || n.upSince.After(prev) ||
 		t0.Sub(s.lastAck) > 2*c.b.DeleteAfter/3 || !s.lastFailedAny.Add(c.b.FailedOp).Before(prev) ||
 		in.reported["I2"] {
 		return

@@ -196,3 +196,39 @@ func TestChecker_FlagsReadsServedWhileLoadingAndReadyNodeLacking(t *testing.T) {
 		t.Fatalf("violations %v, want %v", got, want)
 	}
 }
+
+// A node that lists a stale copy of an earlier registration may drop it
+// (the deregistration that followed it arrives) before the client's newer
+// registration reaches it: not I2. Dropping the current one is.
+func TestChecker_ExcusesDroppingAStaleRegistration(t *testing.T) {
+	s := newScript()
+	gen := func(op string, from, to float64, g string) {
+		s.id++
+		s.c.feed(Event{Kind: KindInvoke, T: s.at(from), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, Gen: g})
+		s.c.feed(Event{Kind: KindDone, T: s.at(to), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, OK: true})
+	}
+	readGen := func(sec float64, has bool, g string) {
+		ev := Event{Kind: KindPoll, Node: n2, T: s.at(sec), T1: s.at(sec + 0.01), Ready0: 200, Ready1: 200,
+			Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}}
+		if has {
+			ev.Hosts[ServiceHTTP] = []string{h1}
+			ev.Gens = map[string]string{ServiceHTTP + " " + h1: g}
+		}
+		s.c.feed(ev)
+	}
+	gen(OpRegister, 10, 10.01, "1")
+	gen(OpDeregister, 12, 12.01, "1")
+	gen(OpRegister, 13, 13.01, "2")
+	gen(OpBeat, 13.5, 13.51, "2")
+	readGen(14, true, "1") // n2 still holds the first registration
+	readGen(14.3, false, "")
+	readGen(14.6, true, "2")
+	if got := s.counts(); len(got) != 0 {
+		t.Fatalf("violations %v, want none", got)
+	}
+	gen(OpBeat, 14.7, 14.71, "2")
+	readGen(15, false, "")
+	if got, want := s.counts(), map[string]int{"I2": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+}

@@ -25,6 +25,9 @@ type Event struct {
 	OK bool `json:"ok,omitempty"`
 	// Res is the answer or the error, for the report.
 	Res string `json:"res,omitempty"`
+	// Gen is an HTTP client's registration count at an invoke: the
+	// instance's MetaGen metadata in that register or beat.
+	Gen string `json:"gen,omitempty"`
 
 	// Poll fields (KindPoll): readiness codes before and after the reads
 	// (0 = no answer), the list answers per service.
@@ -33,12 +36,21 @@ type Event struct {
 	Ready1 int                 `json:"r1,omitempty"`
 	Codes  map[string]int      `json:"codes,omitempty"`
 	Hosts  map[string][]string `json:"hosts,omitempty"`
-	Err    string              `json:"err,omitempty"`
+	// Gens maps "service ip:port" to the MetaGen metadata of a listed
+	// instance, when it has one.
+	Gens map[string]string `json:"gens,omitempty"`
+	Err  string            `json:"err,omitempty"`
 
 	// Status fields (KindStatus).
 	Ready  bool   `json:"ready,omitempty"`
 	Digest string `json:"digest,omitempty"`
 }
+
+// MetaGen is the instance metadata key in which an HTTP chaos client
+// records which of its registrations an instance comes from, so that the
+// checker can tell a stale replica of an earlier registration from the
+// current one.
+const MetaGen = "chaos.gen"
 
 // Event kinds.
 const (

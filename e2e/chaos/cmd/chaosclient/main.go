@@ -219,8 +219,9 @@ func pollNode(ctx context.Context, o options, em *emitter, node string) {
 			}
 			var si struct {
 				Hosts []struct {
-					IP   string `json:"ip"`
-					Port int    `json:"port"`
+					IP       string            `json:"ip"`
+					Port     int               `json:"port"`
+					Metadata map[string]string `json:"metadata"`
 				} `json:"hosts"`
 			}
 			if err := json.Unmarshal(body, &si); err != nil {
@@ -230,7 +231,14 @@ func pollNode(ctx context.Context, o options, em *emitter, node string) {
 			}
 			hosts := []string{}
 			for _, h := range si.Hosts {
-				hosts = append(hosts, net.JoinHostPort(h.IP, strconv.Itoa(h.Port)))
+				a := net.JoinHostPort(h.IP, strconv.Itoa(h.Port))
+				hosts = append(hosts, a)
+				if g := h.Metadata[chaos.MetaGen]; g != "" {
+					if ev.Gens == nil {
+						ev.Gens = map[string]string{}
+					}
+					ev.Gens[svc+" "+a] = g
+				}
 			}
 			slices.Sort(hosts)
 			ev.Hosts[svc] = hosts
@@ -289,6 +297,9 @@ type httpClient struct {
 	// sticky is the node index it sends to, or -1 for a random node per
 	// request.
 	sticky int
+	// gen counts its registrations; the current one rides in the
+	// instance's metadata (chaos.MetaGen) of registers and beats.
+	gen int
 }
 
 func (c *httpClient) addr() string { return net.JoinHostPort(c.ip, strconv.Itoa(c.port)) }
@@ -305,7 +316,7 @@ func (c *httpClient) do(ctx context.Context, op, method, path string, form url.V
 	node := c.node()
 	id := c.em.ids.Add(1)
 	c.em.emit(chaos.Event{Kind: chaos.KindInvoke, T: now(), ID: id, Client: c.name,
-		Service: chaos.ServiceHTTP, Addr: c.addr(), Op: op, Node: node})
+		Service: chaos.ServiceHTTP, Addr: c.addr(), Op: op, Node: node, Gen: strconv.Itoa(c.gen)})
 	var body io.Reader
 	u := "http://" + node + path
 	if method == http.MethodGet || method == http.MethodPut || method == http.MethodDelete {
@@ -338,8 +349,15 @@ func (c *httpClient) do(ctx context.Context, op, method, path string, form url.V
 	return good
 }
 
+func (c *httpClient) meta() map[string]string {
+	return map[string]string{chaos.MetaGen: strconv.Itoa(c.gen)}
+}
+
 func (c *httpClient) register(ctx context.Context) bool {
-	f := url.Values{"serviceName": {chaos.ServiceHTTP}, "ip": {c.ip}, "port": {strconv.Itoa(c.port)}, "ephemeral": {"true"}}
+	c.gen++
+	m, _ := json.Marshal(c.meta())
+	f := url.Values{"serviceName": {chaos.ServiceHTTP}, "ip": {c.ip}, "port": {strconv.Itoa(c.port)}, "ephemeral": {"true"},
+		"metadata": {string(m)}}
 	return c.do(ctx, chaos.OpRegister, http.MethodPost, "/nacos/v1/ns/instance", f,
 		func(code int, body string) bool { return code == http.StatusOK && strings.TrimSpace(body) == "ok" })
 }
@@ -348,7 +366,7 @@ func (c *httpClient) beat(ctx context.Context) bool {
 	// The full beat of the Go and Java v1 clients: it re-creates an
 	// instance the server does not know.
 	b, _ := json.Marshal(map[string]any{"ip": c.ip, "port": c.port, "serviceName": "DEFAULT_GROUP@@" + chaos.ServiceHTTP,
-		"cluster": "DEFAULT", "weight": 1, "metadata": map[string]string{}, "scheduled": false})
+		"cluster": "DEFAULT", "weight": 1, "metadata": c.meta(), "scheduled": false})
 	f := url.Values{"serviceName": {chaos.ServiceHTTP}, "beat": {string(b)}}
 	return c.do(ctx, chaos.OpBeat, http.MethodPut, "/nacos/v1/ns/instance/beat", f,
 		func(code int, body string) bool {
