@@ -1,0 +1,391 @@
+package cp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// Errors returned by writes. API layers map them to answers with errors.Is.
+var (
+	// ErrNoLeader: no leader could be reached within the write timeout
+	// (a minority partition, an election in progress).
+	ErrNoLeader = errors.New("cp: no leader: the control plane cannot accept writes now")
+	// ErrExists: the object to create already exists.
+	ErrExists = errors.New("cp: already exists")
+	// ErrNotFound: the object to change does not exist.
+	ErrNotFound = errors.New("cp: not found")
+	// ErrInvalid: the command is malformed.
+	ErrInvalid = errors.New("cp: invalid command")
+)
+
+// Namespace is an operator-created namespace. The default namespace
+// (naming.DefaultNamespace) always exists and is not stored.
+type Namespace struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Desc string `json:"desc,omitempty"`
+}
+
+// InstanceKey identifies an instance an override applies to.
+type InstanceKey struct {
+	Service naming.ServiceKey `json:"service"`
+	Cluster string            `json:"cluster"`
+	IP      string            `json:"ip"`
+	Port    int               `json:"port"`
+}
+
+func (k InstanceKey) String() string {
+	return k.Service.String() + "#" + k.Cluster + "#" + k.IP + ":" + strconv.Itoa(k.Port)
+}
+
+// Override is what an operator set on one instance. Reads apply it over
+// whatever the instance's publisher registered: Enabled and Weight when
+// set replace the registered values, Metadata entries are put over the
+// registered metadata.
+type Override struct {
+	Enabled  *bool             `json:"enabled,omitempty"`
+	Weight   *float64          `json:"weight,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Apply applies o to in. in.Metadata is replaced by a new map when o
+// carries metadata, never modified in place.
+func (o Override) Apply(in *naming.Instance) {
+	if o.Enabled != nil {
+		in.Enabled = *o.Enabled
+	}
+	if o.Weight != nil {
+		in.Weight = *o.Weight
+	}
+	if len(o.Metadata) > 0 {
+		m := make(map[string]string, len(in.Metadata)+len(o.Metadata))
+		maps.Copy(m, in.Metadata)
+		maps.Copy(m, o.Metadata)
+		in.Metadata = m
+	}
+}
+
+// Op names a command.
+type Op string
+
+// Commands.
+const (
+	OpNamespaceCreate Op = "namespace.create"
+	OpNamespaceUpdate Op = "namespace.update"
+	OpNamespaceDelete Op = "namespace.delete"
+	// OpOverrideSet replaces an instance's override.
+	OpOverrideSet Op = "override.set"
+	// OpOverridePatch changes the given fields of an instance's override;
+	// MetadataRemove lists metadata keys to drop.
+	OpOverridePatch Op = "override.patch"
+	OpOverrideDelete Op = "override.delete"
+	OpSwitchSet      Op = "switch.set"
+)
+
+// Command is one write to the state machine.
+type Command struct {
+	Op        Op           `json:"op"`
+	Namespace *Namespace   `json:"namespace,omitempty"`
+	Instance  *InstanceKey `json:"instance,omitempty"`
+	Override  *Override    `json:"override,omitempty"`
+	// MetadataRemove lists metadata keys an override patch removes.
+	MetadataRemove []string `json:"metadataRemove,omitempty"`
+	// Switch and Value set one switch.
+	Switch string `json:"switch,omitempty"`
+	Value  string `json:"value,omitempty"`
+}
+
+// state is the replicated data; its JSON form is the snapshot.
+type state struct {
+	Namespaces map[string]Namespace `json:"namespaces"`
+	Overrides  map[string]ovEntry   `json:"overrides"`
+	Switches   map[string]string    `json:"switches"`
+}
+
+type ovEntry struct {
+	Key      InstanceKey `json:"key"`
+	Override Override    `json:"override"`
+}
+
+func newState() state {
+	return state{Namespaces: map[string]Namespace{}, Overrides: map[string]ovEntry{}, Switches: map[string]string{}}
+}
+
+// FSM is the control plane's state machine. It implements raft.FSM; its
+// read methods are safe for concurrent use with Apply.
+type FSM struct {
+	mu sync.RWMutex
+	st state
+	// bySvc indexes Overrides by service, for reads.
+	bySvc map[naming.ServiceKey]map[string]Override
+	// onChange, when set, is told (outside the lock) which services'
+	// instances changed in an apply or restore.
+	onChange func([]naming.ServiceKey)
+}
+
+// NewFSM returns an empty state machine. onChange may be nil.
+func NewFSM(onChange func([]naming.ServiceKey)) *FSM {
+	f := &FSM{st: newState(), onChange: onChange}
+	f.reindex()
+	return f
+}
+
+func (f *FSM) reindex() {
+	f.bySvc = map[naming.ServiceKey]map[string]Override{}
+	for _, e := range f.st.Overrides {
+		f.indexLocked(e.Key, e.Override)
+	}
+}
+
+func (f *FSM) indexLocked(k InstanceKey, o Override) {
+	m := f.bySvc[k.Service]
+	if m == nil {
+		m = map[string]Override{}
+		f.bySvc[k.Service] = m
+	}
+	m[instAddr(k.Cluster, k.IP, k.Port)] = o
+}
+
+func instAddr(cluster, ip string, port int) string {
+	return cluster + "#" + ip + ":" + strconv.Itoa(port)
+}
+
+// Apply implements raft.FSM: it decodes and runs one command and returns
+// its error (nil on success) as the log entry's response.
+func (f *FSM) Apply(l *raft.Log) any {
+	var c Command
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return f.apply(c)
+}
+
+// apply runs c; it is deterministic in c and the current state.
+func (f *FSM) apply(c Command) error {
+	f.mu.Lock()
+	touched, err := f.applyLocked(c)
+	f.mu.Unlock()
+	if err == nil && len(touched) > 0 && f.onChange != nil {
+		f.onChange(touched)
+	}
+	return err
+}
+
+func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
+	switch c.Op {
+	case OpNamespaceCreate, OpNamespaceUpdate, OpNamespaceDelete:
+		if c.Namespace == nil || c.Namespace.ID == "" {
+			return nil, fmt.Errorf("%w: %s without a namespace id", ErrInvalid, c.Op)
+		}
+		ns := *c.Namespace
+		_, exists := f.st.Namespaces[ns.ID]
+		switch c.Op {
+		case OpNamespaceCreate:
+			if exists || ns.ID == naming.DefaultNamespace {
+				return nil, fmt.Errorf("%w: namespace %s", ErrExists, ns.ID)
+			}
+			f.st.Namespaces[ns.ID] = ns
+		case OpNamespaceUpdate:
+			if !exists {
+				return nil, fmt.Errorf("%w: namespace %s", ErrNotFound, ns.ID)
+			}
+			f.st.Namespaces[ns.ID] = ns
+		default:
+			if !exists {
+				return nil, fmt.Errorf("%w: namespace %s", ErrNotFound, ns.ID)
+			}
+			delete(f.st.Namespaces, ns.ID)
+		}
+		return nil, nil
+	case OpOverrideSet, OpOverridePatch, OpOverrideDelete:
+		if c.Instance == nil || c.Instance.IP == "" {
+			return nil, fmt.Errorf("%w: %s without an instance", ErrInvalid, c.Op)
+		}
+		k := *c.Instance
+		id := k.String()
+		old, had := f.st.Overrides[id]
+		var o Override
+		switch c.Op {
+		case OpOverrideSet:
+			if c.Override == nil {
+				return nil, fmt.Errorf("%w: %s without an override", ErrInvalid, c.Op)
+			}
+			o = cloneOverride(*c.Override)
+		case OpOverridePatch:
+			o = cloneOverride(old.Override)
+			if c.Override != nil {
+				if c.Override.Enabled != nil {
+					o.Enabled = c.Override.Enabled
+				}
+				if c.Override.Weight != nil {
+					o.Weight = c.Override.Weight
+				}
+				if len(c.Override.Metadata) > 0 && o.Metadata == nil {
+					o.Metadata = map[string]string{}
+				}
+				maps.Copy(o.Metadata, c.Override.Metadata)
+			}
+			for _, kk := range c.MetadataRemove {
+				delete(o.Metadata, kk)
+			}
+		default:
+			if !had {
+				return nil, nil
+			}
+		}
+		if c.Op == OpOverrideDelete || (o.Enabled == nil && o.Weight == nil && len(o.Metadata) == 0) {
+			delete(f.st.Overrides, id)
+			if m := f.bySvc[k.Service]; m != nil {
+				delete(m, instAddr(k.Cluster, k.IP, k.Port))
+				if len(m) == 0 {
+					delete(f.bySvc, k.Service)
+				}
+			}
+		} else {
+			f.st.Overrides[id] = ovEntry{Key: k, Override: o}
+			f.indexLocked(k, o)
+		}
+		return []naming.ServiceKey{k.Service}, nil
+	case OpSwitchSet:
+		if c.Switch == "" {
+			return nil, fmt.Errorf("%w: switch without a name", ErrInvalid)
+		}
+		f.st.Switches[c.Switch] = c.Value
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
+	}
+}
+
+func cloneOverride(o Override) Override {
+	o.Metadata = maps.Clone(o.Metadata)
+	return o
+}
+
+// Snapshot implements raft.FSM.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, err := json.Marshal(f.st)
+	if err != nil {
+		return nil, fmt.Errorf("cp: snapshot: %w", err)
+	}
+	return snapshot(b), nil
+}
+
+// Restore implements raft.FSM: it replaces the state with a snapshot's.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st := newState()
+	if err := json.NewDecoder(rc).Decode(&st); err != nil {
+		return fmt.Errorf("cp: restore: %w", err)
+	}
+	if st.Namespaces == nil {
+		st.Namespaces = map[string]Namespace{}
+	}
+	if st.Overrides == nil {
+		st.Overrides = map[string]ovEntry{}
+	}
+	if st.Switches == nil {
+		st.Switches = map[string]string{}
+	}
+	f.mu.Lock()
+	touched := map[naming.ServiceKey]bool{}
+	for k := range f.bySvc {
+		touched[k] = true
+	}
+	f.st = st
+	f.reindex()
+	for k := range f.bySvc {
+		touched[k] = true
+	}
+	f.mu.Unlock()
+	if len(touched) > 0 && f.onChange != nil {
+		keys := slices.Collect(maps.Keys(touched))
+		sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
+		f.onChange(keys)
+	}
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("cp: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s snapshot) Release() {}
+
+// --- reads ---
+
+// Namespaces returns the stored namespaces sorted by id (the default
+// namespace is not among them).
+func (f *FSM) Namespaces() []Namespace {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]Namespace, 0, len(f.st.Namespaces))
+	for _, ns := range f.st.Namespaces {
+		out = append(out, ns)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Namespace returns namespace id.
+func (f *FSM) Namespace(id string) (Namespace, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	ns, ok := f.st.Namespaces[id]
+	return ns, ok
+}
+
+// Override returns the override of instance k.
+func (f *FSM) Override(k InstanceKey) (Override, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.st.Overrides[k.String()]
+	return cloneOverride(e.Override), ok
+}
+
+// Overlay returns a function applying the overrides of service k to its
+// instances, or nil when the service has none. It implements
+// naming.Overlay.
+func (f *FSM) Overlay(k naming.ServiceKey) func(*naming.Instance) {
+	f.mu.RLock()
+	m := f.bySvc[k]
+	if len(m) == 0 {
+		f.mu.RUnlock()
+		return nil
+	}
+	// The index map is replaced, never modified, for a service's entries
+	// only under the write lock; copy it for use outside the lock.
+	c := maps.Clone(m)
+	f.mu.RUnlock()
+	return func(in *naming.Instance) {
+		if o, ok := c[instAddr(in.ClusterName, in.IP, in.Port)]; ok {
+			o.Apply(in)
+		}
+	}
+}
+
+// Switches returns a copy of the switches set through the control plane.
+func (f *FSM) Switches() map[string]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.st.Switches)
+}

@@ -1,0 +1,150 @@
+package cp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/testutil"
+	"github.com/distrod/distrod/internal/transport"
+)
+
+const testOffset = 1002
+
+type testCluster struct {
+	members []string
+	dirs    []string
+	nodes   []*Node
+}
+
+func member(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	tc := &testCluster{}
+	for range n {
+		tc.members = append(tc.members, member(testutil.PortBlock(t)))
+		tc.dirs = append(tc.dirs, t.TempDir())
+	}
+	tc.nodes = make([]*Node, n)
+	for i := range n {
+		tc.start(t, i)
+	}
+	t.Cleanup(func() {
+		for _, nd := range tc.nodes {
+			if nd != nil {
+				_ = nd.Close()
+			}
+		}
+	})
+	return tc
+}
+
+func (tc *testCluster) start(t *testing.T, i int) {
+	t.Helper()
+	self := tc.members[i]
+	lis, err := net.Listen("tcp", RaftAddr(self, testOffset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := Open(Options{
+		Self: self, Members: tc.members, DataDir: tc.dirs[i], PortOffset: testOffset,
+		Handshake:        transport.NewHandshaker(self, "test-secret", nil, time.Second, nil),
+		HeartbeatTimeout: 200 * time.Millisecond, WriteTimeout: 2 * time.Second,
+	}, lis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[i] = nd
+}
+
+func (tc *testCluster) stop(i int) {
+	_ = tc.nodes[i].Close()
+	tc.nodes[i] = nil
+}
+
+func (tc *testCluster) leader(t *testing.T) int {
+	t.Helper()
+	idx := -1
+	testutil.Eventually(t, 10*time.Second, "a leader", func() error {
+		for i, nd := range tc.nodes {
+			if nd != nil && nd.Status().State == "Leader" {
+				idx = i
+				return nil
+			}
+		}
+		return errors.New("no leader yet")
+	})
+	return idx
+}
+
+func TestNode_WritesFromAnyNodeReachEveryNode(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	for i, nd := range tc.nodes {
+		ns := Namespace{ID: fmt.Sprintf("ns-%d", i), Name: "n"}
+		if err := nd.Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &ns}); err != nil {
+			t.Fatalf("create from node %d (leader %d): %v", i, l, err)
+		}
+	}
+	err := tc.nodes[(l+1)%3].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &Namespace{ID: "ns-0"}})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate create from a follower: %v, want ErrExists", err)
+	}
+	for i, nd := range tc.nodes {
+		testutil.Eventually(t, 5*time.Second, "namespaces applied", func() error {
+			if got := len(nd.FSM().Namespaces()); got != 3 {
+				return fmt.Errorf("node %d has %d namespaces", i, got)
+			}
+			return nil
+		})
+	}
+}
+
+func TestNode_RestartKeepsState(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	tc.leader(t)
+	on := true
+	k := InstanceKey{Service: naming.NewServiceKey("", "", "svc"), Cluster: "DEFAULT", IP: "10.0.0.1", Port: 80}
+	if err := tc.nodes[0].Apply(context.Background(), Command{Op: OpOverrideSet, Instance: &k, Override: &Override{Enabled: &on}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range tc.nodes {
+		tc.stop(i)
+	}
+	for i := range tc.nodes {
+		tc.start(t, i)
+	}
+	for i, nd := range tc.nodes {
+		testutil.Eventually(t, 10*time.Second, "override after restart", func() error {
+			if _, ok := nd.FSM().Override(k); !ok {
+				return fmt.Errorf("node %d lost the override", i)
+			}
+			return nil
+		})
+	}
+}
+
+func TestNode_NoQuorumFailsFast(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	survivor := (l + 1) % 3
+	for i := range tc.nodes {
+		if i != survivor {
+			tc.stop(i)
+		}
+	}
+	start := time.Now()
+	err := tc.nodes[survivor].Apply(context.Background(), Command{Op: OpSwitchSet, Switch: "x", Value: "1"})
+	if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("write without quorum: %v, want ErrNoLeader", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("write without quorum took %v", d)
+	}
+}
