@@ -88,7 +88,7 @@ const (
 	OpOverrideSet Op = "override.set"
 	// OpOverridePatch changes the given fields of an instance's override;
 	// MetadataRemove lists metadata keys to drop.
-	OpOverridePatch Op = "override.patch"
+	OpOverridePatch  Op = "override.patch"
 	OpOverrideDelete Op = "override.delete"
 	OpSwitchSet      Op = "switch.set"
 )
