@@ -106,6 +106,23 @@ type Config struct {
 	// resolved against it. Default ".". Env NACOS_HOME.
 	Home string `yaml:"home"`
 
+	// DataDir holds the durable control plane (Raft log and snapshots),
+	// relative to Home unless absolute. Default "data" (NACOS_HOME/data).
+	DataDir string `yaml:"data-dir"`
+
+	// RaftPortOffset is added to Port to get the control plane's Raft port
+	// in cluster mode. Default -1000 (port 7848), as Nacos.
+	RaftPortOffset int `yaml:"raft-port-offset"`
+
+	// RaftHeartbeatTimeout is Raft's heartbeat and election timeout; the
+	// leader lease is half of it. Default 1s.
+	RaftHeartbeatTimeout time.Duration `yaml:"raft-heartbeat-timeout"`
+
+	// CPWriteTimeout bounds a control plane write (namespaces, overrides,
+	// switches), including the wait for a leader: past it the write fails
+	// with 503 "no leader". Default 3s.
+	CPWriteTimeout time.Duration `yaml:"cp-write-timeout"`
+
 	// ---- Cluster membership ----
 
 	// Members lists the cluster members as "host:port"; a missing port
@@ -515,6 +532,11 @@ func DefaultConfig() Config {
 		GRPCPortOffset:    1000,
 		ClusterPortOffset: 1001,
 		Home:              ".",
+		DataDir:           "data",
+		RaftPortOffset:    -1000,
+
+		RaftHeartbeatTimeout: time.Second,
+		CPWriteTimeout:       3 * time.Second,
 		PreferHostMode:    HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
@@ -637,6 +659,12 @@ func (c Config) GRPCPort() int { return c.Port + c.GRPCPortOffset }
 
 // ClusterPort returns the cluster gRPC port, Port + ClusterPortOffset.
 func (c Config) ClusterPort() int { return c.Port + c.ClusterPortOffset }
+
+// RaftPort returns the control plane's Raft port, Port + RaftPortOffset.
+func (c Config) RaftPort() int { return c.Port + c.RaftPortOffset }
+
+// DataPath returns DataDir resolved against Home.
+func (c Config) DataPath() string { return c.HomePath(c.DataDir) }
 
 // MemberFilePath returns MemberFile resolved against Home.
 func (c Config) MemberFilePath() string {

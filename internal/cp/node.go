@@ -47,7 +47,11 @@ type Options struct {
 	// WriteTimeout bounds a write, including the wait for a leader
 	// (default 3s).
 	WriteTimeout time.Duration
-	// OnChange is told which services' instances an override changed.
+	// FSM is the state machine to run (default a new one telling
+	// OnChange).
+	FSM *FSM
+	// OnChange is told which services' instances an override changed;
+	// used only when FSM is nil.
 	OnChange func([]naming.ServiceKey)
 	// Logger receives Raft and control plane events.
 	Logger *slog.Logger
@@ -65,6 +69,9 @@ type Node struct {
 
 	closeOnce sync.Once
 }
+
+// standaloneID is the Raft server id of a standalone node.
+const standaloneID = "standalone"
 
 // forwardByte starts a forwarded write on the Raft port; Raft's own RPC
 // types are small integers, so the two never meet.
@@ -101,7 +108,16 @@ func Open(o Options, lis net.Listener) (*Node, error) {
 	if o.Handshake == nil {
 		o.Handshake = transport.NewHandshaker(o.Self, "", nil, 0, nil)
 	}
-	n := &Node{o: o, fsm: NewFSM(o.OnChange), log: o.Logger}
+	if o.Standalone {
+		// A fixed id: a standalone node's advertised address may change
+		// between starts, and a single voter that is not itself never
+		// elects a leader.
+		o.Self = standaloneID
+	}
+	n := &Node{o: o, fsm: o.FSM, log: o.Logger}
+	if n.fsm == nil {
+		n.fsm = NewFSM(o.OnChange)
+	}
 	dir := filepath.Join(o.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("cp: data dir: %w", err)
@@ -111,7 +127,7 @@ func Open(o Options, lis net.Listener) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cp: open log %s: %w", dir, err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{o.Logger}})
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{o.Logger}, DisableTime: true})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		_ = n.bolt.Close()
@@ -414,7 +430,7 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
 		if line != "" {
-			w.l.Warn("raft", "msg", line)
+			w.l.Warn("raft: " + line)
 		}
 	}
 	return len(p), nil

@@ -83,11 +83,17 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 		cluster string
 	}
 	picked := make(map[addrKey]pick, 8)
+	ov := s.overlayFor(k)
 	for id := range sv.publishers {
 		c := s.clients[id]
 		p := c.services[k]
 		for i := range p.Instances {
 			in := &p.Instances[i]
+			if ov != nil {
+				cp := *in
+				ov(&cp)
+				in = &cp
+			}
 			clusters[in.ClusterName] = true
 			if len(want) > 0 && !want[in.ClusterName] {
 				continue
@@ -172,7 +178,11 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 		for i := range p.Instances {
 			in := &p.Instances[i]
 			if in.IP == ip && in.Port == port && (cluster == "" || in.ClusterName == cluster) {
-				return in.Clone(), id, true
+				out := in.Clone()
+				if ov := s.overlayFor(k); ov != nil {
+					ov(&out)
+				}
+				return out, id, true
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/replica"
+	"github.com/distrod/distrod/internal/tlsfiles"
 	"github.com/distrod/distrod/internal/transport"
 )
 
@@ -43,6 +44,8 @@ type cluster struct {
 	store *naming.Store
 	sh    *replica.Shell
 	tr    *transport.Transport
+	// tlsSrc is the cluster TLS files (nil: none), shared with the Raft port.
+	tlsSrc *tlsfiles.Source
 
 	inbox      chan event
 	changeKick chan struct{}
@@ -101,6 +104,7 @@ func newCluster(cfg config.Config, log *slog.Logger, store *naming.Store, forwar
 	if err != nil {
 		return nil, err
 	}
+	c.tlsSrc = clusterTLS
 	c.tr = transport.New(transport.Options{
 		Self:       cfg.SelfAddr(),
 		PortOffset: cfg.ClusterPortOffset,

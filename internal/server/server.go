@@ -23,6 +23,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/connlimit"
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -40,6 +41,7 @@ type Server struct {
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 	tls     tlsSources
+	ctl     *control // the durable control plane (control.go)
 	// httpRefused counts HTTP connections closed over the per-IP limit.
 	httpRefused prometheus.Counter
 }
@@ -73,6 +75,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Registry:   s.reg,
 	})
 	s.store.OnChange(s.push.OnChange)
+	s.ctl = s.newControl()
 	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
 	guard, err := newGuard(cfg, log)
 	if err != nil {
@@ -145,6 +148,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxParams:      cfg.MaxHTTPParams,
 		MaxAnswerBytes: cfg.MaxListAnswerBytes,
 		UDPTrustedNets: trusted,
+		Control:        s.ctl,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -161,6 +165,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
 	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
+	mux.Handle("/distrod/cp", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleControlStatus)))
 	// Debug endpoints: debug-access decides who may reach them, and when
 	// client auth is on they also need ROLE_ADMIN.
 	s.mountDebug(mux, func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) })
@@ -226,6 +231,21 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
+	raftLis, err := s.listenRaft()
+	if err == nil {
+		var node *cp.Node
+		if node, err = s.openControl(raftLis); err == nil {
+			defer closeControl(node)
+		}
+	}
+	if err != nil {
+		_ = httpLis.Close()
+		_ = grpcLis.Close()
+		if clusterLis != nil {
+			_ = clusterLis.Close()
+		}
+		return err
+	}
 	httpLis = connlimit.New(httpLis, s.cfg.MaxConnectionsPerIP, func(ip netip.Addr) {
 		s.httpRefused.Inc()
 		s.log.Debug("http connection refused: per-IP limit", "ip", ip, "max", s.cfg.MaxConnectionsPerIP)
@@ -279,7 +299,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
-		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
+		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis), "raft", listenAddr(raftLis), "data_dir", s.cfg.DataPath(),
 		"members", s.cfg.Members, "cluster_auth", s.clusterAuth(),
 		"http_tls", describeTLS(s.tls.http, false), "grpc_tls", describeTLS(s.tls.grpc, s.cfg.GRPCTLSCompatibility))
 

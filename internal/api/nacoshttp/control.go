@@ -1,0 +1,435 @@
+package nacoshttp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/distrod/distrod/internal/cp"
+	"github.com/distrod/distrod/internal/naming"
+)
+
+// ControlPlane is the durable, Raft-replicated store of operator data:
+// namespaces and instance overrides. Writes go through Apply (any node;
+// it reaches the leader), reads come from the locally applied FSM.
+type ControlPlane interface {
+	// Apply runs a command on the leader; cp.ErrNoLeader when none can be
+	// reached in time.
+	Apply(ctx context.Context, c cp.Command) error
+	// FSM returns the applied state, or nil while the control plane is not
+	// running.
+	FSM() *cp.FSM
+}
+
+func init() {
+	authRules["v1_console_namespaces_list"] = accessUser
+	authRules["v2_console_namespace_list"] = accessUser
+	authRules["v2_console_namespace_get"] = accessUser
+}
+
+// registerControl mounts the control plane's endpoints (namespaces).
+func (s *server) registerControl() {
+	if s.o.Control == nil {
+		return
+	}
+	v1 := func(methods []string, api string, fn func(*call) (any, error)) {
+		s.handle("/v1/console/namespaces", methods, endpoint{api: api, fn: fn})
+	}
+	v1(ms(get), "v1_console_namespaces_list", (*call).v1Namespaces)
+	v1(ms(post), "v1_console_namespaces_create", (*call).v1NamespaceCreate)
+	v1(ms(put), "v1_console_namespaces_update", (*call).v1NamespaceUpdate)
+	v1(ms(del), "v1_console_namespaces_delete", (*call).v1NamespaceDelete)
+	v2 := func(path string, methods []string, api string, fn func(*call) (any, error)) {
+		s.handle("/v2/console/namespace"+path, methods, endpoint{api: api, v2: true, fn: fn})
+	}
+	v2("/list", ms(get), "v2_console_namespace_list", (*call).namespaceList)
+	v2("", ms(get), "v2_console_namespace_get", (*call).v2NamespaceGet)
+	v2("", ms(post), "v2_console_namespace_create", (*call).v2NamespaceCreate)
+	v2("", ms(put), "v2_console_namespace_update", (*call).v2NamespaceUpdate)
+	v2("", ms(del), "v2_console_namespace_delete", (*call).v2NamespaceDelete)
+}
+
+// controlError maps a control plane write error to an answer.
+func controlError(err error, notFoundCode int) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cp.ErrNoLeader):
+		return newErr(http.StatusServiceUnavailable, codeServerError, "%v", err)
+	case errors.Is(err, cp.ErrExists):
+		return newErr(http.StatusBadRequest, codeIllegalNamespace, "%v", err)
+	case errors.Is(err, cp.ErrNotFound):
+		return newErr(http.StatusNotFound, notFoundCode, "%v", err)
+	case errors.Is(err, cp.ErrInvalid):
+		return newErr(http.StatusBadRequest, codeParameterValidate, "%v", err)
+	default:
+		return newErr(http.StatusInternalServerError, codeServerError, "%v", err)
+	}
+}
+
+func (c *call) fsm() (*cp.FSM, error) {
+	f := c.s.o.Control.FSM()
+	if f == nil {
+		return nil, newErr(http.StatusServiceUnavailable, codeServerError, "the control plane is not running yet")
+	}
+	return f, nil
+}
+
+// --- namespaces ---
+
+// Nacos 2.5's namespace rules: the id matches ^[\w-]+ (a prefix match)
+// and is at most 128 characters; the name has none of @#$%^&*.
+var (
+	namespaceIDPattern   = regexp.MustCompile(`^[\w-]+`)
+	namespaceNamePattern = regexp.MustCompile(`^[^@#$%^&*]+$`)
+)
+
+const maxNamespaceIDLen = 128
+
+// namespaceJSON is Nacos's Namespace answer.
+type namespaceJSON struct {
+	Namespace         string `json:"namespace"`
+	NamespaceShowName string `json:"namespaceShowName"`
+	NamespaceDesc     string `json:"namespaceDesc"`
+	Quota             int    `json:"quota"`
+	ConfigCount       int    `json:"configCount"`
+	Type              int    `json:"type"`
+}
+
+// Nacos 2.5 lists the default namespace with an empty id, type 0 (global);
+// namespaces an operator creates are type 2 (custom).
+func publicNamespace() namespaceJSON {
+	return namespaceJSON{Namespace: "", NamespaceShowName: naming.DefaultNamespace, NamespaceDesc: "Default Namespace", Quota: 200}
+}
+
+func toNamespaceJSON(ns cp.Namespace) namespaceJSON {
+	return namespaceJSON{Namespace: ns.ID, NamespaceShowName: ns.Name, NamespaceDesc: ns.Desc, Quota: 200, Type: 2}
+}
+
+func isPublic(id string) bool { return id == "" || id == naming.DefaultNamespace }
+
+func (c *call) namespaceList() (any, error) {
+	f, err := c.fsm()
+	if err != nil {
+		return nil, err
+	}
+	out := []namespaceJSON{publicNamespace()}
+	for _, ns := range f.Namespaces() {
+		out = append(out, toNamespaceJSON(ns))
+	}
+	return out, nil
+}
+
+func (c *call) namespaceGet(id string) (namespaceJSON, error) {
+	if isPublic(id) {
+		p := publicNamespace()
+		p.Namespace = id
+		return p, nil
+	}
+	f, err := c.fsm()
+	if err != nil {
+		return namespaceJSON{}, err
+	}
+	ns, ok := f.Namespace(id)
+	if !ok {
+		return namespaceJSON{}, newErr(http.StatusNotFound, codeNamespaceNotExist, "namespaceId [ %s ] not exist", id)
+	}
+	return toNamespaceJSON(ns), nil
+}
+
+// checkNamespaceCreate validates a new namespace as Nacos does and returns
+// its id (a generated one when id is blank).
+func (c *call) checkNamespaceCreate(id, name string) (string, error) {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		id = newUUID()
+	} else {
+		if !namespaceIDPattern.MatchString(id) {
+			return "", newErr(http.StatusBadRequest, codeIllegalNamespace, "namespaceId [%s] mismatch the pattern", id)
+		}
+		if len(id) > maxNamespaceIDLen {
+			return "", newErr(http.StatusBadRequest, codeIllegalNamespace, "too long namespaceId, over %d", maxNamespaceIDLen)
+		}
+		if isPublic(id) {
+			return "", newErr(http.StatusBadRequest, codeIllegalNamespace, "namespaceId [%s] is default namespace id and already exist.", id)
+		}
+		if f, err := c.fsm(); err != nil {
+			return "", err
+		} else if _, ok := f.Namespace(id); ok {
+			return "", newErr(http.StatusBadRequest, codeIllegalNamespace, "the namespaceId is existed, namespaceId: %s", id)
+		}
+	}
+	if !namespaceNamePattern.MatchString(name) {
+		return "", newErr(http.StatusBadRequest, codeIllegalNamespace, "namespaceName [%s] contains illegal char", name)
+	}
+	return id, nil
+}
+
+func (c *call) namespaceWrite(op cp.Op, ns cp.Namespace) error {
+	return controlError(c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: op, Namespace: &ns}), codeNamespaceNotExist)
+}
+
+// namespaceDelete refuses to delete a namespace that still holds services.
+func (c *call) namespaceDelete(id string) error {
+	if isPublic(id) {
+		return newErr(http.StatusBadRequest, codeIllegalNamespace, "the default namespace %s cannot be deleted", naming.DefaultNamespace)
+	}
+	if n := len(c.s.store.Services(id, nil)); n > 0 {
+		return newErr(http.StatusBadRequest, codeIllegalNamespace,
+			"namespace %s holds %d services: deregister their instances and delete them first", id, n)
+	}
+	return c.namespaceWrite(cp.OpNamespaceDelete, cp.Namespace{ID: id})
+}
+
+// v1Namespaces is GET /v1/console/namespaces: the list in a RestResult,
+// one namespace with show=all, or an existence check with
+// checkNamespaceIdExist=true.
+func (c *call) v1Namespaces() (any, error) {
+	if javaBool(c.optional("checkNamespaceIdExist", "")) {
+		id := c.optional("customNamespaceId", "")
+		if strings.TrimSpace(id) == "" {
+			return false, nil
+		}
+		f, err := c.fsm()
+		if err != nil {
+			return nil, err
+		}
+		_, ok := f.Namespace(id)
+		return ok, nil
+	}
+	if c.optional("show", "") == "all" {
+		id, err := c.required("namespaceId", "String")
+		if err != nil {
+			return nil, err
+		}
+		return c.namespaceGet(id)
+	}
+	list, err := c.namespaceList()
+	if err != nil {
+		return nil, err
+	}
+	return restResult{Code: 200, Data: list}, nil
+}
+
+// v1NamespaceCreate is POST /v1/console/namespaces; like Nacos it answers
+// false for an invalid or duplicate namespace.
+func (c *call) v1NamespaceCreate() (any, error) {
+	name, err := c.required("namespaceName", "String")
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.checkNamespaceCreate(c.optional("customNamespaceId", ""), name)
+	if err != nil {
+		return false, nil
+	}
+	if err := c.namespaceWrite(cp.OpNamespaceCreate, cp.Namespace{ID: id, Name: name, Desc: c.optional("namespaceDesc", "")}); err != nil {
+		if errNoLeaderAnswer(err) != nil {
+			return nil, err
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// errNoLeaderAnswer returns err when it is a 503 answer, for handlers that
+// otherwise answer false.
+func errNoLeaderAnswer(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		return err
+	}
+	return nil
+}
+
+func (c *call) v1NamespaceUpdate() (any, error) {
+	id, err := c.required("namespace", "String")
+	if err != nil {
+		return nil, err
+	}
+	name, err := c.required("namespaceShowName", "String")
+	if err != nil {
+		return nil, err
+	}
+	if !namespaceNamePattern.MatchString(name) || isPublic(id) {
+		return false, nil
+	}
+	if err := c.namespaceWrite(cp.OpNamespaceUpdate, cp.Namespace{ID: id, Name: name, Desc: c.optional("namespaceDesc", "")}); err != nil {
+		if errNoLeaderAnswer(err) != nil {
+			return nil, err
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+func (c *call) v1NamespaceDelete() (any, error) {
+	id, err := c.required("namespaceId", "String")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.namespaceDelete(id); err != nil {
+		if errors.Is(err, cp.ErrNotFound) || isNotFound(err) {
+			return true, nil // Nacos answers true for an unknown namespace
+		}
+		return nil, err
+	}
+	return true, nil
+}
+
+func isNotFound(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+func (c *call) v2NamespaceGet() (any, error) {
+	id, err := c.required("namespaceId", "String")
+	if err != nil {
+		return nil, err
+	}
+	return c.namespaceGet(id)
+}
+
+func (c *call) v2NamespaceForm() (id, name string, err error) {
+	if !c.p.has("namespaceId") {
+		return "", "", newErr(http.StatusBadRequest, codeParameterMissing, "required parameter 'namespaceId' is missing")
+	}
+	if !c.p.has("namespaceName") {
+		return "", "", newErr(http.StatusBadRequest, codeParameterMissing, "required parameter 'namespaceName' is missing")
+	}
+	return c.p.get("namespaceId"), c.p.get("namespaceName"), nil
+}
+
+func (c *call) v2NamespaceCreate() (any, error) {
+	id, name, err := c.v2NamespaceForm()
+	if err != nil {
+		return nil, err
+	}
+	if id, err = c.checkNamespaceCreate(id, name); err != nil {
+		return nil, err
+	}
+	if err := c.namespaceWrite(cp.OpNamespaceCreate, cp.Namespace{ID: id, Name: name, Desc: c.optional("namespaceDesc", "")}); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (c *call) v2NamespaceUpdate() (any, error) {
+	id, name, err := c.v2NamespaceForm()
+	if err != nil {
+		return nil, err
+	}
+	if !namespaceNamePattern.MatchString(name) {
+		return nil, newErr(http.StatusBadRequest, codeIllegalNamespace, "namespaceName [%s] contains illegal char", name)
+	}
+	if isPublic(id) {
+		return nil, newErr(http.StatusBadRequest, codeIllegalNamespace, "the default namespace cannot be changed")
+	}
+	if err := c.namespaceWrite(cp.OpNamespaceUpdate, cp.Namespace{ID: id, Name: name, Desc: c.optional("namespaceDesc", "")}); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (c *call) v2NamespaceDelete() (any, error) {
+	id, err := c.required("namespaceId", "String")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.namespaceDelete(id); err != nil {
+		if isNotFound(err) {
+			return true, nil
+		}
+		return nil, err
+	}
+	return true, nil
+}
+
+// --- instance overrides ---
+
+// findInstance returns the instance ip:port of k in cluster ("" = any) as
+// readers see it, or a not-found error.
+func (c *call) findInstance(k naming.ServiceKey, ip string, port int, cluster string) (naming.Instance, error) {
+	in, _, ok := c.s.store.FindInstance(k, ip, port, cluster)
+	if !ok {
+		return in, withCode(fmt.Errorf("%w: instance %s:%d not found in service %s", naming.ErrInstanceNotFound, ip, port, k.Grouped()), codeInstanceError)
+	}
+	return in, nil
+}
+
+func (c *call) overrideWrite(cmd cp.Command) error {
+	return controlError(c.s.o.Control.Apply(c.r.Context(), cmd), codeInstanceNotFound)
+}
+
+// updateOverride is PUT /instance with a control plane: the request's
+// enabled, weight and metadata become the instance's override, which every
+// read applies over what the instance's client registered (its metadata
+// entries are put over the registered ones), whichever protocol registered
+// it, and which survives re-registration.
+func (c *call) updateOverride(k naming.ServiceKey, in naming.Instance, cluster string) (any, error) {
+	found, err := c.findInstance(k, in.IP, in.Port, cluster)
+	if err != nil {
+		return nil, err
+	}
+	key := cp.InstanceKey{Service: k, Cluster: found.ClusterName, IP: in.IP, Port: in.Port}
+	o := cp.Override{Enabled: &in.Enabled, Weight: &in.Weight, Metadata: in.Metadata}
+	if err := c.overrideWrite(cp.Command{Op: cp.OpOverrideSet, Instance: &key, Override: &o}); err != nil {
+		return nil, err
+	}
+	return text("ok"), nil
+}
+
+// patchOverride is PATCH /instance with a control plane: only the given
+// fields of the override change; metadata merges into it.
+func (c *call) patchOverride(k naming.ServiceKey, ip string, port int, o cp.Override) (any, error) {
+	found, err := c.findInstance(k, ip, port, c.clusterParam(""))
+	if err != nil {
+		return nil, err
+	}
+	key := cp.InstanceKey{Service: k, Cluster: found.ClusterName, IP: ip, Port: port}
+	if err := c.overrideWrite(cp.Command{Op: cp.OpOverridePatch, Instance: &key, Override: &o}); err != nil {
+		return nil, err
+	}
+	return text("ok"), nil
+}
+
+// metadataBatchOverride is the metadata batch with a control plane: each
+// target instance's override gains (or loses) the given metadata keys.
+func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, remove bool, targets []naming.Instance) (any, error) {
+	updated := []string{}
+	for _, t := range targets {
+		found, err := c.findInstance(k, t.IP, t.Port, t.ClusterName)
+		if err != nil {
+			continue
+		}
+		key := cp.InstanceKey{Service: k, Cluster: found.ClusterName, IP: t.IP, Port: t.Port}
+		cmd := cp.Command{Op: cp.OpOverridePatch, Instance: &key}
+		if remove {
+			for kk := range md {
+				cmd.MetadataRemove = append(cmd.MetadataRemove, kk)
+			}
+		} else {
+			cmd.Override = &cp.Override{Metadata: md}
+		}
+		if err := c.overrideWrite(cmd); err != nil {
+			return nil, err
+		}
+		updated = append(updated, fmt.Sprintf("%s:%d:unknown:%s:ephemeral", t.IP, t.Port, found.ClusterName))
+	}
+	return struct {
+		Updated []string `json:"updated"`
+	}{updated}, nil
+}
+
+// newUUID returns a random (version 4) UUID, the id Nacos gives a
+// namespace created without one.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

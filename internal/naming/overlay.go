@@ -1,0 +1,39 @@
+package naming
+
+// Overlay returns a function that adjusts the instances of service k as
+// every reader must see them (operator overrides kept by the control
+// plane), or nil when nothing applies to k. It is called with the store's
+// read lock held, so it must not call back into the store. The function it
+// returns changes only the Instance it is given and must replace, never
+// modify, its Metadata map.
+type Overlay func(k ServiceKey) func(*Instance)
+
+// SetOverlay installs o (nil removes it); every later read of instances
+// (Service, FindInstance) applies it.
+func (s *Store) SetOverlay(o Overlay) {
+	if o == nil {
+		s.overlay.Store(nil)
+		return
+	}
+	s.overlay.Store(&o)
+}
+
+func (s *Store) overlayFor(k ServiceKey) func(*Instance) {
+	o := s.overlay.Load()
+	if o == nil {
+		return nil
+	}
+	return (*o)(k)
+}
+
+// Touch marks service k changed without changing its records, for a
+// change of what its overlay applies: its revision increases so that
+// caches keyed by revision are rebuilt. Listeners are not told (the
+// change is not a replicated record); the caller notifies readers.
+func (s *Store) Touch(k ServiceKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv := s.services[k]; sv != nil {
+		sv.revision++
+	}
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/distrod/distrod/internal/cp"
+	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/transport"
+)
+
+// control is the node's handle on the durable control plane: the FSM
+// exists from New (reads, the store's overlay), the Raft node from Run.
+type control struct {
+	fsm  *cp.FSM
+	node atomic.Pointer[cp.Node]
+}
+
+// newControl builds the control plane's state machine; every change of an
+// override marks its service changed in the store and pushes it.
+func (s *Server) newControl() *control {
+	c := &control{}
+	c.fsm = cp.NewFSM(func(keys []naming.ServiceKey) {
+		for _, k := range keys {
+			s.store.Touch(k)
+		}
+		s.push.OnChange(naming.Change{Services: keys})
+	})
+	s.store.SetOverlay(func(k naming.ServiceKey) func(*naming.Instance) { return c.fsm.Overlay(k) })
+	return c
+}
+
+// Apply implements nacoshttp.ControlPlane.
+func (c *control) Apply(ctx context.Context, cmd cp.Command) error {
+	n := c.node.Load()
+	if n == nil {
+		return fmt.Errorf("%w: the control plane is not running", cp.ErrNoLeader)
+	}
+	return n.Apply(ctx, cmd)
+}
+
+// FSM implements nacoshttp.ControlPlane.
+func (c *control) FSM() *cp.FSM { return c.fsm }
+
+// listenRaft opens the Raft port in cluster mode (nil when standalone).
+func (s *Server) listenRaft() (net.Listener, error) {
+	if s.cluster == nil {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(s.cfg.ClusterListenIP, strconv.Itoa(s.cfg.RaftPort())))
+	if err != nil {
+		return nil, fmt.Errorf("server: raft listener: %w", err)
+	}
+	return lis, nil
+}
+
+// openControl starts the Raft node on lis (nil when standalone).
+func (s *Server) openControl(lis net.Listener) (*cp.Node, error) {
+	o := cp.Options{
+		Self:             s.cfg.SelfAddr(),
+		Members:          s.cfg.Members,
+		Standalone:       s.cluster == nil,
+		DataDir:          s.cfg.DataPath(),
+		PortOffset:       s.cfg.RaftPortOffset,
+		HeartbeatTimeout: s.cfg.RaftHeartbeatTimeout,
+		WriteTimeout:     s.cfg.CPWriteTimeout,
+		FSM:              s.ctl.fsm,
+		Logger:           s.log.With("component", "cp"),
+	}
+	if s.cluster != nil {
+		tr := s.cluster.tr
+		o.Handshake = transport.NewHandshaker(s.cfg.SelfAddr(), s.cfg.ClusterSecret, s.cluster.tlsSrc, s.cfg.ClusterHandshakeTimeout,
+			func(peer string) error {
+				if !tr.IsMember(peer) {
+					return fmt.Errorf("%w: %w: %s", transport.ErrHandshake, transport.ErrNotMember, peer)
+				}
+				return nil
+			})
+	}
+	n, err := cp.Open(o, lis)
+	if err != nil {
+		if lis != nil {
+			_ = lis.Close()
+		}
+		return nil, fmt.Errorf("server: control plane: %w", err)
+	}
+	s.ctl.node.Store(n)
+	return n, nil
+}
+
+// handleControlStatus answers the node's view of the control plane.
+func (s *Server) handleControlStatus(w http.ResponseWriter, _ *http.Request) {
+	n := s.ctl.node.Load()
+	if n == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the control plane is not running"})
+		return
+	}
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+// closeControl stops the Raft node, bounded so that shutdown never hangs.
+func closeControl(n *cp.Node) {
+	done := make(chan struct{})
+	go func() { _ = n.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+}
