@@ -537,7 +537,7 @@ func DefaultConfig() Config {
 
 		RaftHeartbeatTimeout: time.Second,
 		CPWriteTimeout:       3 * time.Second,
-		PreferHostMode:    HostModeIP,
+		PreferHostMode:       HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
 		MemberFileReload: 2 * time.Second,
