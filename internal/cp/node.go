@@ -39,6 +39,9 @@ type Options struct {
 	DataDir string
 	// PortOffset maps a member address to its Raft address (default -1000).
 	PortOffset int
+	// Blocked, when set, reports members this node is cut off from by fault
+	// injection: connections to and from them fail.
+	Blocked func(member string) bool
 	// Handshake authenticates Raft connections as the cluster port does.
 	Handshake *transport.Handshaker
 	// HeartbeatTimeout tunes Raft's timing: election and heartbeat timeouts
@@ -347,6 +350,9 @@ func (a wireAnswer) result() error {
 // returns the command's result, or an error when the leader could not run
 // it.
 func (n *Node) forward(ctx context.Context, addr, id string, b []byte) (error, error) {
+	if n.o.Blocked != nil && n.o.Blocked(id) {
+		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, errBlocked)
+	}
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -45,11 +45,18 @@ func (s *streamLayer) acceptLoop() {
 
 // admit authenticates c and hands it to Raft or to the forward handler.
 func (s *streamLayer) admit(raw net.Conn) {
-	conn, _, err := s.o.Handshake.Server(raw)
+	conn, peer, err := s.o.Handshake.Server(raw)
 	if err != nil {
 		s.o.Logger.Warn("refused a raft connection", "remote", raw.RemoteAddr().String(), "err", err)
 		_ = raw.Close()
 		return
+	}
+	if peer != "" && s.o.Blocked != nil {
+		if s.o.Blocked(peer) {
+			_ = conn.Close()
+			return
+		}
+		conn = &blockableConn{Conn: conn, peer: peer, blocked: s.o.Blocked}
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var first [1]byte
@@ -92,6 +99,10 @@ func (s *streamLayer) Addr() net.Addr { return s.lis.Addr() }
 // authenticates as this member, expecting the member that address belongs
 // to.
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	member := RaftAddr(string(address), -s.o.PortOffset)
+	if s.o.Blocked != nil && s.o.Blocked(member) {
+		return nil, errBlocked
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d := net.Dialer{}
@@ -99,10 +110,13 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.o.Handshake.Client(ctx, conn, RaftAddr(string(address), -s.o.PortOffset))
+	c, err := s.o.Handshake.Client(ctx, conn, member)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
+	}
+	if s.o.Blocked != nil {
+		c = &blockableConn{Conn: c, peer: member, blocked: s.o.Blocked}
 	}
 	return c, nil
 }
@@ -121,4 +135,31 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// errBlocked reports a connection cut by fault injection.
+var errBlocked = errors.New("cp: peer blocked by fault injection")
+
+// blockableConn fails once fault injection cuts its peer off, so that
+// pooled Raft connections honour a partition made after they opened.
+type blockableConn struct {
+	net.Conn
+	peer    string
+	blocked func(string) bool
+}
+
+func (c *blockableConn) Read(p []byte) (int, error) {
+	if c.blocked(c.peer) {
+		_ = c.Conn.Close()
+		return 0, errBlocked
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *blockableConn) Write(p []byte) (int, error) {
+	if c.blocked(c.peer) {
+		_ = c.Conn.Close()
+		return 0, errBlocked
+	}
+	return c.Conn.Write(p)
 }

@@ -74,6 +74,7 @@ func (s *Server) openControl(lis net.Listener) (*cp.Node, error) {
 	}
 	if s.cluster != nil {
 		tr := s.cluster.tr
+		o.Blocked = tr.IsBlocked
 		o.Handshake = transport.NewHandshaker(s.cfg.SelfAddr(), s.cfg.ClusterSecret, s.cluster.tlsSrc, s.cfg.ClusterHandshakeTimeout,
 			func(peer string) error {
 				if !tr.IsMember(peer) {

@@ -70,3 +70,8 @@ func (h *Handshaker) Server(conn net.Conn) (net.Conn, string, error) {
 	}
 	return out, peer, nil
 }
+
+// IsBlocked reports whether fault injection (Block) cuts this node off
+// from member addr, so that other cluster protocols can honour the same
+// partition.
+func (t *Transport) IsBlocked(addr string) bool { return t.isBlocked(addr) }
