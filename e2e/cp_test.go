@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nacos-group/nacos-sdk-go/v2/model"
+	"github.com/nacos-group/nacos-sdk-go/v2/vo"
+
+	"github.com/distrod/distrod/internal/testutil"
+)
+
+// cpStatus is a node's view of the control plane (/distrod/cp).
+type cpStatus struct {
+	State  string   `json:"state"`
+	Leader string   `json:"leader"`
+	Voters []string `json:"voters"`
+}
+
+// waitLeader polls until every node names the same control plane leader.
+func waitLeader(t *testing.T, nodes []*node) string {
+	t.Helper()
+	leader := ""
+	testutil.Eventually(t, 30*time.Second, "one control plane leader", func() error {
+		leader = ""
+		for _, nd := range nodes {
+			code, body, err := get(nd.base() + "/distrod/cp")
+			if err != nil {
+				return err
+			}
+			var st cpStatus
+			if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+				return fmt.Errorf("cp status of %s: %d %s", nd.addr(), code, body)
+			}
+			if st.Leader == "" || (leader != "" && st.Leader != leader) {
+				return fmt.Errorf("%s sees leader %q", nd.addr(), st.Leader)
+			}
+			leader = st.Leader
+		}
+		return nil
+	})
+	return leader
+}
+
+func form(method, u string, vals url.Values) (int, string, error) {
+	return do(method, u+"?"+vals.Encode())
+}
+
+// namespaceIDs returns the namespace ids a node lists (v2 console API).
+func namespaceIDs(nd *node) (map[string]bool, error) {
+	code, body, err := get(nd.base() + "/nacos/v2/console/namespace/list")
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Data []struct {
+			Namespace string `json:"namespace"`
+		} `json:"data"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &res) != nil {
+		return nil, fmt.Errorf("namespace list: %d %s", code, body)
+	}
+	out := map[string]bool{}
+	for _, ns := range res.Data {
+		out[ns.Namespace] = true
+	}
+	return out, nil
+}
+
+// TestControlPlane_OverridesAndNamespacesSurviveFullRestart: on three
+// processes, a namespace created on one node and a weight override set
+// through the HTTP API on a gRPC-registered instance reach every node; a
+// v2 SDK subscriber sees the override by push; after all three processes
+// stop and start again, the namespace and the override are still there,
+// and the override still applies after the SDK re-registered its instance
+// on reconnect.
+func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	nodes := startCluster(t, 3)
+	waitLeader(t, nodes)
+	const svc = "e2e.cp.override"
+
+	code, body, err := form("POST", nodes[1].base()+"/nacos/v1/console/namespaces",
+		url.Values{"customNamespaceId": {"team-a"}, "namespaceName": {"Team A"}, "namespaceDesc": {"kept"}})
+	if err != nil || code != 200 || body != "true" {
+		t.Fatalf("create namespace: %d %s %v", code, body, err)
+	}
+
+	reg := sdkClient(t, nodes[0])
+	if ok, err := reg.RegisterInstance(vo.RegisterInstanceParam{Ip: "10.9.0.1", Port: 8080, Weight: 1, Enable: true,
+		Healthy: true, Ephemeral: true, ServiceName: svc, Metadata: map[string]string{"zone": "a"}}); err != nil || !ok {
+		t.Fatalf("SDK register: %v %v", ok, err)
+	}
+	sub := sdkClient(t, nodes[2])
+	var got pushed
+	if err := sub.Subscribe(&vo.SubscribeParam{ServiceName: svc, SubscribeCallback: func(ins []model.Instance, err error) {
+		if err == nil {
+			got.set(ins)
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "subscriber sees the instance", func() error {
+		if !got.has("10.9.0.1:8080") {
+			return fmt.Errorf("pushed %s", &got)
+		}
+		return nil
+	})
+
+	// An operator's edit of the gRPC client's instance, through another node.
+	code, body, err = form("PUT", nodes[1].base()+"/nacos/v1/ns/instance",
+		url.Values{"serviceName": {svc}, "ip": {"10.9.0.1"}, "port": {"8080"}, "weight": {"7"}, "metadata": {`{"owner":"ops"}`}})
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("PUT instance of a gRPC client: %d %s %v", code, body, err)
+	}
+	waitWeight := func(what string) {
+		t.Helper()
+		testutil.Eventually(t, 30*time.Second, what, func() error {
+			if w := got.weight("10.9.0.1:8080"); w != 7 {
+				return fmt.Errorf("pushed weight %v (%s)", w, &got)
+			}
+			return nil
+		})
+	}
+	waitWeight("subscriber sees the override by push")
+	for _, nd := range nodes {
+		testutil.Eventually(t, 10*time.Second, "override merged on "+nd.addr(), func() error {
+			_, body, err := get(nd.base() + "/nacos/v1/ns/instance?serviceName=" + svc + "&ip=10.9.0.1&port=8080")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, `"owner":"ops"`) || !strings.Contains(body, `"zone":"a"`) {
+				return fmt.Errorf("detail %s", body)
+			}
+			return nil
+		})
+	}
+
+	for _, nd := range nodes {
+		nd.proc.Stop()
+	}
+	for _, nd := range nodes {
+		nd.proc.Start()
+	}
+	for _, nd := range nodes {
+		waitReady(t, nd)
+	}
+	for _, nd := range nodes {
+		testutil.Eventually(t, 30*time.Second, "namespace kept on "+nd.addr(), func() error {
+			ids, err := namespaceIDs(nd)
+			if err != nil {
+				return err
+			}
+			if !ids["team-a"] || !ids[""] {
+				return fmt.Errorf("namespaces %v", ids)
+			}
+			return nil
+		})
+	}
+	// The SDK reconnects and re-registers its instance (the restart lost
+	// it: it is ephemeral); the override still applies to what it
+	// registered, on every read and in a new subscriber's push.
+	for _, nd := range nodes {
+		testutil.Eventually(t, 30*time.Second, "re-registered instance overridden on "+nd.addr(), func() error {
+			_, body, err := get(nd.base() + "/nacos/v1/ns/instance/list?serviceName=" + svc)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, `"weight":7.0`) || !strings.Contains(body, `"owner":"ops"`) {
+				return fmt.Errorf("list %s", body)
+			}
+			return nil
+		})
+	}
+	var fresh pushed
+	sub2 := sdkClient(t, nodes[1])
+	if err := sub2.Subscribe(&vo.SubscribeParam{ServiceName: svc, SubscribeCallback: func(ins []model.Instance, err error) {
+		if err == nil {
+			fresh.set(ins)
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "new subscriber sees the override", func() error {
+		if w := fresh.weight("10.9.0.1:8080"); w != 7 {
+			return fmt.Errorf("pushed weight %v (%s)", w, &fresh)
+		}
+		return nil
+	})
+}
+
+// TestControlPlane_MinorityRefusesControlWritesButTakesEphemeralOnes: a node
+// cut off from both peers answers control plane writes with a quick 503
+// naming the missing leader, while it still registers ephemeral instances
+// and serves reads; after the heal its writes succeed again.
+func TestControlPlane_MinorityRefusesControlWritesButTakesEphemeralOnes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	nodes := startCluster(t, 3, "DISTROD_FAULT_INJECTION=true", "DISTROD_CP_WRITE_TIMEOUT=2s")
+	waitLeader(t, nodes)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	partition(t, n3, n1, n2)
+	partition(t, n1, n3)
+	partition(t, n2, n3)
+
+	nsCreate := func(nd *node, id string) (int, string, time.Duration) {
+		start := time.Now()
+		code, body, err := form("POST", nd.base()+"/nacos/v2/console/namespace",
+			url.Values{"namespaceId": {id}, "namespaceName": {id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, body, time.Since(start)
+	}
+	// The minority's leader (if it was one) steps down within a lease.
+	testutil.Eventually(t, 30*time.Second, "minority refuses control writes", func() error {
+		code, body, took := nsCreate(n3, "minority")
+		if code != 503 {
+			return fmt.Errorf("minority write: %d %s", code, body)
+		}
+		if !strings.Contains(body, "no leader") {
+			t.Fatalf("503 without the reason: %s", body)
+		}
+		if took > 5*time.Second {
+			t.Fatalf("minority write took %v", took)
+		}
+		return nil
+	})
+	if err := register(n3, "e2e.cp.minority", "10.9.1.1", 80); err != nil {
+		t.Fatalf("ephemeral register on the minority: %v", err)
+	}
+	if _, err := namespaceIDs(n3); err != nil {
+		t.Fatalf("read on the minority: %v", err)
+	}
+	testutil.Eventually(t, 30*time.Second, "majority takes control writes", func() error {
+		if code, body, _ := nsCreate(n1, "majority"); code != 200 {
+			return fmt.Errorf("majority write: %d %s", code, body)
+		}
+		return nil
+	})
+
+	partition(t, n3)
+	partition(t, n1)
+	partition(t, n2)
+	testutil.Eventually(t, 30*time.Second, "healed node catches up", func() error {
+		ids, err := namespaceIDs(n3)
+		if err != nil {
+			return err
+		}
+		if !ids["majority"] || ids["minority"] {
+			return fmt.Errorf("namespaces on the healed node %v", ids)
+		}
+		return nil
+	})
+}
