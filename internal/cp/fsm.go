@@ -91,6 +91,12 @@ const (
 	OpOverridePatch  Op = "override.patch"
 	OpOverrideDelete Op = "override.delete"
 	OpSwitchSet      Op = "switch.set"
+	// OpServiceCreate creates an explicit service; ErrExists if it is.
+	OpServiceCreate Op = "service.create"
+	// OpServiceSet creates or replaces an explicit service's settings.
+	OpServiceSet Op = "service.set"
+	// OpServiceDelete removes an explicit service's settings.
+	OpServiceDelete Op = "service.delete"
 )
 
 // Command is one write to the state machine.
@@ -101,6 +107,9 @@ type Command struct {
 	Override  *Override    `json:"override,omitempty"`
 	// MetadataRemove lists metadata keys an override patch removes.
 	MetadataRemove []string `json:"metadataRemove,omitempty"`
+	// Service and ServiceMeta name a service and its settings.
+	Service     *naming.ServiceKey  `json:"service,omitempty"`
+	ServiceMeta *naming.ServiceMeta `json:"serviceMeta,omitempty"`
 	// Switch and Value set one switch.
 	Switch string `json:"switch,omitempty"`
 	Value  string `json:"value,omitempty"`
@@ -111,6 +120,12 @@ type state struct {
 	Namespaces map[string]Namespace `json:"namespaces"`
 	Overrides  map[string]ovEntry   `json:"overrides"`
 	Switches   map[string]string    `json:"switches"`
+	Services   map[string]svcEntry  `json:"services"`
+}
+
+type svcEntry struct {
+	Key  naming.ServiceKey  `json:"key"`
+	Meta naming.ServiceMeta `json:"meta"`
 }
 
 type ovEntry struct {
@@ -119,7 +134,8 @@ type ovEntry struct {
 }
 
 func newState() state {
-	return state{Namespaces: map[string]Namespace{}, Overrides: map[string]ovEntry{}, Switches: map[string]string{}}
+	return state{Namespaces: map[string]Namespace{}, Overrides: map[string]ovEntry{}, Switches: map[string]string{},
+		Services: map[string]svcEntry{}}
 }
 
 // FSM is the control plane's state machine. It implements raft.FSM; its
@@ -263,6 +279,31 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 		}
 		f.st.Switches[c.Switch] = c.Value
 		return nil, nil
+	case OpServiceCreate, OpServiceSet, OpServiceDelete:
+		if c.Service == nil || c.Service.Name == "" {
+			return nil, fmt.Errorf("%w: %s without a service", ErrInvalid, c.Op)
+		}
+		k := naming.NewServiceKey(c.Service.Namespace, c.Service.Group, c.Service.Name)
+		id := k.String()
+		_, exists := f.st.Services[id]
+		switch c.Op {
+		case OpServiceDelete:
+			if !exists {
+				return nil, fmt.Errorf("%w: service %s", ErrNotFound, k.Grouped())
+			}
+			delete(f.st.Services, id)
+		default:
+			if c.Op == OpServiceCreate && exists {
+				return nil, fmt.Errorf("%w: service %s", ErrExists, k.Grouped())
+			}
+			var m naming.ServiceMeta
+			if c.ServiceMeta != nil {
+				m = *c.ServiceMeta
+				m.Metadata = maps.Clone(m.Metadata)
+			}
+			f.st.Services[id] = svcEntry{Key: k, Meta: m}
+		}
+		return []naming.ServiceKey{k}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}
@@ -300,15 +341,24 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.Switches == nil {
 		st.Switches = map[string]string{}
 	}
+	if st.Services == nil {
+		st.Services = map[string]svcEntry{}
+	}
 	f.mu.Lock()
 	touched := map[naming.ServiceKey]bool{}
 	for k := range f.bySvc {
 		touched[k] = true
 	}
+	for _, e := range f.st.Services {
+		touched[e.Key] = true
+	}
 	f.st = st
 	f.reindex()
 	for k := range f.bySvc {
 		touched[k] = true
+	}
+	for _, e := range f.st.Services {
+		touched[e.Key] = true
 	}
 	f.mu.Unlock()
 	if len(touched) > 0 && f.onChange != nil {
@@ -388,4 +438,47 @@ func (f *FSM) Switches() map[string]string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return maps.Clone(f.st.Switches)
+}
+
+// ServiceMeta returns the settings of explicitly created service k. It
+// implements naming.Catalog.
+func (f *FSM) ServiceMeta(k naming.ServiceKey) (naming.ServiceMeta, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.st.Services[k.String()]
+	if !ok {
+		return naming.ServiceMeta{}, false
+	}
+	m := e.Meta
+	m.Metadata = maps.Clone(m.Metadata)
+	return m, true
+}
+
+// CatalogServices returns the explicitly created services of namespace
+// ns, sorted. It implements naming.Catalog.
+func (f *FSM) CatalogServices(ns string) []naming.ServiceKey {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []naming.ServiceKey
+	for _, e := range f.st.Services {
+		if e.Key.Namespace == ns {
+			out = append(out, e.Key)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// CatalogNamespaces returns the namespaces holding explicitly created
+// services, sorted. It implements naming.Catalog.
+func (f *FSM) CatalogNamespaces() []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	seen := map[string]bool{}
+	for _, e := range f.st.Services {
+		seen[e.Key.Namespace] = true
+	}
+	out := slices.Collect(maps.Keys(seen))
+	sort.Strings(out)
+	return out
 }

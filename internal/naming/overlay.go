@@ -37,3 +37,51 @@ func (s *Store) Touch(k ServiceKey) {
 		sv.revision++
 	}
 }
+
+// Catalog is a durable source of explicitly created services and their
+// settings (the control plane). With a catalog, a service it holds exists
+// whether or not it has instances, and its settings win over any service
+// metadata record. Its methods are called with the store's read lock held
+// and must not call back into the store.
+type Catalog interface {
+	// ServiceMeta returns the settings of an explicitly created service.
+	ServiceMeta(k ServiceKey) (ServiceMeta, bool)
+	// CatalogServices returns the explicitly created services of a
+	// namespace.
+	CatalogServices(ns string) []ServiceKey
+	// CatalogNamespaces returns the namespaces holding such services.
+	CatalogNamespaces() []string
+}
+
+// SetCatalog installs c (nil removes it).
+func (s *Store) SetCatalog(c Catalog) {
+	if c == nil {
+		s.catalog.Store(nil)
+		return
+	}
+	s.catalog.Store(&c)
+}
+
+func (s *Store) catalogMeta(k ServiceKey) (ServiceMeta, bool) {
+	c := s.catalog.Load()
+	if c == nil {
+		return ServiceMeta{}, false
+	}
+	return (*c).ServiceMeta(k)
+}
+
+func (s *Store) catalogServices(ns string) []ServiceKey {
+	c := s.catalog.Load()
+	if c == nil {
+		return nil
+	}
+	return (*c).CatalogServices(ns)
+}
+
+func (s *Store) catalogNamespaces() []string {
+	c := s.catalog.Load()
+	if c == nil {
+		return nil
+	}
+	return (*c).CatalogNamespaces()
+}

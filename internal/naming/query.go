@@ -55,15 +55,24 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 	defer s.mu.RUnlock()
 	v := ServiceView{Key: k}
 	sv := s.services[k]
-	if sv == nil || !sv.exists() {
+	cm, inCatalog := s.catalogMeta(k)
+	if (sv == nil || !sv.exists()) && !inCatalog {
 		return v
 	}
-	v.Exists, v.Revision = true, sv.revision
-	if sv.meta != nil {
+	v.Exists = true
+	switch {
+	case inCatalog:
+		v.Explicit, v.Meta = true, cm
+	case sv.meta != nil:
 		v.Explicit = true
 		v.Meta = *sv.meta
 		v.Meta.Metadata = cloneMap(sv.meta.Metadata)
 	}
+	if sv == nil {
+		v.Hosts = []Instance{}
+		return v
+	}
+	v.Revision = sv.revision
 	want := map[string]bool{}
 	for _, c := range q.Clusters {
 		want[c] = true
@@ -146,7 +155,11 @@ func (s *Store) HasService(k ServiceKey) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sv := s.services[k]
-	return sv != nil && sv.exists()
+	if sv != nil && sv.exists() {
+		return true
+	}
+	_, ok := s.catalogMeta(k)
+	return ok
 }
 
 // Revision returns the revision of service k (0 if unknown), cheaply.
@@ -213,6 +226,9 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 		if sv.meta != nil {
 			sum.Meta = *sv.meta
 		}
+		if cm, ok := s.catalogMeta(k); ok {
+			sum.Explicit, sum.Meta = true, cm
+		}
 		clusters := map[string]bool{}
 		for id := range sv.publishers {
 			for _, in := range s.clients[id].services[k].Instances {
@@ -226,6 +242,13 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 		sum.ClusterCount = len(clusters)
 		out = append(out, sum)
 	}
+	for _, k := range s.catalogServices(NormalizeNamespace(ns)) {
+		if sv := s.byNamespace[k.Namespace][k]; (sv != nil && sv.exists()) || (keep != nil && !keep(k)) {
+			continue
+		}
+		m, _ := s.catalogMeta(k)
+		out = append(out, ServiceSummary{Key: k, Explicit: true, Meta: m})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.Less(out[j].Key) })
 	return out
 }
@@ -237,6 +260,11 @@ func (s *Store) Namespaces() []string {
 	out := make([]string, 0, len(s.byNamespace))
 	for ns := range s.byNamespace {
 		out = append(out, ns)
+	}
+	for _, ns := range s.catalogNamespaces() {
+		if _, ok := s.byNamespace[ns]; !ok {
+			out = append(out, ns)
+		}
 	}
 	sort.Strings(out)
 	return out

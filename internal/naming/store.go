@@ -222,6 +222,7 @@ type Store struct {
 	flaws Flaws
 	// overlay adjusts instances on every read (overlay.go).
 	overlay atomic.Pointer[Overlay]
+	catalog atomic.Pointer[Catalog]
 	// contestedSince is the start (Unix ms) of the current episode in
 	// which ownership may be contested, 0 when it is not; see
 	// SetContested.

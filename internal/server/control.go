@@ -32,6 +32,7 @@ func (s *Server) newControl() *control {
 		s.push.OnChange(naming.Change{Services: keys})
 	})
 	s.store.SetOverlay(func(k naming.ServiceKey) func(*naming.Instance) { return c.fsm.Overlay(k) })
+	s.store.SetCatalog(c.fsm)
 	return c
 }
 

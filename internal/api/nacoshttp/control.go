@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/distrod/distrod/internal/cp"
@@ -432,4 +433,112 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// --- services ---
+
+// serviceWriteCP creates, replaces (meta set) or deletes (meta nil) the
+// settings of an explicitly created service in the control plane, with
+// Nacos's checks: a create of an existing service and a delete of a
+// service with instances are refused.
+func (c *call) serviceWriteCP(op cp.Op, k naming.ServiceKey, meta *naming.ServiceMeta) (any, error) {
+	v := c.s.store.Service(k, naming.Query{})
+	switch op {
+	case cp.OpServiceCreate:
+		if v.Exists {
+			return nil, fmt.Errorf("%w: specified service %s already exists", naming.ErrServiceExists, k.Grouped())
+		}
+	case cp.OpServiceDelete:
+		if !v.Exists {
+			return nil, serviceNotFound(k)
+		}
+		if len(v.Hosts) > 0 {
+			return nil, fmt.Errorf("%w: service %s has instances, can not delete", naming.ErrServiceHasInstances, k.Grouped())
+		}
+		if !v.Explicit {
+			return text("ok"), nil
+		}
+	}
+	err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: op, Service: &k, ServiceMeta: meta})
+	switch {
+	case err == nil:
+		return text("ok"), nil
+	case errors.Is(err, cp.ErrExists):
+		return nil, fmt.Errorf("%w: specified service %s already exists", naming.ErrServiceExists, k.Grouped())
+	case errors.Is(err, cp.ErrNotFound):
+		return nil, serviceNotFound(k)
+	default:
+		return nil, controlError(err, codeServiceNotExist)
+	}
+}
+
+// --- switches ---
+
+// setSwitch validates value for switch entry and sets it in sw.
+func setSwitch(sw *switches, entry, value string) error {
+	bounded := func() (int64, error) {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return 0, badNumber(value)
+		}
+		b := switchBounds[entry]
+		if n < b[0] || n > b[1] {
+			return 0, newErr(http.StatusBadRequest, codeParameterValidate, "%s must be between %d and %d, got %d", entry, b[0], b[1], n)
+		}
+		return n, nil
+	}
+	switch entry {
+	case "clientBeatInterval":
+		n, err := bounded()
+		if err != nil {
+			return err
+		}
+		sw.ClientBeatInterval = n
+	case "defaultPushCacheMillis":
+		n, err := bounded()
+		if err != nil {
+			return err
+		}
+		sw.DefaultPushCacheMillis = n
+	case "lightBeatEnabled":
+		if value != "true" && value != "false" {
+			return newErr(http.StatusBadRequest, codeParameterValidate, "lightBeatEnabled must be true or false, got %q", value)
+		}
+		sw.LightBeatEnabled = value == "true"
+	default:
+		if readOnlySwitches[entry] {
+			return newErr(http.StatusBadRequest, codeParameterValidate, "switch entry %s is read-only in distrod", entry)
+		}
+		return newErr(http.StatusBadRequest, codeParameterValidate, "update entry not found: %s", entry)
+	}
+	return nil
+}
+
+// putSwitchCP validates a switch change and stores it in the control
+// plane, from which every node reads it.
+func (c *call) putSwitchCP(entry, value string) (any, error) {
+	var scratch switches
+	if err := setSwitch(&scratch, entry, value); err != nil {
+		return nil, err
+	}
+	if err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpSwitchSet, Switch: entry, Value: value}); err != nil {
+		return nil, controlError(err, codeServerError)
+	}
+	c.s.log.Info("switch updated", "entry", entry, "value", value)
+	return text("ok"), nil
+}
+
+// controlSwitches applies the switches stored in the control plane to sw.
+func (s *server) controlSwitches(sw switches) switches {
+	if s.o.Control == nil {
+		return sw
+	}
+	f := s.o.Control.FSM()
+	if f == nil {
+		return sw
+	}
+	for entry, value := range f.Switches() {
+		_ = setSwitch(&sw, entry, value)
+	}
+	return sw
 }

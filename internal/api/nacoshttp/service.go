@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -58,6 +59,9 @@ func (c *call) createService() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceCreate, k, &m)
+	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.CreateService(c.nowMs(), k, m); err != nil {
 		return nil, err
@@ -69,6 +73,9 @@ func (c *call) deleteService() (any, error) {
 	k, err := c.serviceKey()
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceDelete, k, nil)
 	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.DeleteService(c.nowMs(), k); err != nil {
@@ -89,6 +96,9 @@ func (c *call) updateService() (any, error) {
 	m, err := c.serviceMetaFromParams(v.Meta, !c.ep.v2)
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceSet, k, &m)
 	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.UpdateService(c.nowMs(), k, m); err != nil {
