@@ -72,10 +72,11 @@ func namespaceIDs(nd *node) (map[string]bool, error) {
 }
 
 // TestControlPlane_OverridesAndNamespacesSurviveFullRestart: on three
-// processes, a namespace created on one node and a weight override set
+// processes, a namespace, an explicitly created service and a switch
+// written on different nodes, and a weight override set
 // through the HTTP API on a gRPC-registered instance reach every node; a
 // v2 SDK subscriber sees the override by push; after all three processes
-// stop and start again, the namespace and the override are still there,
+// stop and start again, all of them are still there,
 // and the override still applies after the SDK re-registered its instance
 // on reconnect.
 func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
@@ -90,6 +91,17 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 		url.Values{"customNamespaceId": {"team-a"}, "namespaceName": {"Team A"}, "namespaceDesc": {"kept"}})
 	if err != nil || code != 200 || body != "true" {
 		t.Fatalf("create namespace: %d %s %v", code, body, err)
+	}
+
+	code, body, err = form("POST", nodes[2].base()+"/nacos/v1/ns/service",
+		url.Values{"serviceName": {"e2e.cp.explicit"}, "protectThreshold": {"0.25"}, "metadata": {"tier=gold"}})
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("create service: %d %s %v", code, body, err)
+	}
+	code, body, err = form("PUT", nodes[0].base()+"/nacos/v1/ns/operator/switches",
+		url.Values{"entry": {"clientBeatInterval"}, "value": {"7000"}})
+	if err != nil || code != 200 {
+		t.Fatalf("set switch: %d %s %v", code, body, err)
 	}
 
 	reg := sdkClient(t, nodes[0])
@@ -159,6 +171,25 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 			}
 			if !ids["team-a"] || !ids[""] {
 				return fmt.Errorf("namespaces %v", ids)
+			}
+			return nil
+		})
+	}
+	for _, nd := range nodes {
+		testutil.Eventually(t, 30*time.Second, "service and switch kept on "+nd.addr(), func() error {
+			_, body, err := get(nd.base() + "/nacos/v1/ns/service?serviceName=e2e.cp.explicit")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, `"protectThreshold":0.25`) || !strings.Contains(body, `"tier":"gold"`) {
+				return fmt.Errorf("service %s", body)
+			}
+			_, body, err = get(nd.base() + "/nacos/v1/ns/operator/switches")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, `"clientBeatInterval":7000`) {
+				return fmt.Errorf("switches %s", body)
 			}
 			return nil
 		})
