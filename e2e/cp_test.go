@@ -291,3 +291,68 @@ func TestControlPlane_MinorityRefusesControlWritesButTakesEphemeralOnes(t *testi
 		return nil
 	})
 }
+
+// TestControlPlane_KillingTheLeaderLosesNoAcknowledgedWrite writes
+// namespaces through a follower while the leader is killed (SIGKILL):
+// every write that was answered 200 is on the survivors once a new leader
+// is elected, and on the old leader once it is back.
+func TestControlPlane_KillingTheLeaderLosesNoAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	nodes := startCluster(t, 3)
+	leaderAddr := waitLeader(t, nodes)
+	var leader, entry *node
+	for _, nd := range nodes {
+		if nd.addr() == leaderAddr {
+			leader = nd
+		} else if entry == nil {
+			entry = nd
+		}
+	}
+	if leader == nil {
+		t.Fatalf("leader %s is not a test node", leaderAddr)
+	}
+	var acked []string
+	failed := 0
+	for i := 0; i < 40; i++ {
+		if i == 15 {
+			leader.proc.Kill()
+		}
+		id := fmt.Sprintf("kill-%02d", i)
+		code, _, err := form("POST", entry.base()+"/nacos/v2/console/namespace",
+			url.Values{"namespaceId": {id}, "namespaceName": {id}})
+		if err == nil && code == 200 {
+			acked = append(acked, id)
+		} else {
+			failed++
+		}
+	}
+	if len(acked) < 20 {
+		t.Fatalf("only %d of 40 writes acknowledged across the failover (%d failed)", len(acked), failed)
+	}
+	check := func(nd *node) {
+		t.Helper()
+		testutil.Eventually(t, 30*time.Second, "acknowledged writes on "+nd.addr(), func() error {
+			ids, err := namespaceIDs(nd)
+			if err != nil {
+				return err
+			}
+			for _, id := range acked {
+				if !ids[id] {
+					return fmt.Errorf("acknowledged namespace %s missing", id)
+				}
+			}
+			return nil
+		})
+	}
+	for _, nd := range nodes {
+		if nd != leader {
+			check(nd)
+		}
+	}
+	leader.proc.Start()
+	waitReady(t, leader)
+	check(leader)
+	t.Logf("%d writes acknowledged, %d refused during the failover", len(acked), failed)
+}
