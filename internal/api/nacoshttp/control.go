@@ -181,7 +181,7 @@ func (c *call) namespaceDelete(id string) error {
 	}
 	if n := len(c.s.store.Services(id, nil)); n > 0 {
 		return newErr(http.StatusBadRequest, codeIllegalNamespace,
-			"namespace %s holds %d services: deregister their instances and delete them first", id, n)
+			"namespace %s holds %d service(s): deregister their instances and delete them first", id, n)
 	}
 	return c.namespaceWrite(cp.OpNamespaceDelete, cp.Namespace{ID: id})
 }

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestControl_InstanceEditsAreOverridesKeptAcrossReRegister: on a
+// standalone node, PUT /instance sets an override merged over the
+// registered metadata (a PUT without metadata keeps it), the next
+// re-register does not undo it, PATCH and the metadata batch merge into
+// it, and v2 PUT behaves as v1.
+func TestControl_InstanceEditsAreOverridesKeptAcrossReRegister(t *testing.T) {
+	base, _ := startStandalone(t)
+	inst := base + "/nacos/v1/ns/instance?serviceName=s&ip=10.0.0.1&port=80"
+	detail := func() string {
+		t.Helper()
+		code, b := body(t, "GET", inst)
+		if code != 200 {
+			t.Fatalf("detail: %d %s", code, b)
+		}
+		return b
+	}
+	want := func(what string, subs ...string) {
+		t.Helper()
+		b := detail()
+		for _, s := range subs {
+			if !strings.Contains(b, s) {
+				t.Fatalf("%s: %s lacks %s", what, b, s)
+			}
+		}
+	}
+	if code, b := body(t, "POST", inst+"&metadata="+url.QueryEscape(`{"zone":"a"}`)); code != 200 {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	if code, b := body(t, "PUT", inst+"&weight=3"); code != 200 || b != "ok" {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	want("PUT without metadata", `"weight":3.0`, `"zone":"a"`)
+	if code, b := body(t, "POST", inst+"&metadata="+url.QueryEscape(`{"zone":"b"}`)); code != 200 {
+		t.Fatalf("re-register: %d %s", code, b)
+	}
+	want("re-register", `"weight":3.0`, `"zone":"b"`)
+	if code, b := body(t, "PATCH", inst+"&metadata="+url.QueryEscape(`{"owner":"ops"}`)); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, b)
+	}
+	want("PATCH", `"weight":3.0`, `"owner":"ops"`, `"zone":"b"`)
+	batch := base + "/nacos/v1/ns/instance/metadata/batch?serviceName=s&metadata=" + url.QueryEscape(`{"rack":"r1"}`)
+	if code, b := body(t, "PUT", batch); code != 200 || !strings.Contains(b, "10.0.0.1:80") {
+		t.Fatalf("batch: %d %s", code, b)
+	}
+	want("batch", `"rack":"r1"`, `"owner":"ops"`)
+	v2 := base + "/nacos/v2/ns/instance?serviceName=s&ip=10.0.0.1&port=80&weight=5"
+	if code, b := body(t, "PUT", v2); code != 200 || !strings.Contains(b, `"data":"ok"`) {
+		t.Fatalf("v2 PUT: %d %s", code, b)
+	}
+	want("v2 PUT", `"weight":5.0`, `"zone":"b"`)
+	if code, b := body(t, "PUT", base+"/nacos/v1/ns/instance?serviceName=s&ip=10.0.0.9&port=80"); code == 200 {
+		t.Fatalf("PUT of an unknown instance: %d %s", code, b)
+	}
+}
+
+// TestControl_NamespaceWithServicesIsNotDeleted: a namespace that holds
+// services cannot be deleted; once empty it can.
+func TestControl_NamespaceWithServicesIsNotDeleted(t *testing.T) {
+	base, _ := startStandalone(t)
+	if code, b := body(t, "POST", base+"/nacos/v2/console/namespace?namespaceId=team&namespaceName=Team"); code != 200 || !strings.Contains(b, `"data":true`) {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	if code, b := body(t, "POST", base+"/nacos/v2/console/namespace?namespaceId=team&namespaceName=Team"); code != 400 || !strings.Contains(b, "22000") {
+		t.Fatalf("duplicate create: %d %s", code, b)
+	}
+	reg := base + "/nacos/v1/ns/instance?namespaceId=team&serviceName=s&ip=10.0.0.1&port=80"
+	if code, b := body(t, "POST", reg); code != 200 {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	if code, b := body(t, "DELETE", base+"/nacos/v2/console/namespace?namespaceId=team"); code != 400 || !strings.Contains(b, "holds 1 service(s)") {
+		t.Fatalf("delete of a namespace with a service: %d %s", code, b)
+	}
+	if code, b := body(t, "DELETE", reg); code != 200 {
+		t.Fatalf("deregister: %d %s", code, b)
+	}
+	if code, b := body(t, "DELETE", base+"/nacos/v1/console/namespaces?namespaceId=team"); code != 200 || b != "true" {
+		t.Fatalf("delete of an empty namespace: %d %s", code, b)
+	}
+	if code, b := body(t, "GET", base+"/nacos/v1/console/namespaces"); code != 200 || strings.Contains(b, `"team"`) {
+		t.Fatalf("list after delete: %d %s", code, b)
+	}
+}
