@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,11 +109,10 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 		t.Fatalf("set switch: %d %s %v", code, body, err)
 	}
 
-	reg := sdkClient(t, nodes[0])
-	if ok, err := reg.RegisterInstance(vo.RegisterInstanceParam{Ip: "10.9.0.1", Port: 8080, Weight: 1, Enable: true,
-		Healthy: true, Ephemeral: true, ServiceName: svc, Metadata: map[string]string{"zone": "a"}}); err != nil || !ok {
-		t.Fatalf("SDK register: %v %v", ok, err)
-	}
+	// The registering SDK runs in its own process: it reconnects when the
+	// cluster restarts, and the SDK's reconnect code has data races of its
+	// own that the race detector would report against this test.
+	startSDKRegister(t, nodes[0], svc, "10.9.0.1", 8080, "zone=a")
 	sub := sdkClient(t, nodes[2])
 	var got pushed
 	if err := sub.Subscribe(&vo.SubscribeParam{ServiceName: svc, SubscribeCallback: func(ins []model.Instance, err error) {
@@ -154,6 +158,9 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 		})
 	}
 
+	// This subscriber would reconnect too; a new one checks after the
+	// restart.
+	sub.CloseClient()
 	for _, nd := range nodes {
 		nd.proc.Stop()
 	}
@@ -355,4 +362,61 @@ func TestControlPlane_KillingTheLeaderLosesNoAcknowledgedWrite(t *testing.T) {
 	waitReady(t, leader)
 	check(leader)
 	t.Logf("%d writes acknowledged, %d refused during the failover", len(acked), failed)
+}
+
+var (
+	sdkRegOnce sync.Once
+	sdkRegBin  string
+	sdkRegErr  error
+)
+
+// startSDKRegister runs e2e/cmd/sdkregister against nd until the test
+// ends, once it reported the instance registered.
+func startSDKRegister(t *testing.T, nd *node, service, ip string, port int, meta string) {
+	t.Helper()
+	sdkRegOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "distrod-sdkregister-")
+		if err != nil {
+			sdkRegErr = err
+			return
+		}
+		sdkRegBin = filepath.Join(dir, "sdkregister")
+		cmd := exec.Command("go", "build", "-o", sdkRegBin, "./e2e/cmd/sdkregister")
+		cmd.Dir = testutil.ModuleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sdkRegErr = fmt.Errorf("go build sdkregister: %w\n%s", err, out)
+		}
+	})
+	if sdkRegErr != nil {
+		t.Fatal(sdkRegErr)
+	}
+	cmd := exec.Command(sdkRegBin, "-server", nd.addr(), "-service", service, "-ip", ip,
+		"-port", fmt.Sprint(port), "-meta", meta, "-dir", t.TempDir())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "registered" {
+		t.Fatalf("sdkregister: %q %v", line, err)
+	}
 }

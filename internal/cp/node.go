@@ -33,6 +33,9 @@ type Options struct {
 	// node must be given the same list on its first start, which becomes
 	// the Raft configuration. Ignored when Standalone.
 	Members []string
+	// ResolveMembers, when set, is asked for the member list instead of
+	// Members, and only when the node bootstraps (its first start).
+	ResolveMembers func() ([]string, error)
 	// Standalone runs a single-voter Raft without a network transport.
 	Standalone bool
 	// DataDir holds the Raft log, stable store and snapshots.
@@ -168,6 +171,12 @@ func Open(o Options, lis net.Listener) (*Node, error) {
 		// node never bootstraps again (it has state).
 		cfg := raft.Configuration{}
 		members := o.Members
+		if o.ResolveMembers != nil && !o.Standalone {
+			if members, err = o.ResolveMembers(); err != nil {
+				n.closeStores()
+				return nil, fmt.Errorf("cp: member list for the first start: %w", err)
+			}
+		}
 		if o.Standalone || len(members) == 0 {
 			members = []string{o.Self}
 		}

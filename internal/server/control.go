@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/cp"
+	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/transport"
 )
@@ -74,6 +77,7 @@ func (s *Server) openControl(lis net.Listener) (*cp.Node, error) {
 		Logger:           s.log.With("component", "cp"),
 	}
 	if s.cluster != nil {
+		o.ResolveMembers = s.bootstrapMembers
 		tr := s.cluster.tr
 		o.Blocked = tr.IsBlocked
 		o.Handshake = transport.NewHandshaker(s.cfg.SelfAddr(), s.cfg.ClusterSecret, s.cluster.tlsSrc, s.cfg.ClusterHandshakeTimeout,
@@ -112,5 +116,38 @@ func closeControl(n *cp.Node) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+	}
+}
+
+// bootstrapMembers returns the member list that becomes the Raft
+// configuration on a node's first start. A static list is used as is; a
+// file or DNS source is read until it lists this node and gives the same
+// answer twice in a row (DNS records of members starting together appear
+// one by one), for at most a minute.
+func (s *Server) bootstrapMembers() ([]string, error) {
+	if s.cfg.Lookup() == config.LookupStatic {
+		return s.cfg.Members, nil
+	}
+	src, interval := membership.SourceFor(s.cfg)
+	interval = max(min(interval, 2*time.Second), 200*time.Millisecond)
+	deadline := time.Now().Add(time.Minute)
+	var last []string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m, err := src.Members(ctx)
+		cancel()
+		if err == nil && slices.Contains(m, s.cfg.SelfAddr()) {
+			if slices.Equal(m, last) {
+				return m, nil
+			}
+			last = m
+		}
+		if time.Now().After(deadline) {
+			if last != nil {
+				return last, nil
+			}
+			return nil, fmt.Errorf("server: no member list naming this node (%s) within a minute: %w", s.cfg.SelfAddr(), err)
+		}
+		time.Sleep(interval)
 	}
 }
