@@ -151,3 +151,13 @@ func (s *Server) bootstrapMembers() ([]string, error) {
 		time.Sleep(interval)
 	}
 }
+
+// namespaceIDs returns the default namespace and those created in the
+// control plane, for the console.
+func (c *control) namespaceIDs() []string {
+	out := []string{naming.DefaultNamespace}
+	for _, ns := range c.fsm.Namespaces() {
+		out = append(out, ns.ID)
+	}
+	return out
+}

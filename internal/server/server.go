@@ -184,6 +184,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		AuthEnabled: guard != nil && guard.Enabled(),
 		Protect:     func(h http.Handler) http.Handler { return nacoshttp.RequireAdmin(guard, h) },
 		Logger:      log.With("component", "console"),
+		Namespaces:  s.ctl.namespaceIDs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: console: %w", err)
