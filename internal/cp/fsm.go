@@ -97,7 +97,18 @@ const (
 	OpServiceSet Op = "service.set"
 	// OpServiceDelete removes an explicit service's settings.
 	OpServiceDelete Op = "service.delete"
+	// OpClusterSet sets the settings of one cluster of a service.
+	OpClusterSet Op = "cluster.set"
 )
+
+// ClusterSettings are what an operator set on one cluster of a service
+// (PUT /nacos/v1/ns/cluster).
+type ClusterSettings struct {
+	CheckPort       int               `json:"checkPort"`
+	UseInstancePort bool              `json:"useInstancePort"`
+	HealthChecker   json.RawMessage   `json:"healthChecker,omitempty"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+}
 
 // Command is one write to the state machine.
 type Command struct {
@@ -110,6 +121,9 @@ type Command struct {
 	// Service and ServiceMeta name a service and its settings.
 	Service     *naming.ServiceKey  `json:"service,omitempty"`
 	ServiceMeta *naming.ServiceMeta `json:"serviceMeta,omitempty"`
+	// Cluster and ClusterSettings set one cluster of Service.
+	Cluster         string           `json:"cluster,omitempty"`
+	ClusterSettings *ClusterSettings `json:"clusterSettings,omitempty"`
 	// Switch and Value set one switch.
 	Switch string `json:"switch,omitempty"`
 	Value  string `json:"value,omitempty"`
@@ -121,6 +135,13 @@ type state struct {
 	Overrides  map[string]ovEntry   `json:"overrides"`
 	Switches   map[string]string    `json:"switches"`
 	Services   map[string]svcEntry  `json:"services"`
+	Clusters   map[string]clEntry   `json:"clusters"`
+}
+
+type clEntry struct {
+	Key      naming.ServiceKey `json:"key"`
+	Cluster  string            `json:"cluster"`
+	Settings ClusterSettings   `json:"settings"`
 }
 
 type svcEntry struct {
@@ -135,7 +156,7 @@ type ovEntry struct {
 
 func newState() state {
 	return state{Namespaces: map[string]Namespace{}, Overrides: map[string]ovEntry{}, Switches: map[string]string{},
-		Services: map[string]svcEntry{}}
+		Services: map[string]svcEntry{}, Clusters: map[string]clEntry{}}
 }
 
 // FSM is the control plane's state machine. It implements raft.FSM; its
@@ -304,6 +325,16 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 			f.st.Services[id] = svcEntry{Key: k, Meta: m}
 		}
 		return []naming.ServiceKey{k}, nil
+	case OpClusterSet:
+		if c.Service == nil || c.Service.Name == "" || c.Cluster == "" || c.ClusterSettings == nil {
+			return nil, fmt.Errorf("%w: %s without a service, cluster or settings", ErrInvalid, c.Op)
+		}
+		k := naming.NewServiceKey(c.Service.Namespace, c.Service.Group, c.Service.Name)
+		cs := *c.ClusterSettings
+		cs.Metadata = maps.Clone(cs.Metadata)
+		cs.HealthChecker = slices.Clone(cs.HealthChecker)
+		f.st.Clusters[k.String()+"#"+c.Cluster] = clEntry{Key: k, Cluster: c.Cluster, Settings: cs}
+		return []naming.ServiceKey{k}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}
@@ -343,6 +374,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if st.Services == nil {
 		st.Services = map[string]svcEntry{}
+	}
+	if st.Clusters == nil {
+		st.Clusters = map[string]clEntry{}
 	}
 	f.mu.Lock()
 	touched := map[naming.ServiceKey]bool{}
@@ -480,5 +514,24 @@ func (f *FSM) CatalogNamespaces() []string {
 	}
 	out := slices.Collect(maps.Keys(seen))
 	sort.Strings(out)
+	return out
+}
+
+// Clusters returns the cluster settings stored for service k, by cluster
+// name.
+func (f *FSM) Clusters(k naming.ServiceKey) map[string]ClusterSettings {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out map[string]ClusterSettings
+	for _, e := range f.st.Clusters {
+		if e.Key == k {
+			if out == nil {
+				out = map[string]ClusterSettings{}
+			}
+			cs := e.Settings
+			cs.Metadata = maps.Clone(cs.Metadata)
+			out[e.Cluster] = cs
+		}
+	}
 	return out
 }

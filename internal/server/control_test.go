@@ -88,3 +88,30 @@ func TestControl_NamespaceWithServicesIsNotDeleted(t *testing.T) {
 		t.Fatalf("list after delete: %d %s", code, b)
 	}
 }
+
+// TestControl_ClusterSettingsShowInServiceDetail: PUT /v1/ns/cluster keeps
+// a cluster's checker and metadata, which the v1 and v2 service details
+// show; an unknown service is refused.
+func TestControl_ClusterSettingsShowInServiceDetail(t *testing.T) {
+	base, _ := startStandalone(t)
+	if code, b := body(t, "POST", base+"/nacos/v1/ns/service?serviceName=s"); code != 200 {
+		t.Fatalf("create service: %d %s", code, b)
+	}
+	q := url.Values{"serviceName": {"s"}, "clusterName": {"c1"}, "checkPort": {"81"}, "useInstancePort4Check": {"false"},
+		"healthChecker": {`{"type":"HTTP","path":"/health","headers":"","expectedResponseCode":200}`}, "metadata": {"dc=east"}}
+	if code, b := body(t, "PUT", base+"/nacos/v1/ns/cluster?"+q.Encode()); code != 200 || b != "ok" {
+		t.Fatalf("PUT cluster: %d %s", code, b)
+	}
+	code, b := body(t, "GET", base+"/nacos/v1/ns/service?serviceName=s")
+	if code != 200 || !strings.Contains(b, `"name":"c1"`) || !strings.Contains(b, `"path":"/health"`) || !strings.Contains(b, `"dc":"east"`) {
+		t.Fatalf("v1 service detail: %d %s", code, b)
+	}
+	code, b = body(t, "GET", base+"/nacos/v2/ns/service?serviceName=s")
+	if code != 200 || !strings.Contains(b, `"c1":{"clusterName":"c1"`) {
+		t.Fatalf("v2 service detail: %d %s", code, b)
+	}
+	q.Set("serviceName", "nope")
+	if code, b := body(t, "PUT", base+"/nacos/v1/ns/cluster?"+q.Encode()); code == 200 {
+		t.Fatalf("PUT cluster of an unknown service: %d %s", code, b)
+	}
+}

@@ -3,10 +3,12 @@ package nacoshttp
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,6 +32,7 @@ func init() {
 	authRules["v1_console_namespaces_list"] = accessUser
 	authRules["v2_console_namespace_list"] = accessUser
 	authRules["v2_console_namespace_get"] = accessUser
+	authRules["v1_cluster_update"] = accessWrite
 }
 
 // registerControl mounts the control plane's endpoints (namespaces).
@@ -47,6 +50,7 @@ func (s *server) registerControl() {
 	v2 := func(path string, methods []string, api string, fn func(*call) (any, error)) {
 		s.handle("/v2/console/namespace"+path, methods, endpoint{api: api, v2: true, fn: fn})
 	}
+	s.handle("/v1/ns/cluster", ms(put), endpoint{api: "v1_cluster_update", naming: true, tag: func(*call) (string, bool) { return "", false }, fn: (*call).updateCluster})
 	v2("/list", ms(get), "v2_console_namespace_list", (*call).namespaceList)
 	v2("", ms(get), "v2_console_namespace_get", (*call).v2NamespaceGet)
 	v2("", ms(post), "v2_console_namespace_create", (*call).v2NamespaceCreate)
@@ -541,4 +545,79 @@ func (s *server) controlSwitches(sw switches) switches {
 		_ = setSwitch(&sw, entry, value)
 	}
 	return sw
+}
+
+// --- clusters ---
+
+// updateCluster is PUT /v1/ns/cluster: a cluster's health check port,
+// checker and metadata, kept in the control plane.
+func (c *call) updateCluster() (any, error) {
+	k, err := c.serviceKey()
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := c.required("clusterName", "String")
+	if err != nil {
+		return nil, err
+	}
+	portStr, err := c.required("checkPort", "int")
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, badNumber(portStr)
+	}
+	useStr, err := c.required("useInstancePort4Check", "boolean")
+	if err != nil {
+		return nil, err
+	}
+	hcStr, err := c.required("healthChecker", "String")
+	if err != nil {
+		return nil, err
+	}
+	var hc struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal([]byte(hcStr), &hc) != nil || hc.Type == "" {
+		return nil, newErr(http.StatusBadRequest, codeParameterValidate, "healthChecker is not a JSON health checker with a type: %s", hcStr)
+	}
+	md, err := parseMetadata(c.optional("metadata", ""))
+	if err != nil {
+		return nil, err
+	}
+	if !c.s.store.HasService(k) {
+		return nil, serviceNotFound(k)
+	}
+	cs := cp.ClusterSettings{CheckPort: port, UseInstancePort: javaBool(useStr), HealthChecker: json.RawMessage(hcStr), Metadata: md}
+	if err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpClusterSet, Service: &k, Cluster: cluster, ClusterSettings: &cs}); err != nil {
+		return nil, controlError(err, codeServiceNotExist)
+	}
+	return text("ok"), nil
+}
+
+// clustersJSON renders the clusters of service k: those with instances
+// (names) and those an operator configured, with their settings.
+func (s *server) clustersJSON(k naming.ServiceKey, names []string) []clusterJSON {
+	var set map[string]cp.ClusterSettings
+	if s.o.Control != nil {
+		if f := s.o.Control.FSM(); f != nil {
+			set = f.Clusters(k)
+		}
+	}
+	all := append([]string(nil), names...)
+	for n := range set {
+		if !slices.Contains(all, n) {
+			all = append(all, n)
+		}
+	}
+	slices.Sort(all)
+	out := clustersJSON(all)
+	for i := range out {
+		if cs, ok := set[out[i].Name]; ok {
+			out[i].HealthChecker.Raw = cs.HealthChecker
+			out[i].Metadata = nonNilMap(cs.Metadata)
+		}
+	}
+	return out
 }

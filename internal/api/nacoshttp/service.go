@@ -147,8 +147,8 @@ func (c *call) getService() (any, error) {
 	}
 	if c.ep.v2 {
 		cm := map[string]clusterInfoV2{}
-		for _, n := range v.Clusters {
-			cm[n] = clusterInfoV2{ClusterName: n, HealthChecker: healthCheckerJSON{Type: "TCP"}, Metadata: map[string]string{}}
+		for _, cl := range c.s.clustersJSON(k, v.Clusters) {
+			cm[cl.Name] = clusterInfoV2{ClusterName: cl.Name, HealthChecker: cl.HealthChecker, Metadata: cl.Metadata}
 		}
 		return serviceDetailV2{NamespaceID: k.Namespace, GroupName: k.Group, ServiceName: k.Name, ClusterMap: cm,
 			Metadata: nonNilMap(v.Meta.Metadata), ProtectThreshold: jfloat(v.Meta.ProtectThreshold),
@@ -156,7 +156,7 @@ func (c *call) getService() (any, error) {
 	}
 	return serviceJSON{NamespaceID: k.Namespace, GroupName: k.Group, Name: k.Name,
 		ProtectThreshold: jfloat(v.Meta.ProtectThreshold), Metadata: nonNilMap(v.Meta.Metadata),
-		Selector: toSelectorJSON(v.Meta.Selector), Clusters: clustersJSON(v.Clusters)}, nil
+		Selector: toSelectorJSON(v.Meta.Selector), Clusters: c.s.clustersJSON(k, v.Clusters)}, nil
 }
 
 // page returns the bounds of the 1-based page of n items. pageNo below 1
