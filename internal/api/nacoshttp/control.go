@@ -40,6 +40,23 @@ func (s *server) registerControl() {
 	if s.o.Control == nil {
 		return
 	}
+	// Writes kept in the control plane run on the node that took them (it
+	// reaches the Raft leader itself) instead of travelling to the Distro
+	// owner of their instance or service first.
+	cpWrites := map[string]bool{
+		"v1_instance_update": true, "v2_instance_update": true,
+		"v1_service_create": true, "v1_service_update": true, "v1_service_delete": true,
+		"v2_service_create": true, "v2_service_update": true, "v2_service_delete": true,
+		"v1_instance_metadata_update": true, "v1_instance_metadata_delete": true,
+		"v2_instance_metadata_update": true, "v2_instance_metadata_delete": true,
+	}
+	for _, byMethod := range s.routes {
+		for _, ep := range byMethod {
+			if cpWrites[ep.api] {
+				ep.tag = localWrite
+			}
+		}
+	}
 	v1 := func(methods []string, api string, fn func(*call) (any, error)) {
 		s.handle("/v1/console/namespaces", methods, endpoint{api: api, fn: fn})
 	}
@@ -50,13 +67,16 @@ func (s *server) registerControl() {
 	v2 := func(path string, methods []string, api string, fn func(*call) (any, error)) {
 		s.handle("/v2/console/namespace"+path, methods, endpoint{api: api, v2: true, fn: fn})
 	}
-	s.handle("/v1/ns/cluster", ms(put), endpoint{api: "v1_cluster_update", naming: true, tag: func(*call) (string, bool) { return "", false }, fn: (*call).updateCluster})
+	s.handle("/v1/ns/cluster", ms(put), endpoint{api: "v1_cluster_update", naming: true, tag: localWrite, fn: (*call).updateCluster})
 	v2("/list", ms(get), "v2_console_namespace_list", (*call).namespaceList)
 	v2("", ms(get), "v2_console_namespace_get", (*call).v2NamespaceGet)
 	v2("", ms(post), "v2_console_namespace_create", (*call).v2NamespaceCreate)
 	v2("", ms(put), "v2_console_namespace_update", (*call).v2NamespaceUpdate)
 	v2("", ms(del), "v2_console_namespace_delete", (*call).v2NamespaceDelete)
 }
+
+// localWrite is the routing tag of a write handled where it arrives.
+func localWrite(*call) (string, bool) { return "", false }
 
 // controlError maps a control plane write error to an answer.
 func controlError(err error, notFoundCode int) error {
