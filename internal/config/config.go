@@ -123,6 +123,11 @@ type Config struct {
 	// with 503 "no leader". Default 3s.
 	CPWriteTimeout time.Duration `yaml:"cp-write-timeout"`
 
+	// PersistentCheckInterval is how often the node probing a persistent
+	// instance checks it (TCP connect, or its cluster's HTTP checker); two
+	// results in a row that disagree with its health change it. Default 5s.
+	PersistentCheckInterval time.Duration `yaml:"persistent-check-interval"`
+
 	// ---- Cluster membership ----
 
 	// Members lists the cluster members as "host:port"; a missing port
@@ -537,7 +542,9 @@ func DefaultConfig() Config {
 
 		RaftHeartbeatTimeout: time.Second,
 		CPWriteTimeout:       3 * time.Second,
-		PreferHostMode:       HostModeIP,
+
+		PersistentCheckInterval: 5 * time.Second,
+		PreferHostMode:          HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
 		MemberFileReload: 2 * time.Second,

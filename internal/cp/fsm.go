@@ -99,6 +99,12 @@ const (
 	OpServiceDelete Op = "service.delete"
 	// OpClusterSet sets the settings of one cluster of a service.
 	OpClusterSet Op = "cluster.set"
+	// OpPersistentRegister registers (or replaces) a persistent instance.
+	OpPersistentRegister Op = "persistent.register"
+	// OpPersistentDeregister removes a persistent instance.
+	OpPersistentDeregister Op = "persistent.deregister"
+	// OpPersistentHealth sets a persistent instance's health (Healthy).
+	OpPersistentHealth Op = "persistent.health"
 )
 
 // ClusterSettings are what an operator set on one cluster of a service
@@ -124,6 +130,10 @@ type Command struct {
 	// Cluster and ClusterSettings set one cluster of Service.
 	Cluster         string           `json:"cluster,omitempty"`
 	ClusterSettings *ClusterSettings `json:"clusterSettings,omitempty"`
+	// Persistent is the instance of OpPersistentRegister; Healthy the
+	// health of OpPersistentHealth.
+	Persistent *naming.Instance `json:"persistent,omitempty"`
+	Healthy    bool             `json:"healthy,omitempty"`
 	// Switch and Value set one switch.
 	Switch string `json:"switch,omitempty"`
 	Value  string `json:"value,omitempty"`
@@ -136,6 +146,12 @@ type state struct {
 	Switches   map[string]string    `json:"switches"`
 	Services   map[string]svcEntry  `json:"services"`
 	Clusters   map[string]clEntry   `json:"clusters"`
+	Persistent map[string]persEntry `json:"persistent"`
+}
+
+type persEntry struct {
+	Key      InstanceKey     `json:"key"`
+	Instance naming.Instance `json:"instance"`
 }
 
 type clEntry struct {
@@ -156,7 +172,8 @@ type ovEntry struct {
 
 func newState() state {
 	return state{Namespaces: map[string]Namespace{}, Overrides: map[string]ovEntry{}, Switches: map[string]string{},
-		Services: map[string]svcEntry{}, Clusters: map[string]clEntry{}}
+		Services: map[string]svcEntry{}, Clusters: map[string]clEntry{},
+		Persistent: map[string]persEntry{}}
 }
 
 // FSM is the control plane's state machine. It implements raft.FSM; its
@@ -166,6 +183,9 @@ type FSM struct {
 	st state
 	// bySvc indexes Overrides by service, for reads.
 	bySvc map[naming.ServiceKey]map[string]Override
+	// rev counts, per service, the applied commands that changed what
+	// readers see of it (not replicated: a local cache key).
+	rev map[naming.ServiceKey]uint64
 	// onChange, when set, is told (outside the lock) which services'
 	// instances changed in an apply or restore.
 	onChange func([]naming.ServiceKey)
@@ -173,7 +193,7 @@ type FSM struct {
 
 // NewFSM returns an empty state machine. onChange may be nil.
 func NewFSM(onChange func([]naming.ServiceKey)) *FSM {
-	f := &FSM{st: newState(), onChange: onChange}
+	f := &FSM{st: newState(), onChange: onChange, rev: map[naming.ServiceKey]uint64{}}
 	f.reindex()
 	return f
 }
@@ -212,6 +232,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 func (f *FSM) apply(c Command) error {
 	f.mu.Lock()
 	touched, err := f.applyLocked(c)
+	for _, k := range touched {
+		f.rev[k]++
+	}
 	f.mu.Unlock()
 	if err == nil && len(touched) > 0 && f.onChange != nil {
 		f.onChange(touched)
@@ -335,6 +358,39 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 		cs.HealthChecker = slices.Clone(cs.HealthChecker)
 		f.st.Clusters[k.String()+"#"+c.Cluster] = clEntry{Key: k, Cluster: c.Cluster, Settings: cs}
 		return []naming.ServiceKey{k}, nil
+	case OpPersistentRegister:
+		if c.Service == nil || c.Service.Name == "" || c.Persistent == nil || c.Persistent.IP == "" {
+			return nil, fmt.Errorf("%w: %s without a service or instance", ErrInvalid, c.Op)
+		}
+		k := naming.NewServiceKey(c.Service.Namespace, c.Service.Group, c.Service.Name)
+		in := c.Persistent.Clone()
+		in.Ephemeral = false
+		if in.ClusterName == "" {
+			in.ClusterName = naming.DefaultCluster
+		}
+		ik := InstanceKey{Service: k, Cluster: in.ClusterName, IP: in.IP, Port: in.Port}
+		f.st.Persistent[ik.String()] = persEntry{Key: ik, Instance: in}
+		return []naming.ServiceKey{k}, nil
+	case OpPersistentDeregister, OpPersistentHealth:
+		if c.Instance == nil || c.Instance.IP == "" {
+			return nil, fmt.Errorf("%w: %s without an instance", ErrInvalid, c.Op)
+		}
+		ik := *c.Instance
+		ik.Service = naming.NewServiceKey(ik.Service.Namespace, ik.Service.Group, ik.Service.Name)
+		e, ok := f.st.Persistent[ik.String()]
+		if !ok {
+			return nil, fmt.Errorf("%w: persistent instance %s:%d", ErrNotFound, ik.IP, ik.Port)
+		}
+		if c.Op == OpPersistentDeregister {
+			delete(f.st.Persistent, ik.String())
+		} else {
+			if e.Instance.Healthy == c.Healthy {
+				return nil, nil
+			}
+			e.Instance.Healthy = c.Healthy
+			f.st.Persistent[ik.String()] = e
+		}
+		return []naming.ServiceKey{ik.Service}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}
@@ -378,6 +434,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if st.Clusters == nil {
 		st.Clusters = map[string]clEntry{}
 	}
+	if st.Persistent == nil {
+		st.Persistent = map[string]persEntry{}
+	}
 	f.mu.Lock()
 	touched := map[naming.ServiceKey]bool{}
 	for k := range f.bySvc {
@@ -386,6 +445,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, e := range f.st.Services {
 		touched[e.Key] = true
 	}
+	for _, e := range f.st.Persistent {
+		touched[e.Key.Service] = true
+	}
 	f.st = st
 	f.reindex()
 	for k := range f.bySvc {
@@ -393,6 +455,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	for _, e := range f.st.Services {
 		touched[e.Key] = true
+	}
+	for _, e := range f.st.Persistent {
+		touched[e.Key.Service] = true
+	}
+	for k := range touched {
+		f.rev[k]++
 	}
 	f.mu.Unlock()
 	if len(touched) > 0 && f.onChange != nil {
@@ -456,8 +524,8 @@ func (f *FSM) Overlay(k naming.ServiceKey) func(*naming.Instance) {
 		f.mu.RUnlock()
 		return nil
 	}
-	// The index map is replaced, never modified, for a service's entries
-	// only under the write lock; copy it for use outside the lock.
+	// Apply changes the index under the write lock: copy it for use
+	// outside the lock.
 	c := maps.Clone(m)
 	f.mu.RUnlock()
 	return func(in *naming.Instance) {
@@ -489,18 +557,66 @@ func (f *FSM) ServiceMeta(k naming.ServiceKey) (naming.ServiceMeta, bool) {
 }
 
 // CatalogServices returns the explicitly created services of namespace
-// ns, sorted. It implements naming.Catalog.
+// ns and those holding persistent instances, sorted. It implements
+// naming.Catalog.
 func (f *FSM) CatalogServices(ns string) []naming.ServiceKey {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []naming.ServiceKey
+	seen := map[naming.ServiceKey]bool{}
 	for _, e := range f.st.Services {
 		if e.Key.Namespace == ns {
-			out = append(out, e.Key)
+			seen[e.Key] = true
 		}
 	}
+	for _, e := range f.st.Persistent {
+		if e.Key.Service.Namespace == ns {
+			seen[e.Key.Service] = true
+		}
+	}
+	out := slices.Collect(maps.Keys(seen))
 	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
 	return out
+}
+
+// PersistentInstances returns the persistent instances of service k,
+// sorted by cluster, ip and port. It implements naming.Catalog.
+func (f *FSM) PersistentInstances(k naming.ServiceKey) []naming.Instance {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []naming.Instance
+	for _, e := range f.st.Persistent {
+		if e.Key.Service == k {
+			out = append(out, e.Instance.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr()+out[i].ClusterName < out[j].Addr()+out[j].ClusterName })
+	return out
+}
+
+// PersistentEntry is one persistent instance with its key.
+type PersistentEntry struct {
+	Key      InstanceKey
+	Instance naming.Instance
+}
+
+// AllPersistent returns every persistent instance, for health probes.
+func (f *FSM) AllPersistent() []PersistentEntry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]PersistentEntry, 0, len(f.st.Persistent))
+	for _, e := range f.st.Persistent {
+		out = append(out, PersistentEntry{Key: e.Key, Instance: e.Instance.Clone()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}
+
+// Revision returns a counter of the applied changes to what readers see
+// of service k (local to this node). It implements naming.Catalog.
+func (f *FSM) Revision(k naming.ServiceKey) uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.rev[k]
 }
 
 // CatalogNamespaces returns the namespaces holding explicitly created
@@ -511,6 +627,9 @@ func (f *FSM) CatalogNamespaces() []string {
 	seen := map[string]bool{}
 	for _, e := range f.st.Services {
 		seen[e.Key.Namespace] = true
+	}
+	for _, e := range f.st.Persistent {
+		seen[e.Key.Service.Namespace] = true
 	}
 	out := slices.Collect(maps.Keys(seen))
 	sort.Strings(out)

@@ -51,6 +51,12 @@ type Catalog interface {
 	CatalogServices(ns string) []ServiceKey
 	// CatalogNamespaces returns the namespaces holding such services.
 	CatalogNamespaces() []string
+	// PersistentInstances returns the persistent instances of a service,
+	// which exist beside the ephemeral ones the store holds.
+	PersistentInstances(k ServiceKey) []Instance
+	// Revision counts the catalog's changes to what readers see of a
+	// service; it is added to the store's own revision.
+	Revision(k ServiceKey) uint64
 }
 
 // SetCatalog installs c (nil removes it).
@@ -84,4 +90,20 @@ func (s *Store) catalogNamespaces() []string {
 		return nil
 	}
 	return (*c).CatalogNamespaces()
+}
+
+func (s *Store) catalogPersistent(k ServiceKey) []Instance {
+	c := s.catalog.Load()
+	if c == nil {
+		return nil
+	}
+	return (*c).PersistentInstances(k)
+}
+
+func (s *Store) catalogRevision(k ServiceKey) uint64 {
+	c := s.catalog.Load()
+	if c == nil {
+		return 0
+	}
+	return (*c).Revision(k)
 }

@@ -56,23 +56,24 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 	v := ServiceView{Key: k}
 	sv := s.services[k]
 	cm, inCatalog := s.catalogMeta(k)
-	if (sv == nil || !sv.exists()) && !inCatalog {
+	persistent := s.catalogPersistent(k)
+	if (sv == nil || !sv.exists()) && !inCatalog && len(persistent) == 0 {
 		return v
 	}
 	v.Exists = true
 	switch {
 	case inCatalog:
 		v.Explicit, v.Meta = true, cm
-	case sv.meta != nil:
+	case sv != nil && sv.meta != nil:
 		v.Explicit = true
 		v.Meta = *sv.meta
 		v.Meta.Metadata = cloneMap(sv.meta.Metadata)
 	}
+	v.Revision = s.catalogRevision(k)
 	if sv == nil {
-		v.Hosts = []Instance{}
-		return v
+		sv = &service{key: k}
 	}
-	v.Revision = sv.revision
+	v.Revision += sv.revision
 	want := map[string]bool{}
 	for _, c := range q.Clusters {
 		want[c] = true
@@ -118,6 +119,22 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 			picked[ak] = pick{in: in, v: v}
 		}
 	}
+	// Persistent instances (the catalog's) come after the ephemeral ones:
+	// an address both hold is shown once, as the ephemeral copy.
+	for i := range persistent {
+		in := &persistent[i]
+		if ov != nil {
+			ov(in)
+		}
+		clusters[in.ClusterName] = true
+		if (len(want) > 0 && !want[in.ClusterName]) || (q.EnabledOnly && !in.Enabled) {
+			continue
+		}
+		ak := addrKey{in.IP, in.Port, in.ClusterName}
+		if _, ok := picked[ak]; !ok {
+			picked[ak] = pick{in: in}
+		}
+	}
 	hosts := make([]Instance, 0, len(picked))
 	healthy := 0
 	for _, pk := range picked {
@@ -159,17 +176,18 @@ func (s *Store) HasService(k ServiceKey) bool {
 		return true
 	}
 	_, ok := s.catalogMeta(k)
-	return ok
+	return ok || len(s.catalogPersistent(k)) > 0
 }
 
 // Revision returns the revision of service k (0 if unknown), cheaply.
 func (s *Store) Revision(k ServiceKey) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	rev := s.catalogRevision(k)
 	if sv := s.services[k]; sv != nil {
-		return sv.revision
+		rev += sv.revision
 	}
-	return 0
+	return rev
 }
 
 // FindInstance returns the instance ip:port of service k in cluster ("" =
@@ -179,7 +197,7 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 	defer s.mu.RUnlock()
 	sv := s.services[k]
 	if sv == nil {
-		return Instance{}, "", false
+		sv = &service{key: k}
 	}
 	ids := make([]string, 0, len(sv.publishers))
 	for id := range sv.publishers {
@@ -197,6 +215,14 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 				}
 				return out, id, true
 			}
+		}
+	}
+	for _, in := range s.catalogPersistent(k) {
+		if in.IP == ip && in.Port == port && (cluster == "" || in.ClusterName == cluster) {
+			if ov := s.overlayFor(k); ov != nil {
+				ov(&in)
+			}
+			return in, "", true
 		}
 	}
 	return Instance{}, "", false
@@ -239,6 +265,13 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 				clusters[in.ClusterName] = true
 			}
 		}
+		for _, in := range s.catalogPersistent(k) {
+			sum.InstanceCount++
+			if in.Healthy {
+				sum.HealthyCount++
+			}
+			clusters[in.ClusterName] = true
+		}
 		sum.ClusterCount = len(clusters)
 		out = append(out, sum)
 	}
@@ -246,8 +279,18 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 		if sv := s.byNamespace[k.Namespace][k]; (sv != nil && sv.exists()) || (keep != nil && !keep(k)) {
 			continue
 		}
-		m, _ := s.catalogMeta(k)
-		out = append(out, ServiceSummary{Key: k, Explicit: true, Meta: m})
+		m, explicit := s.catalogMeta(k)
+		sum := ServiceSummary{Key: k, Explicit: explicit, Meta: m}
+		clusters := map[string]bool{}
+		for _, in := range s.catalogPersistent(k) {
+			sum.InstanceCount++
+			if in.Healthy {
+				sum.HealthyCount++
+			}
+			clusters[in.ClusterName] = true
+		}
+		sum.ClusterCount = len(clusters)
+		out = append(out, sum)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.Less(out[j].Key) })
 	return out

@@ -265,6 +265,8 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.probeLoop(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)

@@ -641,3 +641,50 @@ func (s *server) clustersJSON(k naming.ServiceKey, names []string) []clusterJSON
 	}
 	return out
 }
+
+// --- persistent instances ---
+
+// registerPersistent registers a persistent (ephemeral=false) instance in
+// the control plane: it is never expired by beats, and server-side probes
+// decide its health.
+func (c *call) registerPersistent(k naming.ServiceKey, in naming.Instance) (any, error) {
+	if err := in.Normalize(); err != nil {
+		return nil, withCode(err, codeInstanceError)
+	}
+	if err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpPersistentRegister, Service: &k, Persistent: &in}); err != nil {
+		return nil, controlError(err, codeInstanceNotFound)
+	}
+	c.s.log.Debug("persistent instance registered", "service", k.String(), "addr", in.Addr(), "cluster", in.ClusterName)
+	return text("ok"), nil
+}
+
+// isPersistent reports whether a deregister names a persistent instance:
+// ephemeral=false, or no ephemeral parameter and a persistent instance at
+// that address.
+func (c *call) isPersistent(k naming.ServiceKey, ip string, port int) bool {
+	if v := c.optional("ephemeral", ""); v != "" {
+		return !javaBool(v)
+	}
+	f := c.s.o.Control.FSM()
+	if f == nil {
+		return false
+	}
+	for _, in := range f.PersistentInstances(k) {
+		if in.IP == ip && in.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// deregisterPersistent removes a persistent instance; like Nacos it
+// answers ok for an unknown one.
+func (c *call) deregisterPersistent(k naming.ServiceKey, ip string, port int) (any, error) {
+	cluster := c.clusterParam(naming.DefaultCluster)
+	key := cp.InstanceKey{Service: k, Cluster: cluster, IP: ip, Port: port}
+	err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpPersistentDeregister, Instance: &key})
+	if err != nil && !errors.Is(err, cp.ErrNotFound) {
+		return nil, controlError(err, codeInstanceNotFound)
+	}
+	return text("ok"), nil
+}

@@ -21,6 +21,9 @@ func (c *call) register() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !in.Ephemeral {
+		return c.registerPersistent(k, in)
+	}
 	id := naming.IPPortClientID(in.IP, in.Port)
 	c.touch(naming.PubKey(id, k))
 	if err := c.s.store.Publish(c.nowMs(), id, k, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
@@ -38,6 +41,9 @@ func (c *call) deregister() (any, error) {
 	ip, port, err := c.ipPort()
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil && c.isPersistent(k, ip, port) {
+		return c.deregisterPersistent(k, ip, port)
 	}
 	c.touch(naming.PubKey(naming.IPPortClientID(ip, port), k))
 	// Nacos answers ok for an unknown instance (it only logs).
