@@ -11,10 +11,10 @@ import (
 
 	v1clients "github.com/nacos-group/nacos-sdk-go/clients"
 	v1constant "github.com/nacos-group/nacos-sdk-go/common/constant"
-	v1vo "github.com/nacos-group/nacos-sdk-go/vo"
 	"github.com/nacos-group/nacos-sdk-go/v2/clients"
 	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
+	v1vo "github.com/nacos-group/nacos-sdk-go/vo"
 
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/testutil"
@@ -128,7 +128,7 @@ func TestProbe_SDKsRegisterPersistentInstances(t *testing.T) {
 	port, _ := strconv.ParseUint(p, 10, 64)
 
 	c1, err := v1clients.NewNamingClient(v1vo.NacosClientParam{
-		ClientConfig: &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error", NotLoadCacheAtStart: true},
+		ClientConfig:  &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error", NotLoadCacheAtStart: true},
 		ServerConfigs: []v1constant.ServerConfig{{Scheme: "http", IpAddr: host, Port: port, ContextPath: "/nacos"}},
 	})
 	if err != nil {
