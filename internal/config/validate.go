@@ -176,6 +176,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateTLS()...)
 
+	if strings.TrimSpace(c.DataDir) == "" {
+		add(fmt.Errorf("%w: data-dir is empty: the control plane needs a directory (default data, under home)", ErrInvalidValue))
+	}
 	// Durations: every one must be positive.
 	rv := reflect.ValueOf(c)
 	for _, s := range settings() {
