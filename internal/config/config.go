@@ -128,6 +128,11 @@ type Config struct {
 	// results in a row that disagree with its health change it. Default 5s.
 	PersistentCheckInterval time.Duration `yaml:"persistent-check-interval"`
 
+	// EmptyServiceCleanAfter is how long an explicitly created service
+	// may stay without instances (and unchanged) before the control plane
+	// leader removes it, as Nacos's empty service cleaner does. Default 60s.
+	EmptyServiceCleanAfter time.Duration `yaml:"empty-service-clean-after"`
+
 	// ---- Cluster membership ----
 
 	// Members lists the cluster members as "host:port"; a missing port
@@ -544,6 +549,7 @@ func DefaultConfig() Config {
 		CPWriteTimeout:       3 * time.Second,
 
 		PersistentCheckInterval: 5 * time.Second,
+		EmptyServiceCleanAfter:  time.Minute,
 		PreferHostMode:          HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",

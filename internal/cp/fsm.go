@@ -118,7 +118,11 @@ type ClusterSettings struct {
 
 // Command is one write to the state machine.
 type Command struct {
-	Op        Op           `json:"op"`
+	Op Op `json:"op"`
+	// TimeMs is when the command was proposed (Unix ms, the proposer's
+	// clock; Node.Apply sets it). It is part of the log entry, so every
+	// node applies the same value.
+	TimeMs    int64        `json:"timeMs,omitempty"`
 	Namespace *Namespace   `json:"namespace,omitempty"`
 	Instance  *InstanceKey `json:"instance,omitempty"`
 	Override  *Override    `json:"override,omitempty"`
@@ -163,6 +167,8 @@ type clEntry struct {
 type svcEntry struct {
 	Key  naming.ServiceKey  `json:"key"`
 	Meta naming.ServiceMeta `json:"meta"`
+	// UpdatedMs is the TimeMs of the command that last wrote it.
+	UpdatedMs int64 `json:"updatedMs,omitempty"`
 }
 
 type ovEntry struct {
@@ -345,7 +351,7 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 				m = *c.ServiceMeta
 				m.Metadata = maps.Clone(m.Metadata)
 			}
-			f.st.Services[id] = svcEntry{Key: k, Meta: m}
+			f.st.Services[id] = svcEntry{Key: k, Meta: m, UpdatedMs: c.TimeMs}
 		}
 		return []naming.ServiceKey{k}, nil
 	case OpClusterSet:
@@ -652,5 +658,24 @@ func (f *FSM) Clusters(k naming.ServiceKey) map[string]ClusterSettings {
 			out[e.Cluster] = cs
 		}
 	}
+	return out
+}
+
+// ExplicitService is an explicitly created service and when it was last
+// written.
+type ExplicitService struct {
+	Key       naming.ServiceKey
+	UpdatedMs int64
+}
+
+// ExplicitServices returns every explicitly created service, sorted.
+func (f *FSM) ExplicitServices() []ExplicitService {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]ExplicitService, 0, len(f.st.Services))
+	for _, e := range f.st.Services {
+		out = append(out, ExplicitService{Key: e.Key, UpdatedMs: e.UpdatedMs})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.Less(out[j].Key) })
 	return out
 }

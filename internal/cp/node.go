@@ -216,6 +216,9 @@ func (n *Node) Close() error {
 	return err
 }
 
+// IsLeader reports whether this node is the Raft leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
 // FSM returns the applied state, for reads.
 func (n *Node) FSM() *FSM { return n.fsm }
 
@@ -249,6 +252,9 @@ func (n *Node) Status() Status {
 // leader, and returns the command's own error. It fails with ErrNoLeader
 // when no leader accepted it within the write timeout.
 func (n *Node) Apply(ctx context.Context, c Command) error {
+	if c.TimeMs == 0 {
+		c.TimeMs = time.Now().UnixMilli()
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

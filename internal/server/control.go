@@ -161,3 +161,56 @@ func (c *control) namespaceIDs() []string {
 	}
 	return out
 }
+
+// cleanLoop is Nacos's empty service cleaner: on the control plane leader,
+// an explicitly created service that has had no instance for
+// EmptyServiceCleanAfter, and was not written for as long, is removed.
+func (s *Server) cleanLoop(ctx context.Context) {
+	after := s.cfg.EmptyServiceCleanAfter
+	t := time.NewTicker(max(min(after/4, 15*time.Second), 10*time.Millisecond))
+	defer t.Stop()
+	emptySince := map[naming.ServiceKey]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n := s.ctl.node.Load()
+			if n == nil || !n.IsLeader() {
+				clear(emptySince)
+				continue
+			}
+			seen := map[naming.ServiceKey]bool{}
+			for _, e := range s.ctl.fsm.ExplicitServices() {
+				seen[e.Key] = true
+				if len(s.store.Service(e.Key, naming.Query{}).Hosts) > 0 {
+					delete(emptySince, e.Key)
+					continue
+				}
+				since, ok := emptySince[e.Key]
+				if !ok {
+					emptySince[e.Key] = now
+					continue
+				}
+				if now.Sub(since) < after || now.UnixMilli()-e.UpdatedMs < after.Milliseconds() {
+					continue
+				}
+				k := e.Key
+				wctx, cancel := context.WithTimeout(ctx, s.cfg.CPWriteTimeout)
+				err := n.Apply(wctx, cp.Command{Op: cp.OpServiceDelete, Service: &k})
+				cancel()
+				if err != nil {
+					s.log.Warn("empty service not removed", "service", k.String(), "err", err)
+					continue
+				}
+				delete(emptySince, k)
+				s.log.Info("removed an empty service", "service", k.String(), "empty_for", now.Sub(since).String())
+			}
+			for k := range emptySince {
+				if !seen[k] {
+					delete(emptySince, k)
+				}
+			}
+		}
+	}
+}

@@ -1,9 +1,15 @@
 package server
 
 import (
+	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/distrod/distrod/internal/config"
+	"github.com/distrod/distrod/internal/testutil"
 )
 
 // TestControl_InstanceEditsAreOverridesKeptAcrossReRegister: on a
@@ -113,5 +119,32 @@ func TestControl_ClusterSettingsShowInServiceDetail(t *testing.T) {
 	q.Set("serviceName", "nope")
 	if code, b := body(t, "PUT", base+"/nacos/v1/ns/cluster?"+q.Encode()); code == 200 {
 		t.Fatalf("PUT cluster of an unknown service: %d %s", code, b)
+	}
+}
+
+// TestControl_EmptyServicesAreCleanedUp: an explicitly created service
+// without instances is removed after empty-service-clean-after, one with
+// an instance stays.
+func TestControl_EmptyServicesAreCleanedUp(t *testing.T) {
+	cfg := config.DefaultLocalConfig()
+	cfg.Port = testutil.PortBlock(t)
+	cfg.EmptyServiceCleanAfter = 300 * time.Millisecond
+	_, base, _ := startServer(t, cfg, slog.New(slog.DiscardHandler))
+	for _, svc := range []string{"empty", "used"} {
+		if code, b := body(t, "POST", base+"/nacos/v1/ns/service?serviceName="+svc); code != 200 {
+			t.Fatalf("create %s: %d %s", svc, code, b)
+		}
+	}
+	if code, b := body(t, "POST", base+"/nacos/v1/ns/instance?serviceName=used&ip=10.0.0.1&port=80"); code != 200 {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	testutil.Eventually(t, 10*time.Second, "empty service removed", func() error {
+		if code, _ := body(t, "GET", base+"/nacos/v1/ns/service?serviceName=empty"); code == 200 {
+			return errors.New("still there")
+		}
+		return nil
+	})
+	if code, b := body(t, "GET", base+"/nacos/v1/ns/service?serviceName=used"); code != 200 {
+		t.Fatalf("service with an instance removed: %d %s", code, b)
 	}
 }

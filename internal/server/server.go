@@ -267,6 +267,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.probeLoop(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.cleanLoop(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)
