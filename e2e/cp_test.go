@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -77,8 +78,8 @@ func namespaceIDs(nd *node) (map[string]bool, error) {
 }
 
 // TestControlPlane_OverridesAndNamespacesSurviveFullRestart: on three
-// processes, a namespace, an explicitly created service and a switch
-// written on different nodes, and a weight override set
+// processes, a namespace, an explicitly created service, a switch and a
+// persistent instance written on different nodes, and a weight override set
 // through the HTTP API on a gRPC-registered instance reach every node; a
 // v2 SDK subscriber sees the override by push; after all three processes
 // stop and start again, all of them are still there,
@@ -107,6 +108,19 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 		url.Values{"entry": {"clientBeatInterval"}, "value": {"7000"}})
 	if err != nil || code != 200 {
 		t.Fatalf("set switch: %d %s %v", code, body, err)
+	}
+
+	// A persistent instance on a port this test holds open.
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	upPort := up.Addr().(*net.TCPAddr).Port
+	code, body, err = form("POST", nodes[0].base()+"/nacos/v1/ns/instance", url.Values{"serviceName": {"e2e.cp.persistent"},
+		"ip": {"127.0.0.1"}, "port": {fmt.Sprint(upPort)}, "ephemeral": {"false"}})
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("register persistent: %d %s %v", code, body, err)
 	}
 
 	// The registering SDK runs in its own process: it reconnects when the
@@ -197,6 +211,13 @@ func TestControlPlane_OverridesAndNamespacesSurviveFullRestart(t *testing.T) {
 			}
 			if !strings.Contains(body, `"clientBeatInterval":7000`) {
 				return fmt.Errorf("switches %s", body)
+			}
+			_, body, err = get(nd.base() + "/nacos/v1/ns/instance/list?serviceName=e2e.cp.persistent")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(body, fmt.Sprintf(`"port":%d`, upPort)) || !strings.Contains(body, `"ephemeral":false`) {
+				return fmt.Errorf("persistent instance: %s", body)
 			}
 			return nil
 		})
