@@ -45,6 +45,7 @@ type InstanceKey struct {
 	Port    int               `json:"port"`
 }
 
+// String returns the key's stable text form, "ns##group@@svc#cluster#ip:port".
 func (k InstanceKey) String() string {
 	return k.Service.String() + "#" + k.Cluster + "#" + k.IP + ":" + strconv.Itoa(k.Port)
 }
@@ -479,6 +480,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 type snapshot []byte
 
+// Persist implements raft.FSMSnapshot.
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
 	if _, err := sink.Write(s); err != nil {
 		_ = sink.Cancel()
@@ -487,6 +489,7 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
+// Release implements raft.FSMSnapshot.
 func (s snapshot) Release() {}
 
 // --- reads ---

@@ -448,6 +448,7 @@ func (n *Node) serveForward(conn net.Conn) {
 // slogWriter adapts hclog's text output to slog.
 type slogWriter struct{ l *slog.Logger }
 
+// Write implements io.Writer: one log record per line.
 func (w slogWriter) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
 		if line != "" {

@@ -128,6 +128,7 @@ type prefixConn struct {
 	has   bool
 }
 
+// Read implements net.Conn.
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if c.has && len(p) > 0 {
 		p[0] = c.first
@@ -148,6 +149,7 @@ type blockableConn struct {
 	blocked func(string) bool
 }
 
+// Read implements net.Conn.
 func (c *blockableConn) Read(p []byte) (int, error) {
 	if c.blocked(c.peer) {
 		_ = c.Conn.Close()
@@ -156,6 +158,7 @@ func (c *blockableConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// Write implements net.Conn.
 func (c *blockableConn) Write(p []byte) (int, error) {
 	if c.blocked(c.peer) {
 		_ = c.Conn.Close()
