@@ -148,3 +148,22 @@ func TestNode_NoQuorumFailsFast(t *testing.T) {
 		t.Fatalf("write without quorum took %v", d)
 	}
 }
+
+// TestNode_RaftPortRefusesAWrongSecret: a forwarded write from a peer
+// that does not know the cluster secret is refused at the handshake.
+func TestNode_RaftPortRefusesAWrongSecret(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	leader := tc.members[l]
+	other := tc.members[(l+1)%3]
+	stranger := &Node{o: Options{Handshake: transport.NewHandshaker(other, "wrong-secret", nil, time.Second, nil), WriteTimeout: time.Second}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := stranger.forward(ctx, RaftAddr(leader, testOffset), leader, []byte(`{"op":"switch.set","switch":"x","value":"1"}`))
+	if !errors.Is(err, transport.ErrHandshake) {
+		t.Fatalf("forward with a wrong secret: %v, want a handshake failure", err)
+	}
+	if got := tc.nodes[l].FSM().Switches(); len(got) != 0 {
+		t.Fatalf("switches %v written by a stranger", got)
+	}
+}

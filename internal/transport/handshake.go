@@ -61,14 +61,17 @@ func (h *Handshaker) Server(conn net.Conn) (net.Conn, string, error) {
 	if h.creds == nil {
 		return conn, "", nil
 	}
-	out, peer, err := h.creds.serverHandshake(conn)
+	// ServerHandshake bounds the handshakes in progress, as on the
+	// cluster port.
+	out, info, err := h.creds.ServerHandshake(conn)
 	if err != nil {
 		return nil, "", err
 	}
+	ai, _ := info.(AuthInfo)
 	if err := out.SetDeadline(time.Time{}); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
-	return out, peer, nil
+	return out, ai.Peer, nil
 }
 
 // IsBlocked reports whether fault injection (Block) cuts this node off
