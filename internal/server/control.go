@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -213,4 +214,24 @@ func (s *Server) cleanLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// RegisterPersistent implements nacosgrpc.PersistentRegistry.
+func (c *control) RegisterPersistent(ctx context.Context, k naming.ServiceKey, in naming.Instance) error {
+	return c.Apply(ctx, cp.Command{Op: cp.OpPersistentRegister, Service: &k, Persistent: &in})
+}
+
+// DeregisterPersistent implements nacosgrpc.PersistentRegistry; an
+// unknown instance is not an error (as Nacos).
+func (c *control) DeregisterPersistent(ctx context.Context, k naming.ServiceKey, in naming.Instance) error {
+	cluster := in.ClusterName
+	if cluster == "" {
+		cluster = naming.DefaultCluster
+	}
+	key := cp.InstanceKey{Service: k, Cluster: cluster, IP: in.IP, Port: in.Port}
+	err := c.Apply(ctx, cp.Command{Op: cp.OpPersistentDeregister, Instance: &key})
+	if errors.Is(err, cp.ErrNotFound) {
+		return nil
+	}
+	return err
 }

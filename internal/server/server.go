@@ -86,6 +86,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	grpcSrv, err := nacosgrpc.NewServer(nacosgrpc.Options{
 		Store:           s.store,
+		Persistent:      s.ctl,
 		Push:            s.push,
 		Logger:          log.With("component", "grpc"),
 		Registry:        s.reg,
