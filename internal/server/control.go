@@ -21,8 +21,9 @@ import (
 // control is the node's handle on the durable control plane: the FSM
 // exists from New (reads, the store's overlay), the Raft node from Run.
 type control struct {
-	fsm  *cp.FSM
-	node atomic.Pointer[cp.Node]
+	fsm    *cp.FSM
+	node   atomic.Pointer[cp.Node]
+	writes writeCounts
 }
 
 // newControl builds the control plane's state machine; every change of an
@@ -44,9 +45,13 @@ func (s *Server) newControl() *control {
 func (c *control) Apply(ctx context.Context, cmd cp.Command) error {
 	n := c.node.Load()
 	if n == nil {
-		return fmt.Errorf("%w: the control plane is not running", cp.ErrNoLeader)
+		err := fmt.Errorf("%w: the control plane is not running", cp.ErrNoLeader)
+		c.writes.observe(err)
+		return err
 	}
-	return n.Apply(ctx, cmd)
+	err := n.Apply(ctx, cmd)
+	c.writes.observe(err)
+	return err
 }
 
 // FSM implements nacoshttp.ControlPlane.

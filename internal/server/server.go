@@ -76,6 +76,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.store.OnChange(s.push.OnChange)
 	s.ctl = s.newControl()
+	s.reg.MustRegister(newCPCollector(s.ctl))
 	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
 	guard, err := newGuard(cfg, log)
 	if err != nil {
