@@ -269,8 +269,10 @@ func (n *Node) Apply(ctx context.Context, c Command) error {
 				return res
 			}
 			last = err
-		} else if addr, id := n.raft.LeaderWithID(); addr != "" && id != "" {
-			res, err := n.forward(ctx, string(addr), string(id), b)
+		} else if _, id := n.raft.LeaderWithID(); id != "" {
+			// The leader's address follows from its id (its member
+			// address), as for every voter.
+			res, err := n.forward(ctx, RaftAddr(string(id), n.o.PortOffset), string(id), b)
 			if err == nil {
 				return res
 			}

@@ -48,7 +48,10 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 func (tc *testCluster) start(t *testing.T, i int) {
 	t.Helper()
 	self := tc.members[i]
-	lis, err := net.Listen("tcp", RaftAddr(self, testOffset))
+	// Every interface, as a server listens: the address peers learn must
+	// still be the advertised one.
+	_, port, _ := net.SplitHostPort(RaftAddr(self, testOffset))
+	lis, err := net.Listen("tcp", ":"+port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +93,11 @@ func TestNode_WritesFromAnyNodeReachEveryNode(t *testing.T) {
 		ns := Namespace{ID: fmt.Sprintf("ns-%d", i), Name: "n"}
 		if err := nd.Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &ns}); err != nil {
 			t.Fatalf("create from node %d (leader %d): %v", i, l, err)
+		}
+	}
+	for i, nd := range tc.nodes {
+		if addr, id := nd.raft.LeaderWithID(); string(addr) != RaftAddr(string(id), testOffset) {
+			t.Fatalf("node %d knows leader %s at %s, not its advertised address", i, id, addr)
 		}
 	}
 	err := tc.nodes[(l+1)%3].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &Namespace{ID: "ns-0"}})

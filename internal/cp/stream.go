@@ -92,8 +92,19 @@ func (s *streamLayer) Close() error {
 	return s.lis.Close()
 }
 
-// Addr implements net.Listener.
-func (s *streamLayer) Addr() net.Addr { return s.lis.Addr() }
+// Addr implements net.Listener. It is the address this node advertises to
+// its peers (Raft tells followers where the leader is by it), not the
+// listener's, which may be the unspecified address.
+func (s *streamLayer) Addr() net.Addr { return raftAddr(RaftAddr(s.o.Self, s.o.PortOffset)) }
+
+// raftAddr is an advertised Raft address.
+type raftAddr string
+
+// Network implements net.Addr.
+func (a raftAddr) Network() string { return "tcp" }
+
+// String implements net.Addr.
+func (a raftAddr) String() string { return string(a) }
 
 // Dial implements raft.StreamLayer: it dials a member's Raft port and
 // authenticates as this member, expecting the member that address belongs
