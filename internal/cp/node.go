@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/transport"
@@ -129,9 +130,11 @@ func Open(o Options, lis net.Listener) (*Node, error) {
 		return nil, fmt.Errorf("cp: data dir: %w", err)
 	}
 	var err error
-	n.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	// A data directory in use by another process is an error, not a wait.
+	n.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 3 * time.Second}})
 	if err != nil {
-		return nil, fmt.Errorf("cp: open log %s: %w", dir, err)
+		return nil, fmt.Errorf("cp: open log %s (is another process using this data directory?): %w", dir, err)
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{o.Logger}, DisableTime: true})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
