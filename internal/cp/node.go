@@ -453,11 +453,18 @@ func (n *Node) serveForward(conn net.Conn) {
 // slogWriter adapts hclog's text output to slog.
 type slogWriter struct{ l *slog.Logger }
 
-// Write implements io.Writer: one log record per line.
+// Write implements io.Writer: one log record per line, at the level hclog
+// wrote ("[ERROR] raft: ..." is an error, anything else a warning).
 func (w slogWriter) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		if line != "" {
-			w.l.Warn("raft: " + line)
+		lvl := slog.LevelWarn
+		if rest, ok := strings.CutPrefix(line, "[ERROR]"); ok {
+			lvl, line = slog.LevelError, rest
+		} else if rest, ok := strings.CutPrefix(line, "[WARN]"); ok {
+			line = rest
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			w.l.Log(context.Background(), lvl, line)
 		}
 	}
 	return len(p), nil
