@@ -469,3 +469,49 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Reconcile makes the Raft voters the given members (Self included or
+// not) when this node is the leader; elsewhere it does nothing. Members
+// missing from the configuration are added as voters; voters missing from
+// the list are removed, but never this node and never when the list holds
+// nothing but this node (a member source that lost its peers for a moment
+// must not shrink the cluster to one). It returns the changes made.
+func (n *Node) Reconcile(members []string) ([]string, error) {
+	if n.o.Standalone || !n.IsLeader() {
+		return nil, nil
+	}
+	want := map[string]bool{n.o.Self: true}
+	for _, m := range members {
+		want[m] = true
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("cp: read configuration: %w", err)
+	}
+	have := map[string]bool{}
+	for _, s := range f.Configuration().Servers {
+		have[string(s.ID)] = true
+	}
+	var changes []string
+	for m := range want {
+		if have[m] {
+			continue
+		}
+		if err := n.raft.AddVoter(raft.ServerID(m), raft.ServerAddress(RaftAddr(m, n.o.PortOffset)), 0, n.o.WriteTimeout).Error(); err != nil {
+			return changes, fmt.Errorf("cp: add voter %s: %w", m, err)
+		}
+		changes = append(changes, "+"+m)
+	}
+	if len(want) > 1 {
+		for m := range have {
+			if want[m] {
+				continue
+			}
+			if err := n.raft.RemoveServer(raft.ServerID(m), 0, n.o.WriteTimeout).Error(); err != nil {
+				return changes, fmt.Errorf("cp: remove voter %s: %w", m, err)
+			}
+			changes = append(changes, "-"+m)
+		}
+	}
+	return changes, nil
+}

@@ -175,3 +175,46 @@ func TestNode_RaftPortRefusesAWrongSecret(t *testing.T) {
 		t.Fatalf("switches %v written by a stranger", got)
 	}
 }
+
+// TestNode_ReconcileAddsAndRemovesVoters: a member started later (with the
+// longer member list) becomes a voter when the leader reconciles, receives
+// what was written before, and leaves the configuration when the list no
+// longer names it.
+func TestNode_ReconcileAddsAndRemovesVoters(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	if err := tc.nodes[l].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &Namespace{ID: "before"}}); err != nil {
+		t.Fatal(err)
+	}
+	tc.members = append(tc.members, member(testutil.PortBlock(t)))
+	tc.dirs = append(tc.dirs, t.TempDir())
+	tc.nodes = append(tc.nodes, nil)
+	tc.start(t, 3)
+	testutil.Eventually(t, 10*time.Second, "the new member joins", func() error {
+		l := tc.leader(t)
+		if _, err := tc.nodes[l].Reconcile(tc.members); err != nil {
+			return err
+		}
+		if _, ok := tc.nodes[3].FSM().Namespace("before"); !ok {
+			return errors.New("the new member lacks the earlier write")
+		}
+		return nil
+	})
+	if got := len(tc.nodes[tc.leader(t)].Status().Voters); got != 4 {
+		t.Fatalf("%d voters, want 4", got)
+	}
+	tc.stop(3)
+	testutil.Eventually(t, 10*time.Second, "the departed member leaves", func() error {
+		l := tc.leader(t)
+		if _, err := tc.nodes[l].Reconcile(tc.members[:3]); err != nil {
+			return err
+		}
+		if got := len(tc.nodes[l].Status().Voters); got != 3 {
+			return fmt.Errorf("%d voters", got)
+		}
+		return nil
+	})
+	if err := tc.nodes[tc.leader(t)].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &Namespace{ID: "after"}}); err != nil {
+		t.Fatal(err)
+	}
+}

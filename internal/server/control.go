@@ -240,3 +240,36 @@ func (c *control) DeregisterPersistent(ctx context.Context, k naming.ServiceKey,
 	}
 	return err
 }
+
+// reconcileLoop keeps the Raft voters equal to the member list Distro uses
+// (configuration, cluster.conf or DNS): on the leader, a list that held
+// still for two rounds in a row becomes the configuration.
+func (s *Server) reconcileLoop(ctx context.Context) {
+	if s.cluster == nil {
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	var last []string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		members := s.cluster.tr.Members()
+		stable := slices.Equal(members, last)
+		last = members
+		n := s.ctl.node.Load()
+		if !stable || len(members) == 0 || n == nil || !n.IsLeader() {
+			continue
+		}
+		changes, err := n.Reconcile(members)
+		if err != nil {
+			s.log.Warn("raft voters not reconciled with the member list", "members", members, "err", err)
+		}
+		if len(changes) > 0 {
+			s.log.Info("raft voters follow the member list", "changes", changes)
+		}
+	}
+}

@@ -271,6 +271,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.probeLoop(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.cleanLoop(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.reconcileLoop(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/distrod/distrod/internal/tlsfiles"
@@ -78,3 +79,18 @@ func (h *Handshaker) Server(conn net.Conn) (net.Conn, string, error) {
 // from member addr, so that other cluster protocols can honour the same
 // partition.
 func (t *Transport) IsBlocked(addr string) bool { return t.isBlocked(addr) }
+
+// Members returns the current members other than this node, sorted, as
+// last given to SetMembers.
+func (t *Transport) Members() []string {
+	m := t.members.Load()
+	if m == nil {
+		return nil
+	}
+	out := make([]string, 0, len(*m))
+	for a := range *m {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
