@@ -133,6 +133,12 @@ type Config struct {
 	// leader removes it, as Nacos's empty service cleaner does. Default 60s.
 	EmptyServiceCleanAfter time.Duration `yaml:"empty-service-clean-after"`
 
+	// ExpiredMetadataCleanAfter is how long an instance override outlives
+	// its instance (so that a client's re-registration finds it) before
+	// the leader removes it, as Nacos's expired metadata cleaner. Default
+	// 60s.
+	ExpiredMetadataCleanAfter time.Duration `yaml:"expired-metadata-clean-after"`
+
 	// ---- Cluster membership ----
 
 	// Members lists the cluster members as "host:port"; a missing port
@@ -550,7 +556,9 @@ func DefaultConfig() Config {
 
 		PersistentCheckInterval: 5 * time.Second,
 		EmptyServiceCleanAfter:  time.Minute,
-		PreferHostMode:          HostModeIP,
+
+		ExpiredMetadataCleanAfter: time.Minute,
+		PreferHostMode:            HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
 		MemberFileReload: 2 * time.Second,

@@ -682,3 +682,15 @@ func (f *FSM) ExplicitServices() []ExplicitService {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.Less(out[j].Key) })
 	return out
 }
+
+// OverrideKeys returns the instances that have an override, sorted.
+func (f *FSM) OverrideKeys() []InstanceKey {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]InstanceKey, 0, len(f.st.Overrides))
+	for _, e := range f.st.Overrides {
+		out = append(out, e.Key)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}

@@ -168,14 +168,17 @@ func (c *control) namespaceIDs() []string {
 	return out
 }
 
-// cleanLoop is Nacos's empty service cleaner: on the control plane leader,
-// an explicitly created service that has had no instance for
-// EmptyServiceCleanAfter, and was not written for as long, is removed.
+// cleanLoop runs Nacos's cleaners on the control plane leader: an
+// explicitly created service that has had no instance for
+// EmptyServiceCleanAfter, and was not written for as long, is removed, and
+// so is the override of an instance gone for ExpiredMetadataCleanAfter.
 func (s *Server) cleanLoop(ctx context.Context) {
 	after := s.cfg.EmptyServiceCleanAfter
-	t := time.NewTicker(max(min(after/4, 15*time.Second), 10*time.Millisecond))
+	every := min(after, s.cfg.ExpiredMetadataCleanAfter) / 4
+	t := time.NewTicker(max(min(every, 15*time.Second), 10*time.Millisecond))
 	defer t.Stop()
 	emptySince := map[naming.ServiceKey]time.Time{}
+	goneSince := map[string]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -184,8 +187,10 @@ func (s *Server) cleanLoop(ctx context.Context) {
 			n := s.ctl.node.Load()
 			if n == nil || !n.IsLeader() {
 				clear(emptySince)
+				clear(goneSince)
 				continue
 			}
+			s.cleanOverrides(ctx, n, now, goneSince)
 			seen := map[naming.ServiceKey]bool{}
 			for _, e := range s.ctl.fsm.ExplicitServices() {
 				seen[e.Key] = true
@@ -270,6 +275,43 @@ func (s *Server) reconcileLoop(ctx context.Context) {
 		}
 		if len(changes) > 0 {
 			s.log.Info("raft voters follow the member list", "changes", changes)
+		}
+	}
+}
+
+// cleanOverrides is Nacos's expired metadata cleaner: an override whose
+// instance has been gone for ExpiredMetadataCleanAfter is removed. A
+// re-registration within that time finds the override in place.
+func (s *Server) cleanOverrides(ctx context.Context, n *cp.Node, now time.Time, goneSince map[string]time.Time) {
+	seen := map[string]bool{}
+	for _, k := range s.ctl.fsm.OverrideKeys() {
+		id := k.String()
+		seen[id] = true
+		if _, _, ok := s.store.FindInstance(k.Service, k.IP, k.Port, k.Cluster); ok {
+			delete(goneSince, id)
+			continue
+		}
+		since, ok := goneSince[id]
+		if !ok {
+			goneSince[id] = now
+			continue
+		}
+		if now.Sub(since) < s.cfg.ExpiredMetadataCleanAfter {
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.CPWriteTimeout)
+		err := n.Apply(wctx, cp.Command{Op: cp.OpOverrideDelete, Instance: &k})
+		cancel()
+		if err != nil {
+			s.log.Warn("expired instance override not removed", "instance", id, "err", err)
+			continue
+		}
+		delete(goneSince, id)
+		s.log.Info("removed the override of a departed instance", "instance", id, "gone_for", now.Sub(since).String())
+	}
+	for id := range goneSince {
+		if !seen[id] {
+			delete(goneSince, id)
 		}
 	}
 }

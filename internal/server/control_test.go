@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -147,4 +148,32 @@ func TestControl_EmptyServicesAreCleanedUp(t *testing.T) {
 	if code, b := body(t, "GET", base+"/nacos/v1/ns/service?serviceName=used"); code != 200 {
 		t.Fatalf("service with an instance removed: %d %s", code, b)
 	}
+}
+
+// TestControl_OverridesOfDepartedInstancesExpire: the override of an
+// instance that deregistered is removed after expired-metadata-clean-after.
+func TestControl_OverridesOfDepartedInstancesExpire(t *testing.T) {
+	cfg := config.DefaultLocalConfig()
+	cfg.Port = testutil.PortBlock(t)
+	cfg.ExpiredMetadataCleanAfter = 300 * time.Millisecond
+	srv, base, _ := startServer(t, cfg, slog.New(slog.DiscardHandler))
+	inst := base + "/nacos/v1/ns/instance?serviceName=s&ip=10.0.0.1&port=80"
+	if code, b := body(t, "POST", inst); code != 200 {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	if code, b := body(t, "PUT", inst+"&weight=2"); code != 200 {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	if n := len(srv.ctl.fsm.OverrideKeys()); n != 1 {
+		t.Fatalf("%d overrides, want 1", n)
+	}
+	if code, b := body(t, "DELETE", inst); code != 200 {
+		t.Fatalf("deregister: %d %s", code, b)
+	}
+	testutil.Eventually(t, 10*time.Second, "override removed", func() error {
+		if n := len(srv.ctl.fsm.OverrideKeys()); n != 0 {
+			return fmt.Errorf("%d overrides left", n)
+		}
+		return nil
+	})
 }
