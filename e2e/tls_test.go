@@ -104,4 +104,22 @@ func TestTLS_ClusterOfProcessesWithTLSOnEveryPort(t *testing.T) {
 		}
 		return nil
 	})
+	// The Raft port runs in mutual TLS too: a control plane write through
+	// one node reaches the other.
+	testutil.Eventually(t, 20*time.Second, "namespace written over the TLS Raft port", func() error {
+		req, _ := http.NewRequest("POST", https(nodes[1])+"/nacos/v2/console/namespace?namespaceId=tls&namespaceName=tls", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		_, body, err := getTLS(https(nodes[0]) + "/nacos/v2/console/namespace/list")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(body, `"namespace":"tls"`) {
+			return fmt.Errorf("list: %s", body)
+		}
+		return nil
+	})
 }

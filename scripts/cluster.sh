@@ -6,7 +6,8 @@
 #
 # Extra settings go through the environment (DISTROD_*), e.g.
 #   DISTROD_FAULT_INJECTION=true scripts/cluster.sh start
-# Logs and PIDs live in ${CLUSTER_DIR:-/tmp/distrod-cluster}. The binary is
+# Logs, PIDs and each node's control plane data (data-PORT, emptied on
+# start) live in ${CLUSTER_DIR:-/tmp/distrod-cluster}. The binary is
 # built into bin/distrod unless DISTROD_BIN names one. The nodes share the
 # cluster secret in DISTROD_CLUSTER_SECRET or, when it is unset, a random
 # one written to $CLUSTER_DIR/cluster-secret (mode 0600) and passed as
@@ -64,8 +65,10 @@ members=""
 for i in $(seq 0 $((n - 1))); do members="$members 127.0.0.1:$((base + 10 * i))"; done
 for i in $(seq 0 $((n - 1))); do
   port=$((base + 10 * i))
+  # Each node keeps its control plane data apart; a start is a new cluster.
+  rm -rf "$dir/data-$port"
   env ${secret_env[@]+"${secret_env[@]}"} MODE=cluster NACOS_SERVER_IP=127.0.0.1 NACOS_SERVERS="$members" NACOS_APPLICATION_PORT=$port \
-    "$bin" >"$dir/node-$port.log" 2>&1 &
+    DISTROD_DATA_DIR="$(cd "$dir" && pwd)/data-$port" "$bin" >"$dir/node-$port.log" 2>&1 &
   echo $! >"$dir/node-$port.pid"
 done
 for i in $(seq 0 $((n - 1))); do

@@ -108,6 +108,39 @@ type Config struct {
 	// resolved against it. Default ".". Env NACOS_HOME.
 	Home string `yaml:"home"`
 
+	// DataDir holds the durable control plane (Raft log and snapshots),
+	// relative to Home unless absolute. Default "data" (NACOS_HOME/data).
+	DataDir string `yaml:"data-dir"`
+
+	// RaftPortOffset is added to Port to get the control plane's Raft port
+	// in cluster mode. Default -1000 (port 7848), as Nacos.
+	RaftPortOffset int `yaml:"raft-port-offset"`
+
+	// RaftHeartbeatTimeout is Raft's heartbeat and election timeout; the
+	// leader lease is half of it. Default 1s.
+	RaftHeartbeatTimeout time.Duration `yaml:"raft-heartbeat-timeout"`
+
+	// CPWriteTimeout bounds a control plane write (namespaces, overrides,
+	// switches), including the wait for a leader: past it the write fails
+	// with 503 "no leader". Default 3s.
+	CPWriteTimeout time.Duration `yaml:"cp-write-timeout"`
+
+	// PersistentCheckInterval is how often the node probing a persistent
+	// instance checks it (TCP connect, or its cluster's HTTP checker); two
+	// results in a row that disagree with its health change it. Default 5s.
+	PersistentCheckInterval time.Duration `yaml:"persistent-check-interval"`
+
+	// EmptyServiceCleanAfter is how long an explicitly created service
+	// may stay without instances (and unchanged) before the control plane
+	// leader removes it, as Nacos's empty service cleaner does. Default 60s.
+	EmptyServiceCleanAfter time.Duration `yaml:"empty-service-clean-after"`
+
+	// ExpiredMetadataCleanAfter is how long an instance override outlives
+	// its instance (so that a client's re-registration finds it) before
+	// the leader removes it, as Nacos's expired metadata cleaner. Default
+	// 60s.
+	ExpiredMetadataCleanAfter time.Duration `yaml:"expired-metadata-clean-after"`
+
 	// ---- Cluster membership ----
 
 	// Members lists the cluster members as "host:port"; a missing port
@@ -517,7 +550,17 @@ func DefaultConfig() Config {
 		GRPCPortOffset:    1000,
 		ClusterPortOffset: 1001,
 		Home:              ".",
-		PreferHostMode:    HostModeIP,
+		DataDir:           "data",
+		RaftPortOffset:    -1000,
+
+		RaftHeartbeatTimeout: time.Second,
+		CPWriteTimeout:       3 * time.Second,
+
+		PersistentCheckInterval: 5 * time.Second,
+		EmptyServiceCleanAfter:  time.Minute,
+
+		ExpiredMetadataCleanAfter: time.Minute,
+		PreferHostMode:            HostModeIP,
 
 		MemberFile:       "conf/cluster.conf",
 		MemberFileReload: 2 * time.Second,
@@ -639,6 +682,12 @@ func (c Config) GRPCPort() int { return c.Port + c.GRPCPortOffset }
 
 // ClusterPort returns the cluster gRPC port, Port + ClusterPortOffset.
 func (c Config) ClusterPort() int { return c.Port + c.ClusterPortOffset }
+
+// RaftPort returns the control plane's Raft port, Port + RaftPortOffset.
+func (c Config) RaftPort() int { return c.Port + c.RaftPortOffset }
+
+// DataPath returns DataDir resolved against Home.
+func (c Config) DataPath() string { return c.HomePath(c.DataDir) }
 
 // MemberFilePath returns MemberFile resolved against Home.
 func (c Config) MemberFilePath() string {

@@ -87,6 +87,10 @@ func (c Config) Validate() error {
 			ErrInvalidPort, c.GRPCPortOffset, c.ClusterPortOffset))
 	case c.GRPCPortOffset == c.ClusterPortOffset:
 		add(fmt.Errorf("%w: grpc-port-offset and cluster-port-offset are both %d; they must differ", ErrInvalidPort, c.GRPCPortOffset))
+	case c.RaftPortOffset == 0 || c.RaftPortOffset == c.GRPCPortOffset || c.RaftPortOffset == c.ClusterPortOffset:
+		add(fmt.Errorf("%w: raft-port-offset (%d) must be non-zero and differ from the gRPC and cluster offsets", ErrInvalidPort, c.RaftPortOffset))
+	case c.Mode == ModeCluster && validPort(c.Port) && !validPort(c.RaftPort()):
+		add(fmt.Errorf("%w: port %d gives Raft port %d, not in 1..65535: set raft-port-offset", ErrInvalidPort, c.Port, c.RaftPort()))
 	case validPort(c.Port):
 		if !validPort(c.GRPCPort()) || !validPort(c.ClusterPort()) {
 			add(fmt.Errorf("%w: port %d gives gRPC port %d and cluster port %d; both must be in 1..65535: lower the port",
@@ -173,6 +177,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateTLS()...)
 
+	if strings.TrimSpace(c.DataDir) == "" {
+		add(fmt.Errorf("%w: data-dir is empty: the control plane needs a directory (default data, under home)", ErrInvalidValue))
+	}
 	// Durations: every one must be positive.
 	rv := reflect.ValueOf(c)
 	for _, s := range settings() {

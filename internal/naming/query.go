@@ -55,15 +55,25 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 	defer s.mu.RUnlock()
 	v := ServiceView{Key: k}
 	sv := s.services[k]
-	if sv == nil || !sv.exists() {
+	cm, inCatalog := s.catalogMeta(k)
+	persistent := s.catalogPersistent(k)
+	if (sv == nil || !sv.exists()) && !inCatalog && len(persistent) == 0 {
 		return v
 	}
-	v.Exists, v.Revision = true, sv.revision
-	if sv.meta != nil {
+	v.Exists = true
+	switch {
+	case inCatalog:
+		v.Explicit, v.Meta = true, cm
+	case sv != nil && sv.meta != nil:
 		v.Explicit = true
 		v.Meta = *sv.meta
 		v.Meta.Metadata = cloneMap(sv.meta.Metadata)
 	}
+	v.Revision = s.catalogRevision(k)
+	if sv == nil {
+		sv = &service{key: k}
+	}
+	v.Revision += sv.revision
 	want := map[string]bool{}
 	for _, c := range q.Clusters {
 		want[c] = true
@@ -83,11 +93,17 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 		cluster string
 	}
 	picked := make(map[addrKey]pick, 8)
+	ov := s.overlayFor(k)
 	for id := range sv.publishers {
 		c := s.clients[id]
 		p := c.services[k]
 		for i := range p.Instances {
 			in := &p.Instances[i]
+			if ov != nil {
+				cp := *in
+				ov(&cp)
+				in = &cp
+			}
 			clusters[in.ClusterName] = true
 			if len(want) > 0 && !want[in.ClusterName] {
 				continue
@@ -101,6 +117,22 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 				continue
 			}
 			picked[ak] = pick{in: in, v: v}
+		}
+	}
+	// Persistent instances (the catalog's) come after the ephemeral ones:
+	// an address both hold is shown once, as the ephemeral copy.
+	for i := range persistent {
+		in := &persistent[i]
+		if ov != nil {
+			ov(in)
+		}
+		clusters[in.ClusterName] = true
+		if (len(want) > 0 && !want[in.ClusterName]) || (q.EnabledOnly && !in.Enabled) {
+			continue
+		}
+		ak := addrKey{in.IP, in.Port, in.ClusterName}
+		if _, ok := picked[ak]; !ok {
+			picked[ak] = pick{in: in}
 		}
 	}
 	hosts := make([]Instance, 0, len(picked))
@@ -140,17 +172,22 @@ func (s *Store) HasService(k ServiceKey) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sv := s.services[k]
-	return sv != nil && sv.exists()
+	if sv != nil && sv.exists() {
+		return true
+	}
+	_, ok := s.catalogMeta(k)
+	return ok || len(s.catalogPersistent(k)) > 0
 }
 
 // Revision returns the revision of service k (0 if unknown), cheaply.
 func (s *Store) Revision(k ServiceKey) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	rev := s.catalogRevision(k)
 	if sv := s.services[k]; sv != nil {
-		return sv.revision
+		rev += sv.revision
 	}
-	return 0
+	return rev
 }
 
 // FindInstance returns the instance ip:port of service k in cluster ("" =
@@ -160,7 +197,7 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 	defer s.mu.RUnlock()
 	sv := s.services[k]
 	if sv == nil {
-		return Instance{}, "", false
+		sv = &service{key: k}
 	}
 	ids := make([]string, 0, len(sv.publishers))
 	for id := range sv.publishers {
@@ -172,8 +209,20 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 		for i := range p.Instances {
 			in := &p.Instances[i]
 			if in.IP == ip && in.Port == port && (cluster == "" || in.ClusterName == cluster) {
-				return in.Clone(), id, true
+				out := in.Clone()
+				if ov := s.overlayFor(k); ov != nil {
+					ov(&out)
+				}
+				return out, id, true
 			}
+		}
+	}
+	for _, in := range s.catalogPersistent(k) {
+		if in.IP == ip && in.Port == port && (cluster == "" || in.ClusterName == cluster) {
+			if ov := s.overlayFor(k); ov != nil {
+				ov(&in)
+			}
+			return in, "", true
 		}
 	}
 	return Instance{}, "", false
@@ -203,6 +252,9 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 		if sv.meta != nil {
 			sum.Meta = *sv.meta
 		}
+		if cm, ok := s.catalogMeta(k); ok {
+			sum.Explicit, sum.Meta = true, cm
+		}
 		clusters := map[string]bool{}
 		for id := range sv.publishers {
 			for _, in := range s.clients[id].services[k].Instances {
@@ -212,6 +264,30 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 				}
 				clusters[in.ClusterName] = true
 			}
+		}
+		for _, in := range s.catalogPersistent(k) {
+			sum.InstanceCount++
+			if in.Healthy {
+				sum.HealthyCount++
+			}
+			clusters[in.ClusterName] = true
+		}
+		sum.ClusterCount = len(clusters)
+		out = append(out, sum)
+	}
+	for _, k := range s.catalogServices(NormalizeNamespace(ns)) {
+		if sv := s.byNamespace[k.Namespace][k]; (sv != nil && sv.exists()) || (keep != nil && !keep(k)) {
+			continue
+		}
+		m, explicit := s.catalogMeta(k)
+		sum := ServiceSummary{Key: k, Explicit: explicit, Meta: m}
+		clusters := map[string]bool{}
+		for _, in := range s.catalogPersistent(k) {
+			sum.InstanceCount++
+			if in.Healthy {
+				sum.HealthyCount++
+			}
+			clusters[in.ClusterName] = true
 		}
 		sum.ClusterCount = len(clusters)
 		out = append(out, sum)
@@ -227,6 +303,11 @@ func (s *Store) Namespaces() []string {
 	out := make([]string, 0, len(s.byNamespace))
 	for ns := range s.byNamespace {
 		out = append(out, ns)
+	}
+	for _, ns := range s.catalogNamespaces() {
+		if _, ok := s.byNamespace[ns]; !ok {
+			out = append(out, ns)
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unique"
 
 	"github.com/distrod/distrod/internal/hlc"
@@ -219,6 +220,9 @@ type Store struct {
 	listeners []func(Change)
 
 	flaws Flaws
+	// overlay adjusts instances on every read (overlay.go).
+	overlay atomic.Pointer[Overlay]
+	catalog atomic.Pointer[Catalog]
 	// contestedSince is the start (Unix ms) of the current episode in
 	// which ownership may be contested, 0 when it is not; see
 	// SetContested.

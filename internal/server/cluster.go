@@ -16,6 +16,7 @@ import (
 	"github.com/distrod/distrod/internal/membership"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/replica"
+	"github.com/distrod/distrod/internal/tlsfiles"
 	"github.com/distrod/distrod/internal/transport"
 )
 
@@ -45,6 +46,8 @@ type cluster struct {
 	store *naming.Store
 	sh    *replica.Shell
 	tr    peerLink
+	// tlsSrc is the cluster TLS files (nil: none), shared with the Raft port.
+	tlsSrc *tlsfiles.Source
 
 	inbox      chan event
 	changeKick chan struct{}
@@ -99,6 +102,7 @@ func newCluster(cfg config.Config, opts options, log *slog.Logger, store *naming
 	if err != nil {
 		return nil, nil, err
 	}
+	c.tlsSrc = clusterTLS
 	tropts := opts.transport
 	tropts.TLS, tropts.Ready, tropts.Logger, tropts.Forward = clusterTLS, c.ready.Load, c.log, forward
 	tr := link(tropts, c.onMessage, c.onFail)

@@ -63,6 +63,7 @@ func runNode(t *testing.T, cfg config.Config) *testNode {
 // probe over scheme with hc.
 func startNode(t *testing.T, cfg config.Config, scheme string, hc *http.Client) *testNode {
 	t.Helper()
+	testDataDir(t, &cfg)
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}

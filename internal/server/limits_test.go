@@ -37,6 +37,7 @@ func TestServer_CapsHTTPConnectionsPerIP(t *testing.T) {
 	cfg := config.DefaultLocalConfig()
 	cfg.Port = testutil.PortBlock(t)
 	cfg.MaxConnectionsPerIP = 2
+	testDataDir(t, &cfg)
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}

@@ -259,6 +259,32 @@ func (l *memLink) Block(peers []string) {
 	l.mu.Unlock()
 }
 
+// IsBlocked implements peerLink.
+func (l *memLink) IsBlocked(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.blocked, addr)
+}
+
+// IsMember implements peerLink.
+func (l *memLink) IsMember(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.members[addr]
+}
+
+// Members implements peerLink.
+func (l *memLink) Members() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.members))
+	for a := range l.members {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Traffic implements peerLink; a memLink keeps no counters.
 func (l *memLink) Traffic() []transport.Traffic { return nil }
 

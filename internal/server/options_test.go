@@ -20,31 +20,38 @@ import (
 // where they are read instead. Every other field must have a check in
 // arrivals.
 var readElsewhere = map[string]string{
-	"Mode":                "New: builds the cluster (transport, forwarder, shell) only in cluster mode",
-	"PreferHostMode":      "config.Load: resolves IP to the host name",
-	"ClusterSecretFile":   "config.Load: reads the file into ClusterSecret",
-	"ClusterInsecure":     "config.Validate and securityWarnings (access.go)",
-	"StatusAccess":        "New: restricts /distrod/status (access.go)",
-	"DebugAccess":         "mountDebug (access.go)",
-	"FaultInjection":      "mountDebug (access.go)",
-	"Pprof":               "mountDebug (access.go)",
-	"HTTPTLSCertFile":     "loadTLS (tls.go, tls_test.go)",
-	"HTTPTLSKeyFile":      "loadTLS (tls.go, tls_test.go)",
-	"HTTPTLSClientCAFile": "loadTLS (tls.go, tls_test.go)",
-	"GRPCTLSCertFile":     "loadTLS (tls.go, tls_test.go)",
-	"GRPCTLSKeyFile":      "loadTLS (tls.go, tls_test.go)",
-	"GRPCTLSClientCAFile": "loadTLS (tls.go, tls_test.go)",
-	"ClusterTLSCertFile":  "loadClusterTLS (tls.go, tls_test.go)",
-	"ClusterTLSKeyFile":   "loadClusterTLS (tls.go, tls_test.go)",
-	"ClusterTLSCAFile":    "loadClusterTLS (tls.go, tls_test.go)",
-	"AuthAdminPassword":   "newGuard seeds the first admin (auth.go, auth_test.go)",
-	"LogLevel":            "NewLogger (log.go)",
-	"LogFormat":           "NewLogger (log.go)",
-	"MemberDNSServer":     "checked below with the dns lookup",
-	"MemberFile":          "checked below with the file lookup",
-	"MemberFileReload":    "checked below with the file lookup",
-	"MemberDNS":           "checked below with the dns lookup",
-	"MemberDNSRefresh":    "checked below with the dns lookup",
+	"Mode":                      "New: builds the cluster (transport, forwarder, shell) only in cluster mode",
+	"PreferHostMode":            "config.Load: resolves IP to the host name",
+	"ClusterSecretFile":         "config.Load: reads the file into ClusterSecret",
+	"ClusterInsecure":           "config.Validate and securityWarnings (access.go)",
+	"StatusAccess":              "New: restricts /distrod/status (access.go)",
+	"DebugAccess":               "mountDebug (access.go)",
+	"FaultInjection":            "mountDebug (access.go)",
+	"Pprof":                     "mountDebug (access.go)",
+	"HTTPTLSCertFile":           "loadTLS (tls.go, tls_test.go)",
+	"HTTPTLSKeyFile":            "loadTLS (tls.go, tls_test.go)",
+	"HTTPTLSClientCAFile":       "loadTLS (tls.go, tls_test.go)",
+	"GRPCTLSCertFile":           "loadTLS (tls.go, tls_test.go)",
+	"GRPCTLSKeyFile":            "loadTLS (tls.go, tls_test.go)",
+	"GRPCTLSClientCAFile":       "loadTLS (tls.go, tls_test.go)",
+	"ClusterTLSCertFile":        "loadClusterTLS (tls.go, tls_test.go)",
+	"ClusterTLSKeyFile":         "loadClusterTLS (tls.go, tls_test.go)",
+	"ClusterTLSCAFile":          "loadClusterTLS (tls.go, tls_test.go)",
+	"AuthAdminPassword":         "newGuard seeds the first admin (auth.go, auth_test.go)",
+	"LogLevel":                  "NewLogger (log.go)",
+	"LogFormat":                 "NewLogger (log.go)",
+	"MemberDNSServer":           "checked below with the dns lookup",
+	"MemberFile":                "checked below with the file lookup",
+	"MemberFileReload":          "checked below with the file lookup",
+	"MemberDNS":                 "checked below with the dns lookup",
+	"MemberDNSRefresh":          "checked below with the dns lookup",
+	"DataDir":                   "openControl (control.go, via Config.DataPath)",
+	"RaftPortOffset":            "openControl (control.go)",
+	"RaftHeartbeatTimeout":      "openControl (control.go)",
+	"CPWriteTimeout":            "openControl (control.go)",
+	"PersistentCheckInterval":   "the persistent-instance prober (probe.go)",
+	"EmptyServiceCleanAfter":    "the control plane's cleanup loop (control.go)",
+	"ExpiredMetadataCleanAfter": "the control plane's cleanup loop (control.go)",
 }
 
 // nonDefaultConfig is a valid cluster configuration in which every field
@@ -60,6 +67,13 @@ func nonDefaultConfig(t *testing.T) config.Config {
 	c.GRPCPortOffset = 1100
 	c.ClusterPortOffset = 1101
 	c.Home = t.TempDir()
+	c.DataDir = t.TempDir()
+	c.RaftPortOffset = -1100
+	c.RaftHeartbeatTimeout = 700 * time.Millisecond
+	c.CPWriteTimeout = 4 * time.Second
+	c.PersistentCheckInterval = 7 * time.Second
+	c.EmptyServiceCleanAfter = 70 * time.Second
+	c.ExpiredMetadataCleanAfter = 80 * time.Second
 	c.Members = []string{"127.0.0.2:18848", "127.0.0.3:18848", "127.0.0.4:18848"}
 	c.MemberLookup = config.LookupStatic
 	c.MemberFile = "conf/members.conf"

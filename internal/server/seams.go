@@ -28,6 +28,13 @@ type peerLink interface {
 	Close()
 	// Block cuts the link to peers in both directions (fault injection).
 	Block(peers []string)
+	// IsBlocked reports whether Block cuts this node off from addr (the
+	// control plane's Raft port honours the same partition); IsMember
+	// whether addr is a current member other than this node; Members
+	// those members, sorted.
+	IsBlocked(addr string) bool
+	IsMember(addr string) bool
+	Members() []string
 	// Traffic and Refused are the link's cumulative counters.
 	Traffic() []transport.Traffic
 	Refused() [transport.NumRefusals]uint64

@@ -22,6 +22,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/connlimit"
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
@@ -40,6 +41,7 @@ type Server struct {
 	grpc    *nacosgrpc.Server
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 	tls     tlsSources
+	ctl     *control // the durable control plane (control.go)
 	// httpRefused counts HTTP connections closed over the per-IP limit.
 	httpRefused prometheus.Counter
 }
@@ -76,6 +78,8 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	pushOpts.Store, pushOpts.Logger, pushOpts.Registry = s.store, log.With("component", "push"), s.reg
 	s.push = push.New(pushOpts)
 	s.store.OnChange(s.push.OnChange)
+	s.ctl = s.newControl()
+	s.reg.MustRegister(newCPCollector(s.ctl))
 	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
 	guard, err := newGuard(cfg, opts.auth, log)
 	if err != nil {
@@ -86,6 +90,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	}
 	grpcOpts := opts.grpc
 	grpcOpts.Store, grpcOpts.Push, grpcOpts.Registry = s.store, s.push, s.reg
+	grpcOpts.Persistent = s.ctl
 	grpcOpts.Logger = log.With("component", "grpc")
 	grpcOpts.Ready, grpcOpts.Auth, grpcOpts.TLS = s.ready, guard, s.tls.grpcConfig()
 	grpcSrv, err := nacosgrpc.NewServer(grpcOpts)
@@ -116,6 +121,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	httpOpts.Store, httpOpts.Router, httpOpts.UDP, httpOpts.Registry = s.store, router, s.push, s.reg
 	httpOpts.Logger = log.With("component", "http")
 	httpOpts.Forwarder, httpOpts.Ready, httpOpts.Auth = fwd, s.ready, guard
+	httpOpts.Control = s.ctl
 	httpOpts.Extra = map[string]http.Handler{
 		"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 		"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
@@ -132,6 +138,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
 	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
+	mux.Handle("/distrod/cp", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleControlStatus)))
 	// Debug endpoints: debug-access decides who may reach them, and when
 	// client auth is on they also need ROLE_ADMIN.
 	s.mountDebug(mux, func(f http.HandlerFunc) http.Handler { return nacoshttp.RequireAdmin(guard, f) })
@@ -150,6 +157,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 		AuthEnabled: guard != nil && guard.Enabled(),
 		Protect:     func(h http.Handler) http.Handler { return nacoshttp.RequireAdmin(guard, h) },
 		Logger:      log.With("component", "console"),
+		Namespaces:  s.ctl.namespaceIDs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: console: %w", err)
@@ -194,6 +202,21 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: cluster listener: %w", err)
 		}
 	}
+	raftLis, err := s.listenRaft()
+	if err == nil {
+		var node *cp.Node
+		if node, err = s.openControl(raftLis); err == nil {
+			defer closeControl(node)
+		}
+	}
+	if err != nil {
+		_ = httpLis.Close()
+		_ = grpcLis.Close()
+		if clusterLis != nil {
+			_ = clusterLis.Close()
+		}
+		return err
+	}
 	httpLis = connlimit.New(httpLis, s.cfg.MaxConnectionsPerIP, func(ip netip.Addr) {
 		s.httpRefused.Inc()
 		s.log.Debug("http connection refused: per-IP limit", "ip", ip, "max", s.cfg.MaxConnectionsPerIP)
@@ -212,6 +235,12 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.probeLoop(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.cleanLoop(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.reconcileLoop(ctx) }()
 	errc := make(chan error, 4)
 	if s.cluster != nil {
 		wg.Add(2)
@@ -247,7 +276,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("distrod listening", "mode", s.cfg.Mode, "http", httpLis.Addr().String(),
-		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis),
+		"context_path", s.cfg.ContextPath, "grpc", grpcLis.Addr().String(), "cluster", listenAddr(clusterLis), "raft", listenAddr(raftLis), "data_dir", s.cfg.DataPath(),
 		"members", s.cfg.Members, "cluster_auth", s.clusterAuth(),
 		"http_tls", describeTLS(s.tls.http, false), "grpc_tls", describeTLS(s.tls.grpc, s.cfg.GRPCTLSCompatibility))
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func startStandalone(t *testing.T) (base string, stop func() error) {
 // and waits for its HTTP port.
 func startServer(t *testing.T, cfg config.Config, log *slog.Logger) (srv *Server, base string, stop func() error) {
 	t.Helper()
+	testDataDir(t, &cfg)
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,4 +111,15 @@ func TestServer_StandaloneServesAPIMetricsAndStatus(t *testing.T) {
 	if _, err := http.Get(base + "/nacos/v1/console/health/liveness"); err == nil {
 		t.Fatal("server still answers after stop")
 	}
+}
+
+// testDataDir keeps a test node's control plane data in a temporary
+// directory and its Raft port off the port blocks' other ports.
+func testDataDir(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	if cfg.DataDir == "" || !filepath.IsAbs(cfg.HomePath(cfg.DataDir)) {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.RaftPortOffset = testutil.RaftPortOffset
+	cfg.RaftHeartbeatTimeout = 300 * time.Millisecond
 }

@@ -47,8 +47,13 @@ func Poll(timeout time.Duration, cond func() error) error {
 var portMu sync.Mutex
 var nextPort = 20000 + (os.Getpid()%190)*100
 
-// PortBlock returns a base port p such that p (HTTP), p+1000 (Nacos gRPC)
-// and p+1001 (cluster) are all free on 127.0.0.1 right now. Ports are
+// RaftPortOffset is the Raft port offset test nodes use: p+1002 is never
+// another block's HTTP, gRPC or cluster port, where the default (-1000)
+// would be.
+const RaftPortOffset = 1002
+
+// PortBlock returns a base port p such that p (HTTP), p+1000 (Nacos gRPC),
+// p+1001 (cluster) and p+RaftPortOffset (Raft) are all free on 127.0.0.1 right now. Ports are
 // handed out from a per-process range so parallel test binaries rarely
 // collide; each candidate is checked by binding it.
 func PortBlock(t testing.TB) int {
@@ -63,7 +68,7 @@ func PortBlock(t testing.TB) int {
 		if nextPort > 39000 {
 			nextPort = 20000
 		}
-		if free(p) && free(p+1000) && free(p+1001) {
+		if free(p) && free(p+1000) && free(p+1001) && free(p+RaftPortOffset) {
 			return p
 		}
 	}
@@ -161,7 +166,8 @@ func (p *Process) Start() {
 		p.t.Fatal(err)
 	}
 	cmd := exec.Command(p.Bin, p.Args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, p.Env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
+		"DISTROD_RAFT_PORT_OFFSET=" + strconv.Itoa(RaftPortOffset), "DISTROD_RAFT_HEARTBEAT_TIMEOUT=300ms"}, p.Env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = filepath.Dir(p.Log)
 	if err := cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,9 @@ type Options struct {
 	Protect func(http.Handler) http.Handler
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+	// Namespaces, when set, returns the namespaces an operator created
+	// (the control plane); they are listed even without services.
+	Namespaces func() []string
 }
 
 // NodeReport is one member's status for the cluster page.
@@ -152,14 +156,25 @@ type NamespaceRow struct {
 
 func (c *Console) namespaces(w http.ResponseWriter, r *http.Request) {
 	out := []NamespaceRow{}
-	for _, ns := range c.o.Store.Namespaces() {
+	names := c.o.Store.Namespaces()
+	created := map[string]bool{}
+	if c.o.Namespaces != nil {
+		for _, ns := range c.o.Namespaces() {
+			created[ns] = true
+			if !slices.Contains(names, ns) {
+				names = append(names, ns)
+			}
+		}
+		slices.Sort(names)
+	}
+	for _, ns := range names {
 		row := NamespaceRow{Namespace: ns}
 		for _, s := range c.o.Store.Services(ns, nil) {
 			row.Services++
 			row.Instances += s.InstanceCount
 			row.Healthy += s.HealthyCount
 		}
-		if row.Services > 0 {
+		if row.Services > 0 || created[ns] {
 			out = append(out, row)
 		}
 	}

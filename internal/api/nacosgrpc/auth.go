@@ -16,6 +16,8 @@ func accessOf(req any) (nr *namingRequest, action, respType string, ok bool) {
 	switch r := req.(type) {
 	case *instanceRequest:
 		return &r.namingRequest, auth.Write, typeInstanceResponse, true
+	case *persistentInstanceRequest:
+		return &r.namingRequest, auth.Write, typeInstanceResponse, true
 	case *batchInstanceRequest:
 		return &r.namingRequest, auth.Write, typeBatchInstanceResponse, true
 	case *serviceQueryRequest:

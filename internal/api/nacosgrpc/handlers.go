@@ -14,6 +14,8 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 		return typeServerCheckResponse, serverCheckResponse{responseHead: ok(r.RequestID), ConnectionID: c.id}, nil
 	case *instanceRequest:
 		return s.handleInstance(c, r)
+	case *persistentInstanceRequest:
+		return s.handlePersistent(r)
 	case *batchInstanceRequest:
 		return s.handleBatch(c, r)
 	case *serviceQueryRequest:
@@ -51,8 +53,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 	return "", nil, errorf(CodeNoHandler, msgNoHandler)
 }
 
-// errPersistent refuses persistent instances, as the HTTP API does: they
-// need Nacos's Raft group, which distrod does not have.
+// errPersistent refuses persistent instances in an InstanceRequest (the
+// Java client sends them as PersistentInstanceRequest, persistent.go), and
+// PersistentInstanceRequest when no PersistentRegistry is configured.
 var errPersistent = errorf(CodeInvalidParam,
 	"distrod serves ephemeral instances only: persistent instances (ephemeral=false) are not supported")
 

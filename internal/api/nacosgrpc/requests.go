@@ -195,6 +195,8 @@ func newRequest(typ string) any {
 		return new(healthCheckRequest)
 	case typeInstanceRequest:
 		return new(instanceRequest)
+	case typePersistentInstanceRequest:
+		return new(persistentInstanceRequest)
 	case typeBatchInstanceRequest:
 		return new(batchInstanceRequest)
 	case typeServiceQueryRequest:

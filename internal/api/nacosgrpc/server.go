@@ -34,6 +34,9 @@ import (
 type Options struct {
 	// Store holds the naming data. Required.
 	Store *naming.Store
+	// Persistent keeps persistent instances (PersistentInstanceRequest);
+	// nil refuses them.
+	Persistent PersistentRegistry
 	// Push delivers changes to this server's subscribers and builds the
 	// serviceInfo answers. Required.
 	Push *push.Engine

@@ -28,7 +28,7 @@ func (c *call) catalogService() (any, error) {
 		Service  svc           `json:"service"`
 		Clusters []clusterJSON `json:"clusters"`
 	}{svc{k.Name, k.Group, jfloat(v.Meta.ProtectThreshold), toSelectorJSON(v.Meta.Selector), nonNilMap(v.Meta.Metadata)},
-		clustersJSON(v.Clusters)}, nil
+		c.s.clustersJSON(k, v.Clusters)}, nil
 }
 
 // catalogInstances is GET /catalog/instances: every instance of a cluster,

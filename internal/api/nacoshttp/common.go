@@ -202,7 +202,7 @@ func (c *call) instanceFromParams() (naming.ServiceKey, naming.Instance, error) 
 	in.Enabled, _ = c.enabledParam(true)
 	in.Healthy = c.optBool("healthy", true)
 	in.Ephemeral = c.optBool("ephemeral", true)
-	if !in.Ephemeral {
+	if !in.Ephemeral && c.s.o.Control == nil {
 		return k, in, newErr(http.StatusBadRequest, codeInstanceError,
 			"distrod serves ephemeral instances only: persistent instances (ephemeral=false) are not supported")
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
 	// it. May be nil.
 	Extra map[string]http.Handler
+	// Control, when set, is the durable control plane: namespaces and
+	// instance overrides (control.go). nil keeps instance edits in the
+	// instances' own records and serves no namespace API.
+	Control ControlPlane
 }
 
 // Router decides who handles a write for an ownership tag: "ip:port" for
@@ -141,6 +145,7 @@ func New(o Options) (http.Handler, error) {
 	s.registerV2()
 	s.registerConsole()
 	s.registerAuth()
+	s.registerControl()
 	return s, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -19,6 +20,9 @@ func (c *call) register() (any, error) {
 	k, in, err := c.instanceFromParams()
 	if err != nil {
 		return nil, err
+	}
+	if !in.Ephemeral {
+		return c.registerPersistent(k, in)
 	}
 	id := naming.IPPortClientID(in.IP, in.Port)
 	c.touch(naming.PubKey(id, k))
@@ -37,6 +41,9 @@ func (c *call) deregister() (any, error) {
 	ip, port, err := c.ipPort()
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil && c.isPersistent(k, ip, port) {
+		return c.deregisterPersistent(k, ip, port)
 	}
 	c.touch(naming.PubKey(naming.IPPortClientID(ip, port), k))
 	// Nacos answers ok for an unknown instance (it only logs).
@@ -57,6 +64,9 @@ func (c *call) update() (any, error) {
 		return nil, serviceNotFound(k)
 	}
 	cluster := c.clusterParam("")
+	if c.s.o.Control != nil {
+		return c.updateOverride(k, in, cluster)
+	}
 	c.touch(naming.PubKey(naming.IPPortClientID(in.IP, in.Port), k))
 	err = c.s.store.UpdateInstance(c.nowMs(), naming.IPPortClientID(in.IP, in.Port), k, in.IP, in.Port, cluster, func(x *naming.Instance) {
 		x.Weight, x.Enabled, x.Metadata = in.Weight, in.Enabled, in.Metadata
@@ -94,6 +104,16 @@ func (c *call) patch() (any, error) {
 	enabled, hasEnabled := c.enabledParam(true)
 	hasHealthy := c.optional("healthy", "") != ""
 	healthy := c.optBool("healthy", true)
+	if c.s.o.Control != nil && !hasHealthy {
+		o := cp.Override{Metadata: md}
+		if hasWeight {
+			o.Weight = &w
+		}
+		if hasEnabled {
+			o.Enabled = &enabled
+		}
+		return c.patchOverride(k, ip, port, o)
+	}
 	c.touch(naming.PubKey(naming.IPPortClientID(ip, port), k))
 	err = c.s.store.UpdateInstance(c.nowMs(), naming.IPPortClientID(ip, port), k, ip, port, c.clusterParam(""), func(x *naming.Instance) {
 		if md != nil {
@@ -338,6 +358,9 @@ func (c *call) metadataBatch(remove bool) (any, error) {
 	targets, err := c.batchTargets(k)
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.metadataBatchOverride(k, md, remove, targets)
 	}
 	updated := []string{}
 	for _, t := range targets {

@@ -75,8 +75,9 @@ func defaultSwitches(beatMs, cacheMs int64) switches {
 
 func (s *server) switches() switches {
 	s.swMu.Lock()
-	defer s.swMu.Unlock()
-	return s.sw
+	sw := s.sw
+	s.swMu.Unlock()
+	return s.controlSwitches(sw)
 }
 
 func (s *server) cacheMillis() int64 { return s.switches().DefaultPushCacheMillis }
@@ -93,6 +94,9 @@ func (c *call) putSwitch() (any, error) {
 	value, err := c.required("value", "String")
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.putSwitchCP(entry, value)
 	}
 	s := c.s
 	bounded := func() (int64, error) {

@@ -1,6 +1,7 @@
 package nacoshttp
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -81,6 +82,18 @@ func toSelectorJSON(s naming.Selector) selectorJSON {
 
 type healthCheckerJSON struct {
 	Type string `json:"type"`
+	// Raw, when set, is the whole checker an operator configured.
+	Raw json.RawMessage `json:"-"`
+}
+
+// MarshalJSON writes the configured checker as given, else {"type":...}.
+func (h healthCheckerJSON) MarshalJSON() ([]byte, error) {
+	if len(h.Raw) > 0 {
+		return h.Raw, nil
+	}
+	return json.Marshal(struct {
+		Type string `json:"type"`
+	}{h.Type})
 }
 
 type clusterJSON struct {

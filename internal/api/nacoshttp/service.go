@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -58,6 +59,9 @@ func (c *call) createService() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceCreate, k, &m)
+	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.CreateService(c.nowMs(), k, m); err != nil {
 		return nil, err
@@ -69,6 +73,9 @@ func (c *call) deleteService() (any, error) {
 	k, err := c.serviceKey()
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceDelete, k, nil)
 	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.DeleteService(c.nowMs(), k); err != nil {
@@ -89,6 +96,9 @@ func (c *call) updateService() (any, error) {
 	m, err := c.serviceMetaFromParams(v.Meta, !c.ep.v2)
 	if err != nil {
 		return nil, err
+	}
+	if c.s.o.Control != nil {
+		return c.serviceWriteCP(cp.OpServiceSet, k, &m)
 	}
 	c.touch(naming.ServiceRecordKey(k))
 	if err := c.s.store.UpdateService(c.nowMs(), k, m); err != nil {
@@ -137,8 +147,8 @@ func (c *call) getService() (any, error) {
 	}
 	if c.ep.v2 {
 		cm := map[string]clusterInfoV2{}
-		for _, n := range v.Clusters {
-			cm[n] = clusterInfoV2{ClusterName: n, HealthChecker: healthCheckerJSON{Type: "TCP"}, Metadata: map[string]string{}}
+		for _, cl := range c.s.clustersJSON(k, v.Clusters) {
+			cm[cl.Name] = clusterInfoV2{ClusterName: cl.Name, HealthChecker: cl.HealthChecker, Metadata: cl.Metadata}
 		}
 		return serviceDetailV2{NamespaceID: k.Namespace, GroupName: k.Group, ServiceName: k.Name, ClusterMap: cm,
 			Metadata: nonNilMap(v.Meta.Metadata), ProtectThreshold: jfloat(v.Meta.ProtectThreshold),
@@ -146,7 +156,7 @@ func (c *call) getService() (any, error) {
 	}
 	return serviceJSON{NamespaceID: k.Namespace, GroupName: k.Group, Name: k.Name,
 		ProtectThreshold: jfloat(v.Meta.ProtectThreshold), Metadata: nonNilMap(v.Meta.Metadata),
-		Selector: toSelectorJSON(v.Meta.Selector), Clusters: clustersJSON(v.Clusters)}, nil
+		Selector: toSelectorJSON(v.Meta.Selector), Clusters: c.s.clustersJSON(k, v.Clusters)}, nil
 }
 
 // page returns the bounds of the 1-based page of n items. pageNo below 1
