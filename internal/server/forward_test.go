@@ -49,6 +49,7 @@ func clusterConfig(t *testing.T, port int, members []string) config.Config {
 	cfg.ProbeTimeout = 500 * time.Millisecond
 	cfg.SnapshotLoadTimeout = 3 * time.Second
 	cfg.VerifyInterval = 500 * time.Millisecond
+	cfg.DataDir = t.TempDir() // each node its own control plane store
 	return cfg
 }
 
@@ -91,6 +92,12 @@ func serveNode(t *testing.T, srv *Server, port int, scheme string, hc *http.Clie
 	})
 	n := &testNode{srv: srv, port: port, base: scheme + "://127.0.0.1:" + strconv.Itoa(port)}
 	testutil.Eventually(t, 10*time.Second, "node up", func() error {
+		select {
+		case err := <-errc:
+			errc <- err // for the cleanup
+			t.Fatalf("node stopped before it came up: %v", err)
+		default:
+		}
 		resp, err := hc.Get(n.base + "/nacos/v1/console/health/liveness")
 		if err != nil {
 			return err
