@@ -51,11 +51,6 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 	return "", nil, errorf(CodeNoHandler, msgNoHandler)
 }
 
-// errPersistent refuses persistent instances, as the HTTP API does: they
-// need Nacos's Raft group, which distrod does not have.
-var errPersistent = errorf(CodeInvalidParam,
-	"distrod serves ephemeral instances only: persistent instances (ephemeral=false) are not supported")
-
 // handleInstance registers or deregisters the connection's single
 // registration for the service: a register replaces whatever the
 // connection had there (even another ip:port), a deregister removes it
@@ -68,9 +63,6 @@ func (s *Server) handleInstance(c *conn, r *instanceRequest) (string, any, error
 	now := s.o.Now().UnixMilli()
 	switch r.Type {
 	case typeInstanceRegister:
-		if !r.Instance.Ephemeral {
-			return "", nil, errPersistent
-		}
 		in := r.Instance.toNaming()
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 			return "", nil, err
@@ -99,9 +91,6 @@ func (s *Server) handleBatch(c *conn, r *batchInstanceRequest) (string, any, err
 	} else {
 		ins := make([]naming.Instance, len(r.Instances))
 		for i := range r.Instances {
-			if !r.Instances[i].Ephemeral {
-				return "", nil, errPersistent
-			}
 			ins[i] = r.Instances[i].toNaming()
 		}
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Batch: true, Instances: ins}); err != nil {

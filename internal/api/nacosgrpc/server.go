@@ -466,7 +466,7 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 			id = c.id
 		}
 		s.m.request(in.Type, CodeSuccess)
-		return reply(typeServerCheckResponse, serverCheckResponse{responseHead: ok(requestIDOf(in.Body)), ConnectionID: id}), nil
+		return reply(typeServerCheckResponse, serverCheckResponse{responseHead: ok(requestIDOf(in.Body)), ConnectionID: id, SupportAbilityNegotiation: true}), nil
 	}
 	if err := lookup(in.Type); err != nil {
 		return s.fail(in, err), nil
@@ -596,6 +596,9 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 			if err := s.register(c, p.ClientIP, &req); err != nil {
 				return err
 			}
+			if req.AbilityTable != nil {
+				s.sendSetupAck(c)
+			}
 		case len(p.Type) > len("Response") && p.Type[len(p.Type)-len("Response"):] == "Response":
 			var a ackResponse
 			if err := json.Unmarshal(p.Body, &a); err != nil {
@@ -606,6 +609,24 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 		default:
 			s.log.Debug("ignoring stream message", "conn", c.id, "type", p.Type)
 		}
+	}
+}
+
+// sendSetupAck queues SetupAckRequest with the server's abilities. Nacos
+// expects no ack for it; the client's SetupAckResponse, if any, matches no
+// waiting request and is dropped.
+func (s *Server) sendSetupAck(c *conn) {
+	body, _ := json.Marshal(setupAckRequest{serverRequest: serverRequest{Headers: map[string]string{},
+		RequestID: push.NextRequestID(), Module: moduleInternal}, AbilityTable: ServerAbilities()})
+	n := int64(len(body))
+	if err := c.reserve(n); err != nil {
+		s.log.Debug("SetupAckRequest not sent", "conn", c.id, "err", err)
+		return
+	}
+	select {
+	case c.out <- outMsg{p: &nacospb.Payload{Type: typeSetupAckRequest, Body: body}}:
+	case <-c.done:
+		c.release(n)
 	}
 }
 
