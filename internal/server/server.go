@@ -38,6 +38,7 @@ type Server struct {
 	http    *http.Server
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
+	loader  *loader
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 	tls     tlsSources
 	// httpRefused counts HTTP connections closed over the per-IP limit.
@@ -107,6 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: grpc api: %w", err)
 	}
 	s.grpc = grpcSrv
+	s.loader = &loader{s: s}
 
 	trusted, err := cfg.UDPPushTrustedPrefixes()
 	if err != nil {
@@ -145,6 +147,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxParams:      cfg.MaxHTTPParams,
 		MaxAnswerBytes: cfg.MaxListAnswerBytes,
 		UDPTrustedNets: trusted,
+		Loader:         s.loader,
 		Extra: map[string]http.Handler{
 			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
 			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),

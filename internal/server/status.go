@@ -27,6 +27,10 @@ type NodeStatus struct {
 	Members   []MemberStatus `json:"members"`
 	// Version is the binary's module version and VCS revision.
 	Version string `json:"version"`
+	// Loader holds this node's connection-load metrics under Nacos's
+	// ServerLoaderInfoResponse names (conCount, sdkConCount, load, cpu);
+	// /v2/core/loader/cluster reads them from every member.
+	Loader map[string]string `json:"loader,omitempty"`
 	// Distro is the protocol core's status (cluster mode only).
 	Distro *distro.Status `json:"distro,omitempty"`
 }
@@ -41,7 +45,8 @@ type MemberStatus struct {
 func (s *Server) Status(ctx context.Context) (NodeStatus, error) {
 	st := s.store.Stats()
 	ns := NodeStatus{Self: s.cfg.SelfAddr(), Mode: string(s.cfg.Mode), Ready: true,
-		Services: st.Services, Instances: st.Instances, Clients: st.Clients, Version: buildVersion()}
+		Services: st.Services, Instances: st.Instances, Clients: st.Clients, Version: buildVersion(),
+		Loader: s.loader.metrics()}
 	if s.cluster == nil {
 		ns.Digest = fmt.Sprintf("%016x", s.store.Digest())
 		ns.Members = []MemberStatus{{Address: s.cfg.SelfAddr(), State: "UP"}}

@@ -297,8 +297,25 @@ type ConnectionInfo struct {
 	ClientIP      string
 	ClientVersion string
 	Labels        map[string]string
-	Created       time.Time
-	LastActive    time.Time
+	// Tenant is the namespace the client named in ConnectionSetupRequest.
+	Tenant string
+	// AbilityTable is the client's ability table; nil when it does not
+	// negotiate.
+	AbilityTable map[string]bool
+	Created      time.Time
+	LastActive   time.Time
+}
+
+// SDKSource reports whether the connection is an SDK's (label
+// source=sdk), the only kind Nacos moves with ConnectResetRequest.
+func (ci ConnectionInfo) SDKSource() bool { return ci.Labels["source"] == "sdk" }
+
+// AppName is the client's application name (label AppName), "-" if unset.
+func (ci ConnectionInfo) AppName() string {
+	if v := ci.Labels["AppName"]; v != "" {
+		return v
+	}
+	return "-"
 }
 
 // ConnectionInfos lists the registered connections, sorted by id.
@@ -313,7 +330,7 @@ func (s *Server) ConnectionInfos() []ConnectionInfo {
 	for _, c := range cs {
 		c.mu.RLock()
 		out = append(out, ConnectionInfo{ID: c.id, Remote: c.remote, ClientIP: c.clientIP, ClientVersion: c.version,
-			Labels: c.labels, Created: c.created, LastActive: time.UnixMilli(c.lastActive.Load())})
+			Labels: c.labels, Tenant: c.tenant, AbilityTable: c.abilities, Created: c.created, LastActive: time.UnixMilli(c.lastActive.Load())})
 		c.mu.RUnlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -657,6 +674,7 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	c.state = stateRegistered
 	c.setupTimer.Stop()
 	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
+	c.tenant, c.abilities = req.Tenant, req.AbilityTable
 	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)
 	return nil
 }

@@ -72,6 +72,8 @@ type Options struct {
 	// "/v1/core/cluster/nodes"). A key ending in "/" matches every path below
 	// it. May be nil.
 	Extra map[string]http.Handler
+	// Loader serves /v2/core/loader/*; nil leaves them unmounted.
+	Loader Loader
 }
 
 // Router decides who handles a write for an ownership tag: "ip:port" for
@@ -140,6 +142,7 @@ func New(o Options) (http.Handler, error) {
 	s.registerV1()
 	s.registerV2()
 	s.registerConsole()
+	s.registerLoader()
 	s.registerAuth()
 	return s, nil
 }
