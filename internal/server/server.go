@@ -148,10 +148,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxAnswerBytes: cfg.MaxListAnswerBytes,
 		UDPTrustedNets: trusted,
 		Loader:         s.loader,
-		Extra: map[string]http.Handler{
-			"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
-			"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
-		},
+		Introspect:     introspector{s},
+		SetLogLevel:    setLogLevel,
+		LocalPort:      func() int { return cfg.Port },
+		Extra:          s.coreHandlers(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: http api: %w", err)
@@ -163,6 +163,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
+	// The console and SDKs read the server state before they log in.
+	mux.Handle(cfg.ContextPath+"/v1/console/server/state", methodOnly(http.MethodGet, s.handleServerState))
 	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
 	// Debug endpoints: debug-access decides who may reach them, and when
 	// client auth is on they also need ROLE_ADMIN.

@@ -74,6 +74,14 @@ type Options struct {
 	Extra map[string]http.Handler
 	// Loader serves /v2/core/loader/*; nil leaves them unmounted.
 	Loader Loader
+	// Introspect reads subscribers, connections and push counts for the
+	// operator endpoints. May be nil.
+	Introspect Introspector
+	// SetLogLevel applies PUT /operator/log's logLevel (Nacos's names:
+	// DEBUG, INFO, WARN, ERROR, ...). nil accepts and ignores it.
+	SetLogLevel func(level string) error
+	// LocalPort reports the HTTP port for /health/server. May be nil.
+	LocalPort func() int
 }
 
 // Router decides who handles a write for an ownership tag: "ip:port" for
@@ -143,6 +151,7 @@ func New(o Options) (http.Handler, error) {
 	s.registerV2()
 	s.registerConsole()
 	s.registerLoader()
+	s.registerParity()
 	s.registerAuth()
 	return s, nil
 }
@@ -173,6 +182,9 @@ type server struct {
 
 	swMu sync.Mutex
 	sw   switches
+
+	// pushBase is subtracted from the push totals (push/state?reset).
+	pushBase pushBase
 
 	reqs *prometheus.CounterVec
 	lat  *prometheus.HistogramVec
@@ -226,6 +238,7 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 		h.ServeHTTP(w, r)
 		return "extra"
 	}
+	path, pathKey := statusesKey(path)
 	byMethod := s.routes[strings.TrimSuffix(path, "/")]
 	if byMethod == nil {
 		http.Error(w, "no such api: "+r.URL.Path, http.StatusNotFound)
@@ -240,6 +253,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 	if err := c.readBody(w); err != nil {
 		s.writeError(w, c, err)
 		return ep.api
+	}
+	if pathKey != "" {
+		c.p["key"] = []string{pathKey}
 	}
 	if !s.authorize(w, c) {
 		return ep.api
