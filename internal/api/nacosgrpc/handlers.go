@@ -64,6 +64,7 @@ func (s *Server) handleInstance(c *conn, r *instanceRequest) (string, any, error
 	switch r.Type {
 	case typeInstanceRegister:
 		in := r.Instance.toNaming()
+		s.ids.AssignID(now, &in, svc)
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 			return "", nil, err
 		}
@@ -92,6 +93,7 @@ func (s *Server) handleBatch(c *conn, r *batchInstanceRequest) (string, any, err
 		ins := make([]naming.Instance, len(r.Instances))
 		for i := range r.Instances {
 			ins[i] = r.Instances[i].toNaming()
+			s.ids.AssignID(now, &ins[i], svc)
 		}
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Batch: true, Instances: ins}); err != nil {
 			return "", nil, err

@@ -142,7 +142,9 @@ func (o *Options) setDefaults() error {
 // Server is the SDK-facing Nacos gRPC server: /Request/request and
 // /BiRequestStream/requestBiStream on one port.
 type Server struct {
-	o    Options
+	o Options
+	// ids assigns snowflake instance ids at registration.
+	ids  *naming.Snowflake
 	log  *slog.Logger
 	grpc *grpc.Server
 	m    *serverMetrics
@@ -165,6 +167,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	s := &Server{
 		o:     o,
+		ids:   naming.SnowflakeFor(o.Store.Self()),
 		log:   o.Logger.With("component", "nacosgrpc", "self", o.Self),
 		conns: map[string]*conn{},
 		raw:   map[string]net.Conn{},

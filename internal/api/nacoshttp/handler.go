@@ -139,6 +139,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s := &server{
 		o:     o,
+		ids:   naming.SnowflakeFor(o.Store.Self()),
 		store: o.Store,
 		log:   o.Logger.With("component", "nacoshttp"),
 		sw:    defaultSwitches(o.BeatIntervalMs, o.CacheMillis),
@@ -182,6 +183,9 @@ type server struct {
 
 	swMu sync.Mutex
 	sw   switches
+
+	// ids assigns snowflake instance ids at registration.
+	ids *naming.Snowflake
 
 	// pushBase is subtracted from the push totals (push/state?reset).
 	pushBase pushBase
