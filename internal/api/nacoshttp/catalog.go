@@ -51,7 +51,7 @@ func (c *call) catalogInstances() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := c.s.store.Service(k, naming.Query{})
+	v := c.s.store.Service(k, naming.Query{Admin: true})
 	hosts := v.Hosts
 	if !c.ep.v2 {
 		if !v.Exists {

@@ -139,7 +139,9 @@ func (c *call) detail() (any, error) {
 		return nil, err
 	}
 	cluster := c.clusterParam(naming.DefaultCluster)
-	v := c.s.store.Service(k, naming.Query{Clusters: []string{cluster}, EnabledOnly: true})
+	// An operator's read: disabled instances and real health, as Nacos's
+	// GET /instance reads its service storage.
+	v := c.s.store.Service(k, naming.Query{Clusters: []string{cluster}, Admin: true})
 	if !v.Exists {
 		return nil, newErr(http.StatusNotFound, codeServiceNotExist, "no service %s found!", k.Grouped())
 	}
@@ -307,7 +309,7 @@ func (c *call) statuses() (any, error) {
 	if err != nil {
 		return nil, withCode(err, codeServiceNameError)
 	}
-	v := c.s.store.Service(k, naming.Query{})
+	v := c.s.store.Service(k, naming.Query{Admin: true})
 	ips := make([]string, 0, len(v.Hosts))
 	for _, h := range v.Hosts {
 		ips = append(ips, h.Addr()+"_"+strconv.FormatBool(h.Healthy))
