@@ -7,6 +7,7 @@ import (
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
+	"github.com/distrod/distrod/internal/sysload"
 )
 
 // introspector implements nacoshttp.Introspector over the push engine and
@@ -107,3 +108,11 @@ func (in introspector) Connection(id string) (nacoshttp.ConnectionMeta, bool) {
 
 // PushTotals implements nacoshttp.Introspector.
 func (in introspector) PushTotals() push.Totals { return in.s.push.Totals() }
+
+// SubscribeCount implements nacoshttp.Introspector.
+func (in introspector) SubscribeCount() int { return in.s.push.Stats().Subscriptions }
+
+// SystemLoad implements nacoshttp.Introspector.
+func (in introspector) SystemLoad() (float64, float64) {
+	return max(in.s.loader.cpu.CPU(), 0), max(sysload.Load(), 0)
+}

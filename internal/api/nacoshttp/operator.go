@@ -229,6 +229,11 @@ func (c *call) metrics() (any, error) {
 			m.ResponsibleInstanceCount += len(p.Instances)
 		}
 	}
+	if c.s.o.Introspect != nil {
+		m.SubscribeCount = c.s.o.Introspect.SubscribeCount()
+		cpu, load := c.s.o.Introspect.SystemLoad()
+		m.CPU, m.Load = jfloat(cpu), jfloat(load)
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if ms.Sys > 0 {

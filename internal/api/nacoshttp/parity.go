@@ -25,6 +25,10 @@ type Introspector interface {
 	Connection(id string) (ConnectionMeta, bool)
 	// PushTotals are this node's push counts since it started.
 	PushTotals() push.Totals
+	// SubscribeCount counts this node's subscriptions (gRPC and UDP).
+	SubscribeCount() int
+	// SystemLoad is the host's CPU use (0..1) and one-minute load average.
+	SystemLoad() (cpu, load float64)
 }
 
 // Subscriber is one subscriber in Nacos's shape (pojo.Subscriber).

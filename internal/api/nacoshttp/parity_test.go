@@ -2,6 +2,7 @@ package nacoshttp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,6 +48,10 @@ func (fakeIntrospector) Connection(id string) (ConnectionMeta, bool) {
 func (fakeIntrospector) PushTotals() push.Totals {
 	return push.Totals{Acked: 9, Failed: 1, AckTimeSum: 90 * time.Millisecond, MaxAckTime: 30 * time.Millisecond}
 }
+
+func (fakeIntrospector) SubscribeCount() int { return 2 }
+
+func (fakeIntrospector) SystemLoad() (float64, float64) { return 0.25, 1.5 }
 
 // fakeLoader records what the loader endpoints asked for.
 type fakeLoader struct{ calls []string }
@@ -150,6 +155,16 @@ func TestParity_GoldenWalkThrough(t *testing.T) {
 		{Name: "v1 catalog services instance filter, no match", Method: "GET", Path: v1 + "/catalog/services?pageNo=1&pageSize=10&instance=10.7."},
 
 		{Name: "v2 ops alias metrics", Method: "GET", Path: v2 + "/ops/metrics?onlyStatus=true"},
+		{Name: "v1 metrics with subscribeCount, cpu and load", Run: func(e *env) string {
+			code, body := e.do("GET", v1+"/operator/metrics?onlyStatus=false", "")
+			var m struct {
+				SubscribeCount int     `json:"subscribeCount"`
+				CPU            float64 `json:"cpu"`
+				Load           float64 `json:"load"`
+			}
+			err := json.Unmarshal([]byte(body), &m)
+			return fmt.Sprintf("%d subscribeCount=%d cpu=%v load=%v %v", code, m.SubscribeCount, m.CPU, m.Load, err)
+		}},
 		{Name: "v2 console liveness", Method: "GET", Path: "/nacos/v2/console/health/liveness"},
 		{Name: "v2 console readiness", Method: "GET", Path: "/nacos/v2/console/health/readiness"},
 
