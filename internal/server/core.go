@@ -67,23 +67,38 @@ func (s *Server) nacosMembers(ctx context.Context) ([]nacosMember, error) {
 	return out, nil
 }
 
-// restOK writes Nacos's RestResult (v1 core API).
+// restResult is Nacos's RestResult (v1 core API), fields in its order.
+type restResult struct {
+	Code    int     `json:"code"`
+	Message *string `json:"message"`
+	Data    any     `json:"data"`
+}
+
+// v2Result is Nacos's v2 Result.
+type v2Result struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data"`
+}
+
+// restOK writes a RestResult success.
 func restOK(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": nil, "data": data})
+	writeJSON(w, http.StatusOK, restResult{Code: 200, Data: data})
 }
 
 // restFailed writes a RestResult failure with HTTP 200, as Nacos does.
 func restFailed(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, http.StatusOK, map[string]any{"code": code, "message": msg, "data": nil})
+	writeJSON(w, http.StatusOK, restResult{Code: code, Message: &msg})
 }
 
-// v2OK writes Nacos's v2 Result.
+// v2OK writes a v2 Result success.
 func v2OK(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "message": "success", "data": data})
+	writeJSON(w, http.StatusOK, v2Result{Code: 0, Message: "success", Data: data})
 }
 
+// v2Failed writes a v2 Result failure.
 func v2Failed(w http.ResponseWriter, status, code int, msg string) {
-	writeJSON(w, status, map[string]any{"code": code, "message": msg, "data": nil})
+	writeJSON(w, status, v2Result{Code: code, Message: msg})
 }
 
 // methodOnly wraps h so that other methods get 405.
