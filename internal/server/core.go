@@ -139,12 +139,12 @@ func (s *Server) coreHandlers() map[string]http.Handler {
 		"/v2/core/cluster/nodes": methodOnly(http.MethodDelete, func(w http.ResponseWriter, _ *http.Request) {
 			restFailed(w, 405, "DELETE /v2/core/cluster/nodes API not allow to use temporarily.")
 		}),
-		"/v2/core/ops/ids":      methodOnly(http.MethodGet, s.handleIDs),
-		"/v2/core/ops/log":      methodOnly(http.MethodPut, s.handleCoreLog),
-		"/v2/core/ops/raft":     methodOnly(http.MethodPost, s.handleRaftOps),
-		"/v1/core/ops/ids":      methodOnly(http.MethodGet, s.handleIDs),
-		"/v1/core/ops/log":      methodOnly(http.MethodPut, s.handleCoreLog),
-		"/v1/core/ops/withRaft": methodOnly(http.MethodPost, s.handleRaftOps),
+		"/v2/core/ops/ids":    methodOnly(http.MethodGet, s.handleIDs),
+		"/v2/core/ops/log":    methodOnly(http.MethodPut, s.handleCoreLog),
+		"/v2/core/ops/raft":   methodOnly(http.MethodPost, s.handleRaftOps),
+		"/v1/core/ops/idInfo": methodOnly(http.MethodGet, s.handleIDs),
+		"/v1/core/ops/log":    methodOnly(http.MethodPut, s.handleCoreLog),
+		"/v1/core/ops/raft":   methodOnly(http.MethodPost, s.handleRaftOps),
 	}
 }
 
@@ -298,7 +298,8 @@ func (s *Server) handleNodeListV2(w http.ResponseWriter, r *http.Request) {
 	v2OK(w, out)
 }
 
-// handleIDs is /core/ops/ids: Nacos's snowflake id generators. distrod
+// handleIDs is /v2/core/ops/ids and /v1/core/ops/idInfo: Nacos lists its
+// snowflake id generators there. distrod
 // generates no ids this way, so the list is empty.
 func (s *Server) handleIDs(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, s.cfg.ContextPath+"/v2/") {
