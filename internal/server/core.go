@@ -298,9 +298,10 @@ func (s *Server) handleNodeListV2(w http.ResponseWriter, r *http.Request) {
 	v2OK(w, out)
 }
 
-// handleIDs is /v2/core/ops/ids and /v1/core/ops/idInfo: Nacos lists its
-// snowflake id generators there. distrod
-// generates no ids this way, so the list is empty.
+// handleIDs is /v2/core/ops/ids and /v1/core/ops/idInfo, where Nacos
+// lists the state of its cluster-wide id generators (used by its config
+// module). distrod has none (its snowflake instance ids are per node), so
+// the map is empty.
 func (s *Server) handleIDs(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, s.cfg.ContextPath+"/v2/") {
 		v2OK(w, map[string]any{})
