@@ -184,6 +184,24 @@ func TestLoader_RebalancesSDKConnectionsAndSDKsKeepTheirData(t *testing.T) {
 		}
 		return nil
 	})
+	// Subscribers of one member, then of every member (aggregation, the
+	// default): the SDK clients share an IP and version, so Nacos's
+	// de-duplication leaves one.
+	testutil.Eventually(t, 30*time.Second, "subscribers on both nodes", func() error {
+		for _, c := range []struct {
+			nd   *node
+			q    string
+			want int
+		}{{a, "&aggregation=false", clients / 2}, {b, "&aggregation=false", clients / 2}, {a, "", 1}} {
+			nd, q, want := c.nd, c.q, c.want
+			code, body, err := get(nd.base() + "/nacos/v1/ns/service/subscribers?serviceName=" + svc + q)
+			var out struct{ Count int }
+			if err != nil || code != 200 || json.Unmarshal([]byte(body), &out) != nil || out.Count != want {
+				return fmt.Errorf("subscribers%s: %d %s %v, want count %d", q, code, body, err, want)
+			}
+		}
+		return nil
+	})
 	if err := register(a, svc, "10.81.1.1", 80); err != nil {
 		t.Fatal(err)
 	}

@@ -34,3 +34,18 @@ func (e *Engine) SubscriptionsOf(id string) []Subscription {
 	})
 	return out
 }
+
+// SubscribedServices lists the services with at least one subscriber on
+// this node, sorted.
+func (e *Engine) SubscribedServices() []naming.ServiceKey {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]naming.ServiceKey, 0, len(e.bySvc))
+	for k, subs := range e.bySvc {
+		if len(subs) > 0 {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}

@@ -1,8 +1,14 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/distrod/distrod/internal/api/nacoshttp"
 	"github.com/distrod/distrod/internal/naming"
@@ -67,6 +73,11 @@ func (in introspector) Subscribers(svc naming.ServiceKey) []nacoshttp.Subscriber
 	return out
 }
 
+// SubscribedServices implements nacoshttp.Introspector.
+func (in introspector) SubscribedServices() []naming.ServiceKey {
+	return in.s.push.SubscribedServices()
+}
+
 // SubscriptionsOf implements nacoshttp.Introspector. A v1 client's id
 // ("ip:port#true") names its UDP target ("udp:ip:port").
 func (in introspector) SubscriptionsOf(id string) []nacoshttp.ClientSubscription {
@@ -115,4 +126,59 @@ func (in introspector) SubscribeCount() int { return in.s.push.Stats().Subscript
 // SystemLoad implements nacoshttp.Introspector.
 func (in introspector) SystemLoad() (float64, float64) {
 	return max(in.s.loader.cpu.CPU(), 0), max(sysload.Load(), 0)
+}
+
+// PeerSubscribers implements nacoshttp.Introspector: every other member's
+// GET /v1/ns/service/subscribers?aggregation=false, asked in parallel with
+// the caller's credentials.
+func (in introspector) PeerSubscribers(ctx context.Context, r *http.Request, svc naming.ServiceKey) []nacoshttp.Subscriber {
+	if in.s.cluster == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	q := url.Values{"namespaceId": {svc.Namespace}, "serviceName": {svc.Grouped()}, "aggregation": {"false"},
+		"pageNo": {"1"}, "pageSize": {"100000"}}
+	if t := r.URL.Query().Get("accessToken"); t != "" {
+		q.Set("accessToken", t)
+	}
+	h := callerCredentials(r)
+	peers := in.s.peers(ctx)
+	res := make([][]nacoshttp.Subscriber, len(peers))
+	var wg sync.WaitGroup
+	for i, addr := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := in.s.peerGet(ctx, addr, in.s.cfg.ContextPath+"/v1/ns/service/subscribers?"+q.Encode(), h)
+			if err != nil {
+				in.s.log.Debug("subscribers of a member unavailable", "member", addr, "err", err)
+				return
+			}
+			var out struct {
+				Subscribers []nacoshttp.Subscriber `json:"subscribers"`
+			}
+			if json.Unmarshal(b, &out) == nil {
+				res[i] = out.Subscribers
+			}
+		}()
+	}
+	wg.Wait()
+	var all []nacoshttp.Subscriber
+	for _, r := range res {
+		all = append(all, r...)
+	}
+	return all
+}
+
+// callerCredentials copies the headers that carry a caller's credentials,
+// for requests made to other members on the caller's behalf.
+func callerCredentials(r *http.Request) http.Header {
+	h := http.Header{}
+	for _, k := range []string{"Authorization", "AccessToken"} {
+		if v := r.Header.Get(k); v != "" {
+			h.Set(k, v)
+		}
+	}
+	return h
 }

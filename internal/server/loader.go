@@ -273,13 +273,7 @@ func (l *loader) SmartReload(ctx context.Context, r *http.Request, factor float6
 		if t := r.URL.Query().Get("accessToken"); t != "" {
 			q.Set("accessToken", t)
 		}
-		h := http.Header{}
-		for _, k := range []string{"Authorization", "AccessToken"} {
-			if v := r.Header.Get(k); v != "" {
-				h.Set(k, v)
-			}
-		}
-		if _, err := l.s.peerDo(ctx, hi[i].Address, l.s.cfg.ContextPath+"/v2/core/loader/reloadCurrent?"+q.Encode(), h); err != nil {
+		if _, err := l.s.peerDo(ctx, hi[i].Address, l.s.cfg.ContextPath+"/v2/core/loader/reloadCurrent?"+q.Encode(), callerCredentials(r)); err != nil {
 			l.s.log.Warn("loader: member reload failed", "member", hi[i].Address, "err", err)
 			ok = false
 		}

@@ -1,6 +1,7 @@
 package nacoshttp
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strconv"
@@ -19,6 +20,11 @@ import (
 type Introspector interface {
 	// Subscribers lists the subscribers of svc on this node.
 	Subscribers(svc naming.ServiceKey) []Subscriber
+	// SubscribedServices lists the services with subscribers on this node.
+	SubscribedServices() []naming.ServiceKey
+	// PeerSubscribers lists the subscribers of svc on the other members,
+	// asked with r's credentials; members that do not answer are left out.
+	PeerSubscribers(ctx context.Context, r *http.Request, svc naming.ServiceKey) []Subscriber
 	// SubscriptionsOf lists the services client id subscribes to here.
 	SubscriptionsOf(id string) []ClientSubscription
 	// Connection describes the gRPC connection id held by this node.
@@ -121,8 +127,10 @@ func (s *server) registerParity() {
 // variable to the key parameter.
 const statusesPath = "/v2/ns/instance/statuses"
 
-// subscribers is v1 GET /service/subscribers: this node's subscribers of
-// a service, paged (aggregation over members is not done).
+// subscribers is v1 GET /service/subscribers: the subscribers of every
+// service of the namespace whose name and group contain those asked for
+// (Nacos matches fuzzily), on every member (aggregation=true, the default,
+// without duplicates) or on this node, paged.
 func (c *call) subscribers() (any, error) {
 	k, err := c.serviceKey()
 	if err != nil {
@@ -132,7 +140,27 @@ func (c *call) subscribers() (any, error) {
 	pageSize := atoiDefault(c.optional("pageSize", "1000"), 0)
 	var subs []Subscriber
 	if c.s.o.Introspect != nil {
-		subs = c.s.o.Introspect.Subscribers(k)
+		for _, sk := range c.s.o.Introspect.SubscribedServices() {
+			if sk.Namespace == k.Namespace && strings.Contains(sk.Name, k.Name) && strings.Contains(sk.Group, k.Group) {
+				subs = append(subs, c.s.o.Introspect.Subscribers(sk)...)
+			}
+		}
+		if javaBool(c.optional("aggregation", "true")) {
+			// Nacos keeps one subscriber per toString(): address, agent,
+			// app, ip, namespace and service (not port or cluster), so
+			// clients that look alike from the server collapse into one.
+			type key struct{ addr, agent, app, ip, ns, svc string }
+			seen := map[key]bool{}
+			all := append(subs, c.s.o.Introspect.PeerSubscribers(c.r.Context(), c.r, k)...)
+			subs = nil
+			for _, s := range all {
+				kk := key{s.Addr, s.Agent, s.App, s.IP, s.Namespace, s.Service}
+				if !seen[kk] {
+					seen[kk] = true
+					subs = append(subs, s)
+				}
+			}
+		}
 	}
 	start := max((pageNo-1)*pageSize, 0)
 	end := min(start+pageSize, len(subs))

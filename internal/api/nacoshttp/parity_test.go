@@ -21,6 +21,9 @@ type fakeIntrospector struct{}
 const connID = "1704067200000_10.0.0.9_50000"
 
 func (fakeIntrospector) Subscribers(svc naming.ServiceKey) []Subscriber {
+	if svc.Name == "demo2" {
+		return []Subscriber{{ClientID: "1704067200000_10.0.0.6_50000", Addr: "10.0.0.6", Agent: "Nacos-Go-Client:v2.3.2", App: "unknown", IP: "10.0.0.6", Namespace: svc.Namespace, Service: svc.Grouped()}}
+	}
 	if svc.Name != "demo" {
 		return nil
 	}
@@ -28,6 +31,17 @@ func (fakeIntrospector) Subscribers(svc naming.ServiceKey) []Subscriber {
 		{ClientID: connID, Addr: "10.0.0.9", Agent: "Nacos-Go-Client:v2.3.2", App: "unknown", IP: "10.0.0.9", Namespace: svc.Namespace, Service: svc.Grouped()},
 		{ClientID: "10.0.0.8:53000#true", Addr: "10.0.0.8:53000", Agent: "Nacos-Java-Client:v1.4.1", App: "shop", IP: "10.0.0.8", Port: 53000, Namespace: svc.Namespace, Service: svc.Grouped(), Cluster: "c1"},
 	}
+}
+
+func (fakeIntrospector) PeerSubscribers(_ context.Context, _ *http.Request, svc naming.ServiceKey) []Subscriber {
+	if svc.Name != "demo" || svc.Group != naming.DefaultGroup {
+		return nil
+	}
+	return []Subscriber{{ClientID: "1704067200000_10.0.0.7_50000", Addr: "10.0.0.7", Agent: "Nacos-Java-Client:v2.5.1", App: "pay", IP: "10.0.0.7", Namespace: svc.Namespace, Service: svc.Grouped()}}
+}
+
+func (fakeIntrospector) SubscribedServices() []naming.ServiceKey {
+	return []naming.ServiceKey{naming.NewServiceKey("", "", "demo"), naming.NewServiceKey("", "", "demo2")}
 }
 
 func (f fakeIntrospector) SubscriptionsOf(id string) []ClientSubscription {
@@ -109,6 +123,9 @@ func TestParity_GoldenWalkThrough(t *testing.T) {
 
 		{Name: "v1 subscribers", Method: "GET", Path: v1 + "/service/subscribers?serviceName=demo"},
 		{Name: "v1 subscribers paged", Method: "GET", Path: v1 + "/service/subscribers?serviceName=demo&pageNo=2&pageSize=1"},
+		{Name: "v1 subscribers of this node only", Method: "GET", Path: v1 + "/service/subscribers?serviceName=demo&aggregation=false"},
+		{Name: "v1 subscribers match fuzzily", Method: "GET", Path: v1 + "/service/subscribers?serviceName=emo2&aggregation=false"},
+		{Name: "v1 subscribers of another group", Method: "GET", Path: v1 + "/service/subscribers?serviceName=demo&groupName=other"},
 		{Name: "v1 subscribers missing serviceName", Method: "GET", Path: v1 + "/service/subscribers"},
 		{Name: "v1 selector types", Method: "GET", Path: v1 + "/service/selector/types"},
 		{Name: "v1 push state", Method: "GET", Path: v1 + "/operator/push/state?detail=true"},
