@@ -3,10 +3,13 @@ package nacosgrpc
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/distrod/distrod/internal/nacospb"
 	"github.com/distrod/distrod/internal/naming"
+	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 )
 
 // setupWith opens the bi-stream and sends a ConnectionSetupRequest with the
@@ -102,5 +105,42 @@ func TestServer_InstanceRequestForcesEphemeral(t *testing.T) {
 				t.Fatalf("%s: instance %s:%d stored persistent", c.svc, in.IP, in.Port)
 			}
 		}
+	}
+}
+
+// TestSDK_GoClientWorksWithANegotiatingServer runs the published Go SDK
+// (v2.3.2) against a server that offers ability negotiation. The Go SDK
+// does not negotiate (it sends no ability table, so it gets no
+// SetupAckRequest) and must work as before: register, with a snowflake
+// instance id the server assigns, and subscribe.
+func TestSDK_GoClientWorksWithANegotiatingServer(t *testing.T) {
+	e := startEnv(t, nil)
+	r := dialRaw(t, e.addr)
+	if m := r.mustCall(typeServerCheckRequest, `{}`, typeServerCheckResponse, 200); m["supportAbilityNegotiation"] != true {
+		t.Fatalf("ServerCheckResponse = %v", m)
+	}
+	cli := e.newSDK("")
+	p := reg("10.0.7.1", 80, "negotiated", 1)
+	p.Metadata = map[string]string{naming.MetaIDGenerator: naming.IDGeneratorSnowflake}
+	if ok, err := cli.RegisterInstance(p); err != nil || !ok {
+		t.Fatalf("RegisterInstance = %v, %v", ok, err)
+	}
+	infos := e.srv.ConnectionInfos()
+	if len(infos) != 1 || infos[0].AbilityTable != nil || !infos[0].SDKSource() {
+		t.Fatalf("connections %+v: want one SDK connection without an ability table", infos)
+	}
+	svc := naming.NewServiceKey("", "", "negotiated")
+	in, _, found := e.store.FindInstance(svc, "10.0.7.1", 80, "")
+	if !found || !regexp.MustCompile(`^\d+#DEFAULT#DEFAULT_GROUP@@negotiated$`).MatchString(in.InstanceID) {
+		t.Fatalf("stored instance %+v, want a snowflake id", in)
+	}
+	var log callbackLog
+	if err := cli.Subscribe(&vo.SubscribeParam{ServiceName: "negotiated", SubscribeCallback: log.fn}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "subscription push", func() bool { return log.saw("10.0.7.1:80/w1") })
+	s, err := cli.GetService(vo.GetServiceParam{ServiceName: "negotiated"})
+	if err != nil || len(s.Hosts) != 1 || s.Hosts[0].InstanceId != in.InstanceID {
+		t.Fatalf("GetService = %+v, %v; want the snowflake id %s", s.Hosts, err, in.InstanceID)
 	}
 }
