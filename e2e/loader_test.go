@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,11 @@ func waitConnections(t *testing.T, what string, nodes []*node, want ...int) {
 // keeps its registration, and its subscription: an instance added later
 // reaches all four.
 func TestLoader_RebalancesSDKConnectionsAndSDKsKeepTheirData(t *testing.T) {
+	if l, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("127.0.0.2 is not a loopback address here (%v): the SDK needs distinct server IPs", err)
+	} else {
+		l.Close()
+	}
 	bin := testutil.BuildDistrod(t)
 	a, b := &node{port: testutil.PortBlock(t)}, &node{port: testutil.PortBlock(t), ip: "127.0.0.2"}
 	nodes := []*node{a, b}
