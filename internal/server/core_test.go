@@ -1,10 +1,13 @@
 package server
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +17,6 @@ import (
 
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/testutil"
-	"log/slog"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -126,5 +128,41 @@ func TestCore_GoldenWalkThrough(t *testing.T) {
 			}
 		}
 		t.Fatalf("%s differs from golden in length (run with -update)", path)
+	}
+}
+
+// TestCore_AccessWithAuthOn: with auth on, the server state stays open
+// (the console reads it before login), the loader and core cluster API
+// need ROLE_ADMIN, and the selector types stay open as in Nacos.
+func TestCore_AccessWithAuthOn(t *testing.T) {
+	port, _ := startAuth(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	code, b := form(t, "POST", base+"/nacos/v1/auth/users/login", url.Values{"username": {"nacos"}, "password": {"adminpw"}})
+	var login struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if code != 200 || json.Unmarshal([]byte(b), &login) != nil {
+		t.Fatalf("admin login: %d %s", code, b)
+	}
+	tok := "accessToken=" + url.QueryEscape(login.AccessToken)
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/nacos/v1/console/server/state", 200},
+		{"/nacos/v1/ns/service/selector/types", 200},
+		{"/nacos/v2/core/loader/current", 403},
+		{"/nacos/v2/core/loader/current?" + tok, 200},
+		{"/nacos/v2/core/loader/cluster?" + tok, 200},
+		{"/nacos/v1/core/cluster/simple/nodes", 403},
+		{"/nacos/v1/core/cluster/simple/nodes?" + tok, 200},
+		{"/nacos/v2/ns/client/publish/list?clientId=x", 403},
+	} {
+		if code, b := body(t, "GET", base+c.path); code != c.want {
+			t.Errorf("GET %s = %d %s, want %d", c.path, code, b, c.want)
+		}
+	}
+	if code, b := body(t, "GET", base+"/nacos/v1/console/server/state"); !strings.Contains(b, `"auth_enabled":"true"`) {
+		t.Errorf("server state with auth on: %d %s", code, b)
 	}
 }
