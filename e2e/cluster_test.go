@@ -18,11 +18,20 @@ import (
 type node struct {
 	port int
 	proc *testutil.Process
+	// ip is the loopback address the node advertises; "" is 127.0.0.1.
+	ip string
 }
 
-func (n *node) base() string { return "http://127.0.0.1:" + strconv.Itoa(n.port) }
+func (n *node) host() string {
+	if n.ip == "" {
+		return "127.0.0.1"
+	}
+	return n.ip
+}
 
-func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
+func (n *node) base() string { return "http://" + n.addr() }
+
+func (n *node) addr() string { return n.host() + ":" + strconv.Itoa(n.port) }
 
 var httpc = &http.Client{Timeout: 5 * time.Second}
 

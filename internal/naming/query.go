@@ -15,6 +15,10 @@ type Query struct {
 	HealthyOnly bool
 	// EnabledOnly drops disabled instances (true for every list Nacos serves).
 	EnabledOnly bool
+	// Admin is an operator's read (catalog, instance detail, statuses): it
+	// shows real health, the protection threshold applying only to what
+	// clients discover.
+	Admin bool
 }
 
 // ParseClusters splits Nacos's comma-separated cluster list.
@@ -147,7 +151,7 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 		v.Clusters = append(v.Clusters, c)
 	}
 	sort.Strings(v.Clusters)
-	if len(hosts) > 0 && float64(healthy)/float64(len(hosts)) <= v.Meta.ProtectThreshold {
+	if !q.Admin && len(hosts) > 0 && float64(healthy)/float64(len(hosts)) <= v.Meta.ProtectThreshold {
 		v.ReachProtectionThreshold = true
 		for i := range hosts {
 			hosts[i].Healthy = true

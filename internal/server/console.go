@@ -87,6 +87,19 @@ func (s *Server) peers(ctx context.Context) []string {
 // cluster secret as the bearer token the members accept (the members share
 // both settings); other paths carry only the caller's credentials.
 func (s *Server) peerGet(ctx context.Context, addr, pathQuery string, h http.Header) ([]byte, error) {
+	b, err := s.peerDo(ctx, addr, pathQuery, h)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%s answered something that is not JSON", addr)
+	}
+	return b, nil
+}
+
+// peerDo GETs pathQuery from a member as peerGet does and returns the body
+// of a 200 answer, whatever its type.
+func (s *Server) peerDo(ctx context.Context, addr, pathQuery string, h http.Header) ([]byte, error) {
 	scheme := "http"
 	if s.tls.http != nil {
 		scheme = "https"
@@ -120,9 +133,6 @@ func (s *Server) peerGet(ctx context.Context, addr, pathQuery string, h http.Hea
 	}
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s answered %s: %s", addr, res.Status, b)
-	}
-	if !json.Valid(b) {
-		return nil, fmt.Errorf("%s answered something that is not JSON", addr)
 	}
 	return b, nil
 }

@@ -39,6 +39,7 @@ type Server struct {
 	http    *http.Server
 	push    *push.Engine
 	grpc    *nacosgrpc.Server
+	loader  *loader
 	admin   atomic.Pointer[func(*http.Request) bool] // see AllowAdmin
 	tls     tlsSources
 	ctl     *control // the durable control plane (control.go)
@@ -98,6 +99,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 		return nil, fmt.Errorf("server: grpc api: %w", err)
 	}
 	s.grpc = grpcSrv
+	s.loader = &loader{s: s}
 
 	var router nacoshttp.Router
 	var fwd nacoshttp.Forwarder
@@ -122,10 +124,9 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	httpOpts.Logger = log.With("component", "http")
 	httpOpts.Forwarder, httpOpts.Ready, httpOpts.Auth = fwd, s.ready, guard
 	httpOpts.Control = s.ctl
-	httpOpts.Extra = map[string]http.Handler{
-		"/v1/core/cluster/nodes": http.HandlerFunc(s.handleNodes),
-		"/v1/core/cluster/self":  http.HandlerFunc(s.handleSelf),
-	}
+	httpOpts.Loader, httpOpts.Introspect, httpOpts.SetLogLevel = s.loader, introspector{s}, setLogLevel
+	httpOpts.LocalPort = func() int { return cfg.Port }
+	httpOpts.Extra = s.coreHandlers()
 	api, err := nacoshttp.New(httpOpts)
 	if err != nil {
 		return nil, fmt.Errorf("server: http api: %w", err)
@@ -137,6 +138,8 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 	mux.Handle("/metrics", metrics)
 	mux.Handle(cfg.ContextPath+"/actuator/prometheus", metrics)
+	// The console and SDKs read the server state before they log in.
+	mux.Handle(cfg.ContextPath+"/v1/console/server/state", methodOnly(http.MethodGet, s.handleServerState))
 	mux.Handle("/distrod/status", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleStatus)))
 	mux.Handle("/distrod/cp", s.restrict(cfg.StatusAccess, "status-access", http.HandlerFunc(s.handleControlStatus)))
 	// Debug endpoints: debug-access decides who may reach them, and when

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +27,10 @@ type NodeStatus struct {
 	Members   []MemberStatus `json:"members"`
 	// Version is the binary's module version and VCS revision.
 	Version string `json:"version"`
+	// Loader holds this node's connection-load metrics under Nacos's
+	// ServerLoaderInfoResponse names (conCount, sdkConCount, load, cpu);
+	// /v2/core/loader/cluster reads them from every member.
+	Loader map[string]string `json:"loader,omitempty"`
 	// Distro is the protocol core's status (cluster mode only).
 	Distro *DistroStatus `json:"distro,omitempty"`
 }
@@ -177,7 +179,8 @@ func distroStatus(ds distro.Status) *DistroStatus {
 func (s *Server) Status(ctx context.Context) (NodeStatus, error) {
 	st := s.store.Stats()
 	ns := NodeStatus{Self: s.cfg.SelfAddr(), Mode: string(s.cfg.Mode), Ready: true,
-		Services: st.Services, Instances: st.Instances, Clients: st.Clients, Version: buildVersion()}
+		Services: st.Services, Instances: st.Instances, Clients: st.Clients, Version: buildVersion(),
+		Loader: s.loader.metrics()}
 	if s.cluster == nil {
 		ns.Digest = fmt.Sprintf("%016x", s.store.Digest())
 		ns.Members = []MemberStatus{{Address: s.cfg.SelfAddr(), State: "UP"}}
@@ -204,54 +207,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
-}
-
-// nacosMember is a member in the shape of Nacos's /v1/core/cluster/nodes.
-type nacosMember struct {
-	IP            string         `json:"ip"`
-	Port          int            `json:"port"`
-	State         string         `json:"state"`
-	Address       string         `json:"address"`
-	FailAccessCnt int            `json:"failAccessCnt"`
-	ExtendInfo    map[string]any `json:"extendInfo"`
-}
-
-func (s *Server) nacosMembers(ctx context.Context) ([]nacosMember, error) {
-	st, err := s.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]nacosMember, 0, len(st.Members))
-	for _, m := range st.Members {
-		host, port, _ := net.SplitHostPort(m.Address)
-		p, _ := strconv.Atoi(port)
-		out = append(out, nacosMember{IP: host, Port: p, State: m.State, Address: m.Address,
-			ExtendInfo: map[string]any{"version": "distrod", "readyToUpgrade": true}})
-	}
-	return out, nil
-}
-
-func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
-	ms, err := s.nacosMembers(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": err.Error(), "data": nil})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": nil, "data": ms})
-}
-
-func (s *Server) handleSelf(w http.ResponseWriter, r *http.Request) {
-	ms, err := s.nacosMembers(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 503, "message": err.Error(), "data": nil})
-		return
-	}
-	for _, m := range ms {
-		if m.Address == s.cfg.SelfAddr() {
-			writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": nil, "data": m})
-			return
-		}
-	}
 }
 
 // handlePartition cuts this node off from the peers listed in the "block"

@@ -266,7 +266,10 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	v := c.o.Store.Service(k, naming.Query{})
+	// An operator's view: real health, with whether clients now get every
+	// instance because of the protection threshold.
+	v := c.o.Store.Service(k, naming.Query{Admin: true})
+	reach := c.o.Store.Service(k, naming.Query{}).ReachProtectionThreshold
 	if !v.Exists {
 		writeError(w, http.StatusNotFound, "service "+k.Grouped()+" not found in namespace "+k.Namespace)
 		return
@@ -303,7 +306,7 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"namespace": k.Namespace, "group": k.Group, "name": k.Name,
 		"protectThreshold": v.Meta.ProtectThreshold, "metadata": meta,
-		"reachProtectionThreshold": v.ReachProtectionThreshold,
+		"reachProtectionThreshold": reach,
 		"clusters":                 clusters, "instances": insts, "node": c.o.Self,
 	})
 }

@@ -287,3 +287,36 @@ func TestConsole_ClusterPageReadsTheStatusFormat(t *testing.T) {
 		`r.textContent.includes("3 keys, oldest 42 ms") && r.textContent.includes("5 rounds, 2 repairs") && `+
 		`r.textContent.includes("loaded (1 peers, 7 records)") && r.querySelectorAll("td")[1].textContent === "4")(`+row+`)`)
 }
+
+// TestConsole_ShowsRealHealthWhenTheThresholdIsReached: the console is an
+// operator's read: an unhealthy instance shows unhealthy even when the
+// protection threshold makes clients see it healthy, and the flag says so.
+func TestConsole_ShowsRealHealthWhenTheThresholdIsReached(t *testing.T) {
+	store := newStore()
+	srv := newServer(t, store)
+	for _, p := range []string{"/nacos/v1/ns/service?serviceName=guard&protectThreshold=0.9",
+		"/nacos/v1/ns/instance?serviceName=guard&ip=10.0.0.1&port=80",
+		"/nacos/v1/ns/instance?serviceName=guard&ip=10.0.0.2&port=80&healthy=false"} {
+		res, err := http.Post(srv.URL+p, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d", p, res.StatusCode)
+		}
+	}
+	var out struct {
+		Reach     bool `json:"reachProtectionThreshold"`
+		Instances []struct {
+			IP      string `json:"ip"`
+			Healthy bool   `json:"healthy"`
+		} `json:"instances"`
+	}
+	if code := getJSON(t, srv.URL+"/distrod/console/service?serviceName=guard", &out); code != http.StatusOK {
+		t.Fatalf("console service: %d", code)
+	}
+	if !out.Reach || len(out.Instances) != 2 || out.Instances[1].IP != "10.0.0.2" || out.Instances[1].Healthy {
+		t.Fatalf("console service = %+v, want the threshold reached and 10.0.0.2 unhealthy", out)
+	}
+}

@@ -53,6 +53,9 @@ type conn struct {
 	clientIP string
 	version  string
 	labels   map[string]string
+	tenant   string
+	// abilities is the client's ability table (nil: no negotiation).
+	abilities map[string]bool
 
 	out  chan outMsg
 	done chan struct{} // closed on stateClosed

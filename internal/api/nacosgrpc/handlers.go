@@ -53,9 +53,9 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 	return "", nil, errorf(CodeNoHandler, msgNoHandler)
 }
 
-// errPersistent refuses persistent instances in an InstanceRequest (the
-// Java client sends them as PersistentInstanceRequest, persistent.go), and
-// PersistentInstanceRequest when no PersistentRegistry is configured.
+// errPersistent refuses PersistentInstanceRequest (persistent.go) when no
+// PersistentRegistry is configured. (An InstanceRequest with
+// ephemeral=false registers an ephemeral instance, as Nacos does.)
 var errPersistent = errorf(CodeInvalidParam,
 	"distrod serves ephemeral instances only: persistent instances (ephemeral=false) are not supported")
 
@@ -71,10 +71,8 @@ func (s *Server) handleInstance(c *conn, r *instanceRequest) (string, any, error
 	now := s.o.Now().UnixMilli()
 	switch r.Type {
 	case typeInstanceRegister:
-		if !r.Instance.Ephemeral {
-			return "", nil, errPersistent
-		}
 		in := r.Instance.toNaming()
+		s.ids.AssignID(now, &in, svc)
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 			return "", nil, err
 		}
@@ -102,10 +100,8 @@ func (s *Server) handleBatch(c *conn, r *batchInstanceRequest) (string, any, err
 	} else {
 		ins := make([]naming.Instance, len(r.Instances))
 		for i := range r.Instances {
-			if !r.Instances[i].Ephemeral {
-				return "", nil, errPersistent
-			}
 			ins[i] = r.Instances[i].toNaming()
+			s.ids.AssignID(now, &ins[i], svc)
 		}
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Batch: true, Instances: ins}); err != nil {
 			return "", nil, err

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// TestServer_RefusesWhatHTTPRefuses: persistent instances, names carrying
+// TestServer_RefusesWhatHTTPRefuses: names carrying
 // key separators, bad IPs and oversize metadata get ErrorResponse 400 with
 // a message that says why, as their HTTP equivalents get 400.
 func TestServer_RefusesWhatHTTPRefuses(t *testing.T) {
@@ -33,9 +33,6 @@ func TestServer_RefusesWhatHTTPRefuses(t *testing.T) {
 	}
 	good := `{"ip":"10.0.0.1","port":1,"ephemeral":true}`
 	for _, c := range []struct{ body, msg string }{
-		{reg("public", "s", "G", `{"ip":"10.0.0.1","port":1,"ephemeral":false}`), "ephemeral=false"},
-		{reg("public", "s", "G", `{"ip":"10.0.0.1","port":1}`), "ephemeral=false"},
-		{`{"serviceName":"s","type":"batchRegisterInstance","instances":[` + good + `,{"ip":"10.0.0.2","port":1}]}`, "ephemeral=false"},
 		{reg("a##b", "s", "G", good), "Param 'namespaceId/tenant' is illegal"},
 		{reg("public", "s|t", "G", good), "Param 'serviceName' is illegal"},
 		{reg("public", "s", "G@@H", good), "Param 'group' is illegal"},

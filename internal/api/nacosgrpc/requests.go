@@ -46,6 +46,7 @@ const (
 	typeNotifySubscriberResponse  = "NotifySubscriberResponse"
 	typeClientDetectionResponse   = "ClientDetectionResponse"
 	typeConnectResetResponse      = "ConnectResetResponse"
+	typeSetupAckRequest           = "SetupAckRequest"
 	typeInstanceRegister          = "registerInstance"
 	typeInstanceDeregister        = "deregisterInstance"
 	typeBatchRegister             = "batchRegisterInstance"
@@ -126,8 +127,11 @@ type wireInstance struct {
 	Metadata    map[string]string `json:"metadata"`
 }
 
-// toNaming keeps exactly what the client sent: the Go SDK's zero values
-// (enabled:false, healthy:false, weight:0) are stored as they are.
+// toNaming keeps what the client sent: the Go SDK's zero values
+// (enabled:false, healthy:false, weight:0) are stored as they are. The one
+// exception is ephemeral: InstanceRequest and BatchInstanceRequest always
+// register ephemeral instances, as Nacos's gRPC handlers do whatever the
+// instance says (persistent instances go over HTTP).
 func (w *wireInstance) toNaming() naming.Instance {
 	return naming.Instance{
 		InstanceID:  w.InstanceID,
@@ -136,7 +140,7 @@ func (w *wireInstance) toNaming() naming.Instance {
 		Weight:      w.Weight,
 		Healthy:     w.Healthy,
 		Enabled:     w.Enabled,
-		Ephemeral:   w.Ephemeral,
+		Ephemeral:   true,
 		ClusterName: w.ClusterName,
 		Metadata:    w.Metadata,
 	}
@@ -151,6 +155,10 @@ type connectionSetupRequest struct {
 	ClientVersion string            `json:"clientVersion"`
 	Tenant        string            `json:"tenant"`
 	Labels        map[string]string `json:"labels"`
+	// AbilityTable is present (possibly empty) when the client negotiates
+	// abilities (Nacos 2.3+ Java clients); the server then answers with
+	// SetupAckRequest carrying its own.
+	AbilityTable map[string]bool `json:"abilityTable"`
 }
 
 type instanceRequest struct {
@@ -281,6 +289,24 @@ func ok(requestID string) responseHead {
 type serverCheckResponse struct {
 	responseHead
 	ConnectionID string `json:"connectionId"`
+	// SupportAbilityNegotiation tells a Nacos 2.3+ client to send its
+	// ability table in ConnectionSetupRequest and wait for SetupAckRequest.
+	SupportAbilityNegotiation bool `json:"supportAbilityNegotiation"`
+}
+
+// setupAckRequest ends ability negotiation: the server's abilities, sent
+// once after a ConnectionSetupRequest that carried an ability table.
+type setupAckRequest struct {
+	serverRequest
+	AbilityTable map[string]bool `json:"abilityTable"`
+}
+
+// ServerAbilities are the abilities a server announces in SetupAckRequest,
+// under Nacos's key names. persistent says whether it keeps persistent
+// instances (Options.Persistent): without, a negotiating client registers
+// them over HTTP, as it does against a Nacos server without that ability.
+func ServerAbilities(persistent bool) map[string]bool {
+	return map[string]bool{"supportPersistentInstanceByGrpc": persistent}
 }
 
 type instanceResponse struct {

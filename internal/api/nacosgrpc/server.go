@@ -145,7 +145,9 @@ func (o *Options) setDefaults() error {
 // Server is the SDK-facing Nacos gRPC server: /Request/request and
 // /BiRequestStream/requestBiStream on one port.
 type Server struct {
-	o    Options
+	o Options
+	// ids assigns snowflake instance ids at registration.
+	ids  *naming.Snowflake
 	log  *slog.Logger
 	grpc *grpc.Server
 	m    *serverMetrics
@@ -168,6 +170,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	s := &Server{
 		o:     o,
+		ids:   naming.SnowflakeFor(o.Store.Self()),
 		log:   o.Logger.With("component", "nacosgrpc", "self", o.Self),
 		conns: map[string]*conn{},
 		raw:   map[string]net.Conn{},
@@ -299,8 +302,25 @@ type ConnectionInfo struct {
 	ClientIP      string
 	ClientVersion string
 	Labels        map[string]string
-	Created       time.Time
-	LastActive    time.Time
+	// Tenant is the namespace the client named in ConnectionSetupRequest.
+	Tenant string
+	// AbilityTable is the client's ability table; nil when it does not
+	// negotiate.
+	AbilityTable map[string]bool
+	Created      time.Time
+	LastActive   time.Time
+}
+
+// SDKSource reports whether the connection is an SDK's (label
+// source=sdk), the only kind Nacos moves with ConnectResetRequest.
+func (ci ConnectionInfo) SDKSource() bool { return ci.Labels["source"] == "sdk" }
+
+// AppName is the client's application name (label AppName), "-" if unset.
+func (ci ConnectionInfo) AppName() string {
+	if v := ci.Labels["AppName"]; v != "" {
+		return v
+	}
+	return "-"
 }
 
 // ConnectionInfos lists the registered connections, sorted by id.
@@ -315,7 +335,7 @@ func (s *Server) ConnectionInfos() []ConnectionInfo {
 	for _, c := range cs {
 		c.mu.RLock()
 		out = append(out, ConnectionInfo{ID: c.id, Remote: c.remote, ClientIP: c.clientIP, ClientVersion: c.version,
-			Labels: c.labels, Created: c.created, LastActive: time.UnixMilli(c.lastActive.Load())})
+			Labels: c.labels, Tenant: c.tenant, AbilityTable: c.abilities, Created: c.created, LastActive: time.UnixMilli(c.lastActive.Load())})
 		c.mu.RUnlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -468,7 +488,7 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 			id = c.id
 		}
 		s.m.request(in.Type, CodeSuccess)
-		return reply(typeServerCheckResponse, serverCheckResponse{responseHead: ok(requestIDOf(in.Body)), ConnectionID: id}), nil
+		return reply(typeServerCheckResponse, serverCheckResponse{responseHead: ok(requestIDOf(in.Body)), ConnectionID: id, SupportAbilityNegotiation: true}), nil
 	}
 	if err := lookup(in.Type); err != nil {
 		return s.fail(in, err), nil
@@ -598,6 +618,9 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 			if err := s.register(c, p.ClientIP, &req); err != nil {
 				return err
 			}
+			if req.AbilityTable != nil {
+				s.sendSetupAck(c)
+			}
 		case len(p.Type) > len("Response") && p.Type[len(p.Type)-len("Response"):] == "Response":
 			var a ackResponse
 			if err := json.Unmarshal(p.Body, &a); err != nil {
@@ -608,6 +631,24 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 		default:
 			s.log.Debug("ignoring stream message", "conn", c.id, "type", p.Type)
 		}
+	}
+}
+
+// sendSetupAck queues SetupAckRequest with the server's abilities. Nacos
+// expects no ack for it; the client's SetupAckResponse, if any, matches no
+// waiting request and is dropped.
+func (s *Server) sendSetupAck(c *conn) {
+	body, _ := json.Marshal(setupAckRequest{serverRequest: serverRequest{Headers: map[string]string{},
+		RequestID: push.NextRequestID(), Module: moduleInternal}, AbilityTable: ServerAbilities(s.o.Persistent != nil)})
+	n := int64(len(body))
+	if err := c.reserve(n); err != nil {
+		s.log.Debug("SetupAckRequest not sent", "conn", c.id, "err", err)
+		return
+	}
+	select {
+	case c.out <- outMsg{p: &nacospb.Payload{Type: typeSetupAckRequest, Body: body}}:
+	case <-c.done:
+		c.release(n)
 	}
 }
 
@@ -638,6 +679,7 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	c.state = stateRegistered
 	c.setupTimer.Stop()
 	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
+	c.tenant, c.abilities = req.Tenant, req.AbilityTable
 	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)
 	return nil
 }

@@ -84,6 +84,32 @@ var authRules = map[string]access{
 	"console_liveness":  accessOpen,
 	"console_readiness": accessOpen,
 
+	// The endpoints of parity.go and loader.go. Nacos secures neither the
+	// selector types nor the health greeting and checkers; subscribers and
+	// health updates are naming reads and writes; client introspection is
+	// its nacos/admin resource; the loader needs ROLE_ADMIN here.
+	"v1_service_subscribers":        accessRead,
+	"v1_selector_types":             accessOpen,
+	"v1_operator_push_state":        accessUser,
+	"v1_operator_log":               accessAdmin,
+	"v1_health_server":              accessOpen,
+	"v1_health_checkers":            accessOpen,
+	"v1_health_update":              accessWrite,
+	"v2_health_update":              accessWrite,
+	"v2_instance_patch":             accessWrite,
+	"v2_instance_statuses":          accessRead,
+	"v2_client_publish_list":        accessAdmin,
+	"v2_client_subscribe_list":      accessAdmin,
+	"v2_client_service_publishers":  accessAdmin,
+	"v2_client_service_subscribers": accessAdmin,
+	"v2_console_liveness":           accessOpen,
+	"v2_console_readiness":          accessOpen,
+	"core_loader_current":           accessAdmin,
+	"core_loader_reload_current":    accessAdmin,
+	"core_loader_reload_client":     accessAdmin,
+	"core_loader_cluster":           accessAdmin,
+	"core_loader_smart_reload":      accessAdmin,
+
 	// Users, roles and permissions are Nacos's console/ resources, which
 	// only ROLE_ADMIN passes.
 	"auth_login":             accessOpen,

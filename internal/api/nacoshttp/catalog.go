@@ -1,6 +1,8 @@
 package nacoshttp
 
 import (
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/distrod/distrod/internal/naming"
@@ -31,8 +33,11 @@ func (c *call) catalogService() (any, error) {
 		c.s.clustersJSON(k, v.Clusters)}, nil
 }
 
-// catalogInstances is GET /catalog/instances: every instance of a cluster,
-// disabled ones included (the console's view), paged.
+// catalogInstances is GET /catalog/instances: every instance of a
+// service, disabled ones included (the console's view), with real health
+// (no protection threshold), paged. v1 lists one cluster and answers 404
+// for an unknown service or cluster, as Nacos does; v2 lists all clusters
+// under "instances", filtered by the optional healthyOnly and enabledOnly.
 func (c *call) catalogInstances() (any, error) {
 	k, err := c.serviceKey()
 	if err != nil {
@@ -46,23 +51,54 @@ func (c *call) catalogInstances() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var clusters []string
-	if cl := c.clusterParam(""); cl != "" {
-		clusters = []string{cl}
+	v := c.s.store.Service(k, naming.Query{Admin: true})
+	hosts := v.Hosts
+	if !c.ep.v2 {
+		if !v.Exists {
+			return nil, newErr(http.StatusNotFound, codeResourceNotFound, "service %s is not found!", k.Grouped())
+		}
+		if cl := c.clusterParam(""); cl != "" {
+			if !slices.Contains(v.Clusters, cl) {
+				return nil, newErr(http.StatusNotFound, codeResourceNotFound, "cluster %s is not found!", cl)
+			}
+			hosts = nil
+			for _, h := range v.Hosts {
+				if h.ClusterName == cl {
+					hosts = append(hosts, h)
+				}
+			}
+		}
+	} else {
+		keep := func(name string, get func(*naming.Instance) bool) {
+			if p := c.optional(name, ""); p != "" {
+				want := javaBool(p)
+				kept := make([]naming.Instance, 0, len(hosts))
+				for i := range hosts {
+					if get(&hosts[i]) == want {
+						kept = append(kept, hosts[i])
+					}
+				}
+				hosts = kept
+			}
+		}
+		keep("healthyOnly", func(in *naming.Instance) bool { return in.Healthy })
+		keep("enabledOnly", func(in *naming.Instance) bool { return in.Enabled })
 	}
-	v := c.s.store.Service(k, naming.Query{Clusters: clusters})
-	if !v.Exists && !c.ep.v2 {
-		return nil, serviceNotFound(k)
-	}
-	from, to := page(len(v.Hosts), pageNo, pageSize)
+	from, to := page(len(hosts), pageNo, pageSize)
 	list := make([]push.Host, 0, to-from)
 	for i := from; i < to; i++ {
-		list = append(list, push.HostOf(k, &v.Hosts[i]))
+		list = append(list, push.HostOf(k, &hosts[i]))
+	}
+	if c.ep.v2 {
+		return struct {
+			Instances []push.Host `json:"instances"`
+			Count     int         `json:"count"`
+		}{list, len(hosts)}, nil
 	}
 	return struct {
 		List  []push.Host `json:"list"`
 		Count int         `json:"count"`
-	}{list, len(v.Hosts)}, nil
+	}{list, len(hosts)}, nil
 }
 
 // catalogServices is v1 GET /catalog/services (the console's service list).
@@ -78,10 +114,25 @@ func (c *call) catalogServices() (any, error) {
 	nameParam := c.optional("serviceNameParam", "")
 	groupParam := c.optional("groupNameParam", "")
 	hasIPCount := c.optBool("hasIpCount", false)
+	// instance keeps services with an instance whose "ip:port" contains
+	// it (Nacos 1.x's filter; 2.5 accepts the parameter and ignores it).
+	instance := c.optional("instance", "")
 	withInstances := c.optBool("withInstances", false)
 	sums := c.s.store.Services(c.optional("namespaceId", ""), func(k naming.ServiceKey) bool {
 		return strings.Contains(k.Name, nameParam) && strings.Contains(k.Group, groupParam)
 	})
+	if instance != "" {
+		kept := sums[:0]
+		for _, s := range sums {
+			for _, h := range c.s.store.Service(s.Key, naming.Query{}).Hosts {
+				if strings.Contains(h.Addr(), instance) {
+					kept = append(kept, s)
+					break
+				}
+			}
+		}
+		sums = kept
+	}
 	if hasIPCount {
 		kept := sums[:0]
 		for _, s := range sums {

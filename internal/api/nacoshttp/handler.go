@@ -76,6 +76,16 @@ type Options struct {
 	// instance overrides (control.go). nil keeps instance edits in the
 	// instances' own records and serves no namespace API.
 	Control ControlPlane
+	// Loader serves /v2/core/loader/*; nil leaves them unmounted.
+	Loader Loader
+	// Introspect reads subscribers, connections and push counts for the
+	// operator endpoints. May be nil.
+	Introspect Introspector
+	// SetLogLevel applies PUT /operator/log's logLevel (Nacos's names:
+	// DEBUG, INFO, WARN, ERROR, ...). nil accepts and ignores it.
+	SetLogLevel func(level string) error
+	// LocalPort reports the HTTP port for /health/server. May be nil.
+	LocalPort func() int
 }
 
 // Router decides who handles a write for an ownership tag: "ip:port" for
@@ -133,6 +143,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s := &server{
 		o:     o,
+		ids:   naming.SnowflakeFor(o.Store.Self()),
 		store: o.Store,
 		log:   o.Logger.With("component", "nacoshttp"),
 		sw:    defaultSwitches(o.BeatIntervalMs, o.CacheMillis),
@@ -144,6 +155,8 @@ func New(o Options) (http.Handler, error) {
 	s.registerV1()
 	s.registerV2()
 	s.registerConsole()
+	s.registerLoader()
+	s.registerParity()
 	s.registerAuth()
 	s.registerControl()
 	return s, nil
@@ -175,6 +188,12 @@ type server struct {
 
 	swMu sync.Mutex
 	sw   switches
+
+	// ids assigns snowflake instance ids at registration.
+	ids *naming.Snowflake
+
+	// pushBase is subtracted from the push totals (push/state?reset).
+	pushBase pushBase
 
 	reqs *prometheus.CounterVec
 	lat  *prometheus.HistogramVec
@@ -228,6 +247,7 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 		h.ServeHTTP(w, r)
 		return "extra"
 	}
+	path, pathKey := statusesKey(path)
 	byMethod := s.routes[strings.TrimSuffix(path, "/")]
 	if byMethod == nil {
 		http.Error(w, "no such api: "+r.URL.Path, http.StatusNotFound)
@@ -242,6 +262,9 @@ func (s *server) serve(w *statusRecorder, r *http.Request) (api string) {
 	if err := c.readBody(w); err != nil {
 		s.writeError(w, c, err)
 		return ep.api
+	}
+	if pathKey != "" {
+		c.p["key"] = []string{pathKey}
 	}
 	if !s.authorize(w, c) {
 		return ep.api

@@ -26,6 +26,7 @@ func (c *call) register() (any, error) {
 	}
 	id := naming.IPPortClientID(in.IP, in.Port)
 	c.touch(naming.PubKey(id, k))
+	c.s.ids.AssignID(c.nowMs(), &in, k)
 	if err := c.s.store.Publish(c.nowMs(), id, k, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 		return nil, withCode(err, codeInstanceError)
 	}
@@ -158,7 +159,9 @@ func (c *call) detail() (any, error) {
 		return nil, err
 	}
 	cluster := c.clusterParam(naming.DefaultCluster)
-	v := c.s.store.Service(k, naming.Query{Clusters: []string{cluster}, EnabledOnly: true})
+	// An operator's read: disabled instances and real health, as Nacos's
+	// GET /instance reads its service storage.
+	v := c.s.store.Service(k, naming.Query{Clusters: []string{cluster}, Admin: true})
 	if !v.Exists {
 		return nil, newErr(http.StatusNotFound, codeServiceNotExist, "no service %s found!", k.Grouped())
 	}
@@ -326,7 +329,7 @@ func (c *call) statuses() (any, error) {
 	if err != nil {
 		return nil, withCode(err, codeServiceNameError)
 	}
-	v := c.s.store.Service(k, naming.Query{})
+	v := c.s.store.Service(k, naming.Query{Admin: true})
 	ips := make([]string, 0, len(v.Hosts))
 	for _, h := range v.Hosts {
 		ips = append(ips, h.Addr()+"_"+strconv.FormatBool(h.Healthy))

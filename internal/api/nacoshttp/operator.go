@@ -233,6 +233,11 @@ func (c *call) metrics() (any, error) {
 			m.ResponsibleInstanceCount += len(p.Instances)
 		}
 	}
+	if c.s.o.Introspect != nil {
+		m.SubscribeCount = c.s.o.Introspect.SubscribeCount()
+		cpu, load := c.s.o.Introspect.SystemLoad()
+		m.CPU, m.Load = jfloat(cpu), jfloat(load)
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if ms.Sys > 0 {
@@ -298,19 +303,28 @@ func (c *call) clientInfo() (any, error) {
 		Ephemeral       bool   `json:"ephemeral"`
 		LastUpdatedTime int64  `json:"lastUpdatedTime"`
 		ClientType      string `json:"clientType"`
+		ConnectType     string `json:"connectType,omitempty"`
+		AppName         string `json:"appName,omitempty"`
+		Version         string `json:"version,omitempty"`
 		ClientIP        string `json:"clientIp,omitempty"`
 		ClientPort      string `json:"clientPort,omitempty"`
 		Owner           string `json:"responsibleServer"`
 		Publish         []pub  `json:"publishedServices"`
 	}{ClientID: id, Ephemeral: true, LastUpdatedTime: cv.Meta.Version.Millis(), Owner: cv.Meta.Owner, Publish: []pub{}}
 	if cv.Kind == naming.KindIPPort {
-		out.ClientType = "ipport"
+		out.ClientType = "ipPort"
 		tag := naming.TagOf(id)
 		if i := strings.LastIndexByte(tag, ':'); i >= 0 {
 			out.ClientIP, out.ClientPort = tag[:i], tag[i+1:]
 		}
 	} else {
 		out.ClientType = "connection"
+		out.ClientPort = id[strings.LastIndexByte(id, '_')+1:]
+		if c.s.o.Introspect != nil {
+			if m, ok := c.s.o.Introspect.Connection(id); ok {
+				out.ConnectType, out.AppName, out.Version, out.ClientIP = m.ConnectType, m.AppName, m.Version, m.ClientIP
+			}
+		}
 	}
 	keys := make([]naming.ServiceKey, 0, len(cv.Services))
 	for k := range cv.Services {
