@@ -19,13 +19,13 @@
 // directed broadcast addresses, and sends at most Options.UDPRate
 // datagrams a second to one target.
 //
-// The Engine also builds the serviceInfo documents that the gRPC API returns
-// for subscribe and query requests (Engine.ServiceInfo), because every
-// serviceInfo a client sees must carry a strictly increasing lastRefTime and
-// content that is never older than any view stamped earlier: building and
-// stamping happen under one per-service lock, from one process-wide clock
-// (NextRefTime).
+// The engine only delivers. The serviceInfo documents it pushes are built
+// and stamped by a nacoswire.Builder (Options.Wire), which the gRPC API
+// also builds its subscribe and query answers with, and the requestIds of
+// its pushes come from that builder's Stamps: every serviceInfo a client
+// sees carries a strictly increasing lastRefTime and content never older
+// than any view stamped earlier.
 //
 // Lock order: Engine.mu before nothing (it is a leaf; Store calls happen
-// outside it); build stripes before naming.Store.mu.
+// outside it); the builder's stripes before naming.Store.mu.
 package push

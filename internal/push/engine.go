@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -73,6 +74,12 @@ type Options struct {
 	// one second's worth); pushes beyond it are dropped and counted (v1
 	// clients also poll every cacheMillis). 0 means no limit.
 	UDPRate int
+	// Wire builds the serviceInfo documents pushed and stamps their
+	// lastRefTime and requestId. Subscribe and query answers must be built
+	// by the same builder, so that a client never sees an answer and a push
+	// stamped out of order. Default: a builder of the engine's own over
+	// Store, with Now and its own Stamps.
+	Wire *nacoswire.Builder
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the engine's metrics; nil registers nothing.
@@ -103,6 +110,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Wire == nil {
+		o.Wire = nacoswire.NewBuilder(o.Store, o.Now, nil)
 	}
 }
 
@@ -144,7 +154,7 @@ type cacheEntry struct {
 // safe for concurrent use.
 type Engine struct {
 	o       Options
-	builder *Builder
+	builder *nacoswire.Builder
 	m       *metrics
 
 	mu      sync.Mutex
@@ -177,7 +187,7 @@ func New(o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		o:       o,
-		builder: NewBuilder(o.Store, o.Now),
+		builder: o.Wire,
 		targets: map[string]*target{},
 		bySvc:   map[naming.ServiceKey]map[targetSub]struct{}{},
 		dirty:   map[naming.ServiceKey]time.Time{},
@@ -193,20 +203,10 @@ func New(o Options) *Engine {
 	return e
 }
 
-// Builder returns the engine's serviceInfo builder.
-func (e *Engine) Builder() *Builder { return e.builder }
-
-// ServiceInfo builds the current, freshly stamped view of svc for a
-// subscribe or query answer (see Builder.Build).
-func (e *Engine) ServiceInfo(svc naming.ServiceKey, clusters string, healthyOnly bool) ServiceInfo {
-	return e.builder.Build(svc, clusters, healthyOnly)
-}
-
-// ServiceInfoJSON is ServiceInfo, encoded, reusing the encoded hosts of an
-// unchanged service: the form query and subscribe answers use.
-func (e *Engine) ServiceInfoJSON(svc naming.ServiceKey, clusters string, healthyOnly bool) json.RawMessage {
-	return e.builder.BuildJSON(svc, clusters, healthyOnly)
-}
+// Builder returns the serviceInfo builder the engine pushes from
+// (Options.Wire, or the engine's own when that was nil). Subscribe and
+// query answers must come from the same builder (see package nacoswire).
+func (e *Engine) Builder() *nacoswire.Builder { return e.builder }
 
 // Start opens the UDP socket and starts the scheduler. ctx ends the engine
 // like Stop.
@@ -610,7 +610,7 @@ func (e *Engine) payload(k subKey) json.RawMessage {
 }
 
 func (e *Engine) pushRPC(tg *target, k subKey) {
-	id := NextRequestID()
+	id := e.builder.Stamps().RequestID()
 	body := notifyBody(id, k.svc, e.payload(k))
 	ctx, cancel := context.WithTimeout(e.ctx, e.o.Timeout)
 	start := time.Now()

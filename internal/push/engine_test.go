@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/hlc"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,9 +35,9 @@ type fakeTarget struct {
 }
 
 type notification struct {
-	RequestID   *string     `json:"requestId"`
-	Module      string      `json:"module"`
-	ServiceInfo ServiceInfo `json:"serviceInfo"`
+	RequestID   *string               `json:"requestId"`
+	Module      string                `json:"module"`
+	ServiceInfo nacoswire.ServiceInfo `json:"serviceInfo"`
 }
 
 func (f *fakeTarget) ID() string { return f.id }
@@ -134,7 +135,7 @@ func TestEngine_MergesRapidChangesIntoOnePush(t *testing.T) {
 	}
 	p := f.pushes()[0]
 	if p.Module != "naming" || *p.RequestID == "" || p.ServiceInfo.Name != "a" || p.ServiceInfo.GroupName != naming.DefaultGroup ||
-		p.ServiceInfo.CacheMillis != DefaultCacheMillis || !p.ServiceInfo.Valid {
+		p.ServiceInfo.CacheMillis != nacoswire.DefaultCacheMillis || !p.ServiceInfo.Valid {
 		t.Fatalf("push %+v", p)
 	}
 }
@@ -224,39 +225,8 @@ func TestEngine_UnsubscribeStopsPushes(t *testing.T) {
 	}
 }
 
-func TestBuilder_LastRefTimeStrictlyIncreasesAndDuplicatesCollapse(t *testing.T) {
-	store := naming.NewStore("n1", hlc.NewClock("n1"))
-	fixed := time.UnixMilli(1000)
-	b := NewBuilder(store, func() time.Time { return fixed })
-	store.Publish(1, "c1", svcA, naming.Publication{Instances: []naming.Instance{inst("10.0.0.1", 1, "")}})
-	store.Publish(1, "c2", svcA, naming.Publication{Instances: []naming.Instance{inst("10.0.0.1", 1, "")}})
-	prev := int64(0)
-	for range 100 {
-		si := b.Build(svcA, "", false)
-		if si.LastRefTime <= prev {
-			t.Fatalf("lastRefTime %d after %d", si.LastRefTime, prev)
-		}
-		prev = si.LastRefTime
-		if len(si.Hosts) != 1 {
-			t.Fatalf("duplicate hosts not collapsed: %+v", si.Hosts)
-		}
-	}
-	if NextRefTime(fixed) <= prev {
-		t.Fatal("NextRefTime went back")
-	}
-}
-
-func TestWeight_MarshalsAsFloat(t *testing.T) {
-	for w, want := range map[float64]string{1: "1.0", 2.5: "2.5", 0: "0.0", 10000: "10000.0", 0.001: "0.001"} {
-		b, _ := json.Marshal(Weight(w))
-		if string(b) != want {
-			t.Errorf("Weight(%v) = %s, want %s", w, b, want)
-		}
-	}
-}
-
 func TestUDP_EncodeDatagramGroupsNameGzipsAndRejectsOversize(t *testing.T) {
-	si := ServiceInfo{Name: "a", GroupName: "G", Hosts: []Host{{IP: "1.1.1.1", Port: 1}}}.Grouped()
+	si := nacoswire.ServiceInfo{Name: "a", GroupName: "G", Hosts: []nacoswire.Host{{IP: "1.1.1.1", Port: 1}}}.Grouped()
 	b, err := EncodeDatagram(si, 42)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +241,7 @@ func TestUDP_EncodeDatagramGroupsNameGzipsAndRejectsOversize(t *testing.T) {
 	}
 	many := si
 	for i := range 30 {
-		many.Hosts = append(many.Hosts, Host{IP: "10.0.0.1", Port: i, Metadata: map[string]string{"k": "v"}})
+		many.Hosts = append(many.Hosts, nacoswire.Host{IP: "10.0.0.1", Port: i, Metadata: map[string]string{"k": "v"}})
 	}
 	b, err = EncodeDatagram(many, 1)
 	if err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) || len(b) >= UDPMaxDatagram {
@@ -283,7 +253,7 @@ func TestUDP_EncodeDatagramGroupsNameGzipsAndRejectsOversize(t *testing.T) {
 	}
 	huge := si
 	for i := range 2000 {
-		huge.Hosts = append(huge.Hosts, Host{IP: "10.0.0." + string(rune('0'+i%10)), Port: i * 7919, InstanceID: strings.Repeat("x", i%97)})
+		huge.Hosts = append(huge.Hosts, nacoswire.Host{IP: "10.0.0." + string(rune('0'+i%10)), Port: i * 7919, InstanceID: strings.Repeat("x", i%97)})
 	}
 	if _, err := EncodeDatagram(huge, 1); !errors.Is(err, ErrDatagramTooLarge) {
 		t.Fatalf("oversize: %v", err)
@@ -368,37 +338,3 @@ func TestEngine_UDPPushResendsOnceAfterTimeout(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
-
-func TestBuilder_BuildJSONReusesHostsUntilTheServiceChanges(t *testing.T) {
-	store := naming.NewStore("a:1", hlc.NewClock("a:1"))
-	svc := naming.NewServiceKey("", "", "cached")
-	b := NewBuilder(store, nil)
-	pub := func(port int) {
-		in := naming.Instance{IP: "10.0.0.1", Port: port, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true}
-		if err := store.Publish(1, "c", svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	decode := func(raw []byte) ServiceInfo {
-		var si ServiceInfo
-		if err := json.Unmarshal(raw, &si); err != nil {
-			t.Fatal(err)
-		}
-		return si
-	}
-	pub(1)
-	first := decode(b.BuildJSON(svc, "", false))
-	second := decode(b.BuildJSON(svc, "", false))
-	if len(first.Hosts) != 1 || second.LastRefTime <= first.LastRefTime {
-		t.Fatalf("cached answer must keep hosts and advance lastRefTime: %+v %+v", first, second)
-	}
-	want, _ := json.Marshal(b.Build(svc, "", false).Hosts)
-	got, _ := json.Marshal(second.Hosts)
-	if string(want) != string(got) {
-		t.Fatalf("cached hosts differ from a fresh build:\n%s\n%s", got, want)
-	}
-	pub(2)
-	if third := decode(b.BuildJSON(svc, "", false)); len(third.Hosts) != 1 || third.Hosts[0].Port != 2 {
-		t.Fatalf("a change must invalidate the cache: %+v", third.Hosts)
-	}
-}

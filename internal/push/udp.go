@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distrod/distrod/internal/api/nacoswire"
 )
 
 // UDP limits of the v1 protocol.
@@ -38,7 +40,7 @@ type udpPush struct {
 
 // EncodeDatagram encodes a v1 "dom" push of info (whose name must already
 // be grouped) stamped with seq, gzipped when it reaches UDPGzipThreshold.
-func EncodeDatagram(info ServiceInfo, seq int64) ([]byte, error) {
+func EncodeDatagram(info nacoswire.ServiceInfo, seq int64) ([]byte, error) {
 	data, err := json.Marshal(info)
 	if err != nil {
 		return nil, err

@@ -117,11 +117,14 @@ func newCluster(cfg config.Config, opts options, log *slog.Logger, store *naming
 
 // onMessage is the transport's Handler. It waits for room in the loop's
 // inbox (back-pressure on the peer's stream), but not once the loop has
-// stopped.
-func (c *cluster) onMessage(from string, msg distro.Message) {
+// stopped nor once ctx, the context of the stream that delivered msg, is
+// done: a message whose stream has ended is dropped, as the transport
+// drops everything still unread on it, and the peer's retries recover it.
+func (c *cluster) onMessage(ctx context.Context, from string, msg distro.Message) {
 	select {
 	case c.inbox <- event{from: from, msg: msg}:
 	case <-c.stopping:
+	case <-ctx.Done():
 	}
 }
 

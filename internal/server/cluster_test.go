@@ -105,9 +105,37 @@ func TestCluster_LoopsReplicateAndJoinEveryGoroutine(t *testing.T) {
 		}
 		start := time.Now()
 		nodes[0].c.flushFor(time.Minute)
-		nodes[0].c.onMessage(nodes[1].addr, nil) // returns: the loop stopped
+		nodes[0].c.onMessage(context.Background(), nodes[1].addr, nil) // returns: the loop stopped
 		if d := time.Since(start); d != 0 {
 			t.Errorf("flushFor on a stopped loop took %v", d)
 		}
 	})
+}
+
+func TestCluster_OnMessageGivesUpWhenItsStreamEnds(t *testing.T) {
+	// A full inbox and a running loop: only the delivering stream's end
+	// can release the handler.
+	c := &cluster{inbox: make(chan event), stopping: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() {
+		c.onMessage(ctx, "127.0.0.1:8848", nil)
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("onMessage returned while the inbox was full and its stream alive")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("onMessage still blocked after its stream's context ended")
+	}
+	select {
+	case <-c.inbox:
+		t.Fatal("a message of an ended stream was queued")
+	default:
+	}
 }

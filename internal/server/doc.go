@@ -21,7 +21,10 @@
 // Seams (seams.go): the cluster loop sees the cluster transport only as a
 // peerLink (send, probe, member view, counters) and the forwarder's entry
 // side only as an ownerCaller (run a write on its owner); a linkFactory
-// builds both for a node. New uses the gRPC transport; the in-process
+// builds both for a node. The loop's inbound side is cluster.onMessage, the
+// transport's Handler: it waits for room in the loop's inbox, but gives up
+// once the loop stops or the peer stream that delivered the message ends
+// (its context). New uses the gRPC transport; the in-process
 // cluster tests (inprocess_test.go) join several Servers in one process
 // with an in-memory network (memnet_test.go) and follow a write from the
 // HTTP API of one node to a gRPC push on another; cluster_test.go runs
@@ -34,6 +37,11 @@
 // binary cancels it on SIGINT/SIGTERM): HTTP and gRPC drain, the loop is
 // asked to report when nothing is left to replicate (flushFor, bounded),
 // then everything stops.
+//
+// Nacos wire state: New makes one nacoswire.Builder, with the node's one
+// nacoswire.Stamps (the lastRefTime clock and the requestId sequence), and
+// hands it to both the push engine and the gRPC API, so every serviceInfo
+// a client gets from this node, answer or push, is stamped in order.
 //
 // It also builds the auth guard (auth.go) shared by the HTTP and gRPC APIs,
 // seeds the first admin from auth-admin-password, and puts the debug

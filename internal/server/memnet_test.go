@@ -38,8 +38,9 @@ func newMemNet() *memNet {
 
 // link is a linkFactory.
 func (n *memNet) link(o transport.Options, onMsg transport.Handler, onFail transport.FailHandler) clusterLink {
-	l := &memLink{net: n, o: o, onMsg: onMsg, onFail: onFail,
-		wake: make(chan struct{}, 1), closed: make(chan struct{}), stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &memLink{net: n, o: o, onMsg: onMsg, onFail: onFail, stream: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), closed: ctx.Done(), stopped: make(chan struct{})}
 	n.mu.Lock()
 	n.links[o.Self] = l
 	n.mu.Unlock()
@@ -87,8 +88,12 @@ type memLink struct {
 	blocked []string
 	inbox   []memDelivery
 
-	wake      chan struct{}
-	closed    chan struct{}
+	wake chan struct{}
+	// stream stands for the context of the peer streams that deliver to
+	// this link: done, and closed with it, once Close runs.
+	stream    context.Context
+	cancel    context.CancelFunc
+	closed    <-chan struct{}
 	stopped   chan struct{} // closed when deliver returns
 	closeOnce sync.Once
 }
@@ -170,7 +175,7 @@ func (l *memLink) deliver() {
 				return
 			default:
 			}
-			l.onMsg(d.from, msg)
+			l.onMsg(l.stream, d.from, msg)
 		}
 	}
 }
@@ -248,7 +253,7 @@ func (l *memLink) Serve(lis net.Listener) error {
 // Close implements peerLink: it takes the node off the network and joins
 // its delivery goroutine.
 func (l *memLink) Close() {
-	l.closeOnce.Do(func() { close(l.closed) })
+	l.closeOnce.Do(l.cancel)
 	<-l.stopped
 }
 

@@ -88,7 +88,7 @@ func TestServer_FutureVersionsFromAnAuthenticatedPeerAreRefused(t *testing.T) {
 	// The fake peer is a real transport that knows the secret: an
 	// authenticated member with a broken (or hostile) clock.
 	var got recorder
-	peer := transport.New(transport.Options{Self: fake, Secret: testSecret}, got.handle, func(string, distro.Message) {})
+	peer := transport.New(transport.Options{Self: fake, Secret: testSecret}, func(_ context.Context, from string, m distro.Message) { got.handle(from, m) }, func(string, distro.Message) {})
 	peer.SetMembers([]string{self, fake})
 	lis, err := net.Listen("tcp", addr(fakePort+1001))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/distrod/distrod/internal/api/console"
 	"github.com/distrod/distrod/internal/api/nacosgrpc"
 	"github.com/distrod/distrod/internal/api/nacoshttp"
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/config"
 	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/cp"
@@ -75,8 +76,12 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	s.reg.MustRegister(newStoreCollector(s.store))
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
+	// One wire builder, with this node's one set of Stamps, builds and
+	// stamps both the pushes and the gRPC answers, so a client never sees
+	// them out of order.
+	wire := nacoswire.NewBuilder(s.store, opts.push.Now, new(nacoswire.Stamps))
 	pushOpts := opts.push
-	pushOpts.Store, pushOpts.Logger, pushOpts.Registry = s.store, log.With("component", "push"), s.reg
+	pushOpts.Store, pushOpts.Logger, pushOpts.Registry, pushOpts.Wire = s.store, log.With("component", "push"), s.reg, wire
 	s.push = push.New(pushOpts)
 	s.store.OnChange(s.push.OnChange)
 	s.ctl = s.newControl()
@@ -90,7 +95,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 		return nil, err
 	}
 	grpcOpts := opts.grpc
-	grpcOpts.Store, grpcOpts.Push, grpcOpts.Registry = s.store, s.push, s.reg
+	grpcOpts.Store, grpcOpts.Push, grpcOpts.Wire, grpcOpts.Registry = s.store, s.push, wire, s.reg
 	grpcOpts.Persistent = s.ctl
 	grpcOpts.Logger = log.With("component", "grpc")
 	grpcOpts.Ready, grpcOpts.Auth, grpcOpts.TLS = s.ready, guard, s.tls.grpcConfig()

@@ -87,7 +87,7 @@ func snapshotRequest(from string) *pb.Envelope {
 func TestTransport_UnauthenticatedSnapshotReadIsRefused(t *testing.T) {
 	pa, pB := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv sink
-	b := startNode(t, pB, testSecret, recv.handle, func(string, distro.Message) {}, pa)
+	b := startNode(t, pB, testSecret, recv.onMsg, func(string, distro.Message) {}, pa)
 	// A plain gRPC client that names a real member as its sender.
 	c := rawClient(t, pB, insecure.NewCredentials())
 	if err := sendRaw(c, snapshotRequest(member(pa))); status.Code(err) != codes.Unavailable {
@@ -112,7 +112,7 @@ func TestTransport_UnauthenticatedSnapshotReadIsRefused(t *testing.T) {
 func TestTransport_IdleUnauthenticatedConnectionIsClosed(t *testing.T) {
 	pB := testutil.PortBlock(t)
 	const hs = 300 * time.Millisecond
-	startNodeWith(t, Options{Self: member(pB), Secret: testSecret, HandshakeTimeout: hs}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	startNodeWith(t, Options{Self: member(pB), Secret: testSecret, HandshakeTimeout: hs}, ignoreMsg, func(string, distro.Message) {})
 	for name, prefix := range map[string][]byte{
 		"silent":        nil,
 		"stalled hello": []byte(hsMagic + "0123"),
@@ -143,9 +143,9 @@ func TestTransport_IdleUnauthenticatedConnectionIsClosed(t *testing.T) {
 func TestTransport_NonMemberWithTheSecretIsRefused(t *testing.T) {
 	pa, pB, pc := testutil.PortBlock(t), testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv sink
-	b := startNode(t, pB, testSecret, recv.handle, func(string, distro.Message) {}, pa)
+	b := startNode(t, pB, testSecret, recv.onMsg, func(string, distro.Message) {}, pa)
 	// c knows the secret and lists b, but b does not list c.
-	c := startNode(t, pc, testSecret, func(string, distro.Message) {}, func(string, distro.Message) {}, pB)
+	c := startNode(t, pc, testSecret, ignoreMsg, func(string, distro.Message) {}, pB)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Ping(ctx, member(pB)); err == nil {
@@ -165,7 +165,10 @@ func TestTransport_ForgedFromIsRefusedAndNeverDialled(t *testing.T) {
 	var recv, failed sink
 	var b *Transport
 	// The handler answers like the Distro core: to the message's sender.
-	reply := func(from string, m distro.Message) { recv.handle(from, m); b.Send(from, &distro.SyncAck{Seq: 1}) }
+	reply := func(_ context.Context, from string, m distro.Message) {
+		recv.handle(from, m)
+		b.Send(from, &distro.SyncAck{Seq: 1})
+	}
 	b = startNode(t, pB, testSecret, reply, failed.handle, pa)
 	// An authenticated member (a) that puts someone else's address in From.
 	c := rawClient(t, pB, &secretCreds{self: member(pa), secret: []byte(testSecret), timeout: time.Second, expect: member(pB)})
@@ -215,7 +218,7 @@ func TestTransport_ManyForgedSendersCostNoGoroutines(t *testing.T) {
 	// the weakest setting: membership alone must bound what forged senders
 	// cost.
 	var b *Transport
-	reply := func(from string, m distro.Message) { b.Send(from, &distro.SyncAck{Seq: 1}) }
+	reply := func(_ context.Context, from string, m distro.Message) { b.Send(from, &distro.SyncAck{Seq: 1}) }
 	b = startNode(t, pB, "", reply, func(string, distro.Message) {}, pa)
 	c := rawClient(t, pB, insecure.NewCredentials())
 	if err := sendRaw(c, snapshotRequest(member(pa))); err != nil {
@@ -248,7 +251,7 @@ func TestTransport_ManyForgedSendersCostNoGoroutines(t *testing.T) {
 func TestTransport_HandshakesInProgressAreBounded(t *testing.T) {
 	pB := testutil.PortBlock(t)
 	b := startNodeWith(t, Options{Self: member(pB), Secret: testSecret, HandshakeTimeout: time.Minute, MaxHandshakes: 2},
-		func(string, distro.Message) {}, func(string, distro.Message) {})
+		ignoreMsg, func(string, distro.Message) {})
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(pB+1001))
 		if err != nil {

@@ -28,7 +28,7 @@ func startForwardNode(t *testing.T, secret string, fwd ForwardHandler) string {
 	t.Helper()
 	port := testutil.PortBlock(t)
 	self := "127.0.0.1:" + strconv.Itoa(port)
-	tr := New(Options{Self: self, Secret: secret, Forward: fwd}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	tr := New(Options{Self: self, Secret: secret, Forward: fwd}, ignoreMsg, func(string, distro.Message) {})
 	tr.SetMembers([]string{self, clientNode})
 	lis, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1001))
 	if err != nil {
@@ -41,7 +41,7 @@ func startForwardNode(t *testing.T, secret string, fwd ForwardHandler) string {
 
 func newClientNode(t *testing.T, secret, owner string) *Transport {
 	t.Helper()
-	tr := New(Options{Self: clientNode, Secret: secret}, func(string, distro.Message) {}, func(string, distro.Message) {})
+	tr := New(Options{Self: clientNode, Secret: secret}, ignoreMsg, func(string, distro.Message) {})
 	tr.SetMembers([]string{clientNode, owner})
 	t.Cleanup(tr.Close)
 	return tr

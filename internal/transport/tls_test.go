@@ -60,9 +60,9 @@ func TestTransportTLS_MembersExchangeMessagesInsideMutualTLS(t *testing.T) {
 	ca := testutil.NewCA(t, "cluster CA")
 	var recv, failed sink
 	a := startNodeWith(t, Options{Self: member(pa), Secret: testSecret, TLS: clusterTLS(t, ca, ca.Issue("127.0.0.1"))},
-		func(string, distro.Message) {}, failed.handle, pb)
+		ignoreMsg, failed.handle, pb)
 	startNodeWith(t, Options{Self: member(pb), Secret: testSecret, TLS: clusterTLS(t, ca, ca.Issue("127.0.0.1"))},
-		recv.handle, failed.handle, pa)
+		recv.onMsg, failed.handle, pa)
 	a.Send(member(pb), &distro.SyncAck{Seq: 7})
 	testutil.Eventually(t, 10*time.Second, "message delivered", func() error {
 		if recv.count() != 1 {
@@ -77,7 +77,7 @@ func TestTransportTLS_MembersExchangeMessagesInsideMutualTLS(t *testing.T) {
 	// The port speaks nothing but TLS: a member with the right secret but
 	// without TLS is refused, and so is a bare secret handshake.
 	pc := testutil.PortBlock(t)
-	plain := startNode(t, pc, testSecret, func(string, distro.Message) {}, func(string, distro.Message) {}, pb)
+	plain := startNode(t, pc, testSecret, ignoreMsg, func(string, distro.Message) {}, pb)
 	if err := ping(t, plain, member(pb)); err == nil {
 		t.Fatal("a peer without TLS was answered by a TLS cluster port")
 	}
@@ -101,9 +101,9 @@ func TestTransportTLS_CertificateOfAnotherCAIsRefused(t *testing.T) {
 	ca, other := testutil.NewCA(t, "cluster CA"), testutil.NewCA(t, "other CA")
 	// a trusts the cluster CA but holds a certificate of another CA.
 	a := startNodeWith(t, Options{Self: member(pa), Secret: testSecret, TLS: clusterTLS(t, ca, other.Issue("127.0.0.1"))},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pb)
+		ignoreMsg, func(string, distro.Message) {}, pb)
 	b := startNodeWith(t, Options{Self: member(pb), Secret: testSecret, TLS: clusterTLS(t, ca, ca.Issue("127.0.0.1"))},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pa)
+		ignoreMsg, func(string, distro.Message) {}, pa)
 	if err := ping(t, a, member(pb)); err == nil {
 		t.Fatal("a member certificate of another CA was accepted")
 	}
@@ -122,10 +122,10 @@ func TestTransportTLS_CertificateMustNameTheMemberItAuthenticatesAs(t *testing.T
 	var log syncBuffer
 	// a's certificate chains to the cluster CA but names another host.
 	a := startNodeWith(t, Options{Self: member(pa), Secret: testSecret, TLS: clusterTLS(t, ca, ca.Issue("10.9.9.9"))},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pb)
+		ignoreMsg, func(string, distro.Message) {}, pb)
 	b := startNodeWith(t, Options{Self: member(pb), Secret: testSecret, TLS: clusterTLS(t, ca, ca.Issue("127.0.0.1")),
 		Logger: slog.New(slog.NewTextHandler(&log, nil))},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pa)
+		ignoreMsg, func(string, distro.Message) {}, pa)
 	if err := ping(t, a, member(pb)); err == nil {
 		t.Fatal("a member whose certificate names another host was accepted")
 	}
@@ -144,9 +144,9 @@ func TestTransportTLS_RotatedCertificateServesNewConnections(t *testing.T) {
 	leafB, next := ca.Issue("127.0.0.1"), ca.Issue("127.0.0.1")
 	srcA := clusterTLS(t, ca, ca.Issue("127.0.0.1"))
 	a := startNodeWith(t, Options{Self: member(pa), Secret: testSecret, TLS: srcA},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pb)
+		ignoreMsg, func(string, distro.Message) {}, pb)
 	startNodeWith(t, Options{Self: member(pb), Secret: testSecret, TLS: clusterTLS(t, ca, leafB)},
-		func(string, distro.Message) {}, func(string, distro.Message) {}, pa)
+		ignoreMsg, func(string, distro.Message) {}, pa)
 	if err := ping(t, a, member(pb)); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@
 // to us. Sending never blocks the caller: every peer has a bounded queue
 // drained by its own goroutine, and a message that cannot be queued or
 // written is reported through the failure callback, which the Distro core
-// turns into a retry.
+// turns into a retry. Received messages are handed to the Handler with
+// the context of the stream that delivered them, so a handler that waits
+// (for room in the receiver's inbox) stops waiting once that stream ends.
 //
 // Trust: with a cluster secret, every connection starts with a mutual
 // challenge-response handshake (auth.go) before gRPC reads a byte; a
@@ -95,8 +97,11 @@ type Options struct {
 }
 
 // Handler receives a decoded message from a peer. It is called from the
-// stream's goroutine and must not block for long.
-type Handler func(from string, msg distro.Message)
+// goroutine of the stream that delivered the message and must not block
+// for long; ctx is that stream's context, done once the stream has ended
+// (the peer went away or the server is stopping), so a handler that waits
+// must give up then.
+type Handler func(ctx context.Context, from string, msg distro.Message)
 
 // FailHandler is told about a message that could not be delivered.
 type FailHandler func(to string, msg distro.Message)
@@ -562,7 +567,7 @@ func (s *service) Stream(stream grpc.ClientStreamingServer[pb.Envelope, pb.Strea
 			continue
 		}
 		count(&s.t.recv, msg, env)
-		s.t.onMsg(env.GetFrom(), msg)
+		s.t.onMsg(stream.Context(), env.GetFrom(), msg)
 	}
 }
 

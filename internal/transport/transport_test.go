@@ -62,6 +62,12 @@ func (s *sink) handle(from string, m distro.Message) {
 	s.mu.Unlock()
 }
 
+// onMsg is a Handler that records into s.
+func (s *sink) onMsg(_ context.Context, from string, m distro.Message) { s.handle(from, m) }
+
+// ignoreMsg is a Handler that drops every message.
+func ignoreMsg(context.Context, string, distro.Message) {}
+
 func (s *sink) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,12 +103,35 @@ func startNodeWith(t *testing.T, o Options, h Handler, f FailHandler, ports ...i
 	return tr
 }
 
+func TestTransport_HandlerContextEndsWithTheDeliveringStream(t *testing.T) {
+	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
+	ctxs := make(chan context.Context, 16)
+	a := startNode(t, pa, "s3cret", ignoreMsg, func(string, distro.Message) {}, pb)
+	startNode(t, pb, "s3cret", func(ctx context.Context, _ string, _ distro.Message) { ctxs <- ctx }, func(string, distro.Message) {}, pa)
+	a.Send("127.0.0.1:"+strconv.Itoa(pb), &distro.SyncAck{Seq: 1})
+	var ctx context.Context
+	select {
+	case ctx = <-ctxs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("message not delivered")
+	}
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("handler context done while its stream is open: %v", err)
+	}
+	a.Close() // ends the stream that delivered the message
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler context still live after the delivering stream ended")
+	}
+}
+
 func TestTransport_DeliversInOrderBetweenRealListeners(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv sink
 	var failed sink
-	a := startNode(t, pa, "s3cret", func(string, distro.Message) {}, failed.handle, pb)
-	startNode(t, pb, "s3cret", recv.handle, failed.handle, pa)
+	a := startNode(t, pa, "s3cret", ignoreMsg, failed.handle, pb)
+	startNode(t, pb, "s3cret", recv.onMsg, failed.handle, pa)
 	to := "127.0.0.1:" + strconv.Itoa(pb)
 	msgs := allMessages()
 	for _, m := range msgs {
@@ -136,8 +165,8 @@ func TestTransport_DeliversInOrderBetweenRealListeners(t *testing.T) {
 func TestTransport_WrongSecretIsRefused(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recv, failed sink
-	a := startNode(t, pa, "wrong", func(string, distro.Message) {}, failed.handle, pb)
-	b := startNode(t, pb, "right", recv.handle, failed.handle, pa)
+	a := startNode(t, pa, "wrong", ignoreMsg, failed.handle, pb)
+	b := startNode(t, pb, "right", recv.onMsg, failed.handle, pa)
 	to := "127.0.0.1:" + strconv.Itoa(pb)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -164,7 +193,7 @@ func TestTransport_WrongSecretIsRefused(t *testing.T) {
 func TestTransport_UnreachablePeerReportsFailure(t *testing.T) {
 	pa, pdead := testutil.PortBlock(t), testutil.PortBlock(t)
 	var failed sink
-	a := startNode(t, pa, "", func(string, distro.Message) {}, failed.handle, pdead)
+	a := startNode(t, pa, "", ignoreMsg, failed.handle, pdead)
 	a.Send(member(pdead), &distro.SyncAck{Seq: 1})
 	testutil.Eventually(t, 20*time.Second, "failure reported", func() error {
 		if failed.count() == 0 {
@@ -177,8 +206,8 @@ func TestTransport_UnreachablePeerReportsFailure(t *testing.T) {
 func TestTransport_BlockCutsBothDirectionsUntilHealed(t *testing.T) {
 	pa, pb := testutil.PortBlock(t), testutil.PortBlock(t)
 	var recvA, recvB, failed sink
-	a := startNode(t, pa, "", recvA.handle, failed.handle, pb)
-	b := startNode(t, pb, "", recvB.handle, failed.handle, pa)
+	a := startNode(t, pa, "", recvA.onMsg, failed.handle, pb)
+	b := startNode(t, pb, "", recvB.onMsg, failed.handle, pa)
 	addrA, addrB := "127.0.0.1:"+strconv.Itoa(pa), "127.0.0.1:"+strconv.Itoa(pb)
 	a.Block([]string{addrB})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -51,8 +51,13 @@
 // connection holds at most one registration per service (register
 // replaces, deregister removes whatever ip:port it names, a batch replaces
 // the whole set). Instances are stored exactly as sent. serviceInfo answers
-// come from the push engine's builder (bare name, echoed clusters, strictly
-// increasing lastRefTime, disabled instances hidden).
+// come from Options.Wire, the nacoswire.Builder the push engine pushes from
+// (bare name, echoed clusters, strictly increasing lastRefTime, disabled
+// instances hidden); the requestIds of server-initiated requests (client
+// detection, connect reset, setup ack) come from its Stamps, the sequence
+// pushes use, so no two requests on one connection share an id. Errors are
+// answered with the resultCode of the shared error table
+// (nacoswire.RPCCodeOf) unless the handler chose one.
 //
 // Lock order: conn.mu, then Server.mu; neither is held while sending on a
 // stream. Store and push-engine calls are made with at most conn.mu held

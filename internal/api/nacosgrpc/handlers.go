@@ -23,7 +23,7 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		info := s.o.Push.ServiceInfoJSON(svc, r.Cluster, r.HealthyOnly)
+		info := s.o.Wire.BuildJSON(svc, r.Cluster, r.HealthyOnly)
 		if err := s.checkAnswer(info); err != nil {
 			return "", nil, err
 		}
@@ -40,7 +40,7 @@ func (s *Server) handle(c *conn, req any) (string, any, error) {
 		} else {
 			s.o.Push.Unsubscribe(c.id, svc, r.Clusters)
 		}
-		info := s.o.Push.ServiceInfoJSON(svc, r.Clusters, false)
+		info := s.o.Wire.BuildJSON(svc, r.Clusters, false)
 		if err := s.checkAnswer(info); err != nil {
 			return "", nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/naming"
 )
 
@@ -16,9 +17,9 @@ const (
 	CodeServerStatus  = 300 // server not started
 	CodeUnregistered  = 301 // connection has no registered bi-stream
 	CodeNoHandler     = 302 // unknown request type
-	CodeInvalidParam  = 400
+	CodeInvalidParam  = nacoswire.RPCInvalidParam
 	CodeNoRight       = 403
-	CodeServerError   = 500
+	CodeServerError   = nacoswire.RPCServerError
 	CodeBadGateway    = 502 // unparsable body, not a request, forbidden source
 	CodeOverThreshold = 503
 )
@@ -80,17 +81,14 @@ func errorf(code int, format string, args ...any) *rpcError {
 	return &rpcError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// codeOf maps a naming error to its Nacos code (one table for the API).
+// codeOf is err's Nacos code: an rpcError's own, else the shared error
+// table's (nacoswire.RPCCodeOf).
 func codeOf(err error) int {
 	var re *rpcError
-	switch {
-	case errors.As(err, &re):
+	if errors.As(err, &re) {
 		return re.code
-	case errors.Is(err, naming.ErrInvalidParam), errors.Is(err, naming.ErrLimitExceeded):
-		return CodeInvalidParam
-	default:
-		return CodeServerError
 	}
+	return nacoswire.RPCCodeOf(err)
 }
 
 // baseRequest holds the fields every request carries.

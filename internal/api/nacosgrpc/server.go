@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/auth"
 	"github.com/distrod/distrod/internal/connlimit"
 	"github.com/distrod/distrod/internal/nacospb"
@@ -37,9 +38,13 @@ type Options struct {
 	// Persistent keeps persistent instances (PersistentInstanceRequest);
 	// nil refuses them.
 	Persistent PersistentRegistry
-	// Push delivers changes to this server's subscribers and builds the
-	// serviceInfo answers. Required.
+	// Push delivers changes to this server's subscribers. Required.
 	Push *push.Engine
+	// Wire builds the serviceInfo answers of subscribe and query requests
+	// and stamps the requestIds of server-initiated requests. It must be
+	// the builder Push pushes from (so answers and pushes share one
+	// lastRefTime clock and one requestId sequence), which is the default.
+	Wire *nacoswire.Builder
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives connection events. Default slog.Default().
@@ -106,6 +111,9 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() error {
+	if o.Wire == nil && o.Push != nil {
+		o.Wire = o.Push.Builder()
+	}
 	if o.Store == nil || o.Push == nil {
 		return errors.New("nacosgrpc: Options.Store and Options.Push are required")
 	}
@@ -353,7 +361,7 @@ func (s *Server) ResetConnection(ctx context.Context, id, serverIP string, serve
 	if c == nil {
 		return fmt.Errorf("nacosgrpc: connection %s: %w", id, push.ErrTargetClosed)
 	}
-	rid := push.NextRequestID()
+	rid := s.o.Wire.Stamps().RequestID()
 	req := connectResetRequest{serverRequest: serverRequest{Headers: map[string]string{}, RequestID: rid, Module: moduleInternal},
 		ServerIP: serverIP, ConnectionID: id}
 	if serverPort > 0 {
@@ -639,7 +647,7 @@ func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
 // waiting request and is dropped.
 func (s *Server) sendSetupAck(c *conn) {
 	body, _ := json.Marshal(setupAckRequest{serverRequest: serverRequest{Headers: map[string]string{},
-		RequestID: push.NextRequestID(), Module: moduleInternal}, AbilityTable: ServerAbilities(s.o.Persistent != nil)})
+		RequestID: s.o.Wire.Stamps().RequestID(), Module: moduleInternal}, AbilityTable: ServerAbilities(s.o.Persistent != nil)})
 	n := int64(len(body))
 	if err := c.reserve(n); err != nil {
 		s.log.Debug("SetupAckRequest not sent", "conn", c.id, "err", err)
@@ -749,7 +757,7 @@ func (s *Server) detectLoop() {
 }
 
 func (s *Server) probe(c *conn) {
-	rid := push.NextRequestID()
+	rid := s.o.Wire.Stamps().RequestID()
 	body, _ := json.Marshal(serverRequest{Headers: map[string]string{}, RequestID: rid, Module: moduleInternal})
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.DetectTimeout)
 	defer cancel()

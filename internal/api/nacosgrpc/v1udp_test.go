@@ -41,7 +41,7 @@ func v1ListHandler(e *testEnv) http.Handler {
 			}
 		}
 		healthyOnly, _ := strconv.ParseBool(q.Get("healthyOnly"))
-		json.NewEncoder(w).Encode(e.eng.ServiceInfo(svc, clusters, healthyOnly).Grouped())
+		json.NewEncoder(w).Encode(e.eng.Builder().Build(svc, clusters, healthyOnly).Grouped())
 	})
 	return mux
 }

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/naming"
-	"github.com/distrod/distrod/internal/push"
 )
 
 // catalogService is v1 GET /catalog/service.
@@ -85,19 +85,19 @@ func (c *call) catalogInstances() (any, error) {
 		keep("enabledOnly", func(in *naming.Instance) bool { return in.Enabled })
 	}
 	from, to := page(len(hosts), pageNo, pageSize)
-	list := make([]push.Host, 0, to-from)
+	list := make([]nacoswire.Host, 0, to-from)
 	for i := from; i < to; i++ {
-		list = append(list, push.HostOf(k, &hosts[i]))
+		list = append(list, nacoswire.HostOf(k, &hosts[i]))
 	}
 	if c.ep.v2 {
 		return struct {
-			Instances []push.Host `json:"instances"`
-			Count     int         `json:"count"`
+			Instances []nacoswire.Host `json:"instances"`
+			Count     int              `json:"count"`
 		}{list, len(hosts)}, nil
 	}
 	return struct {
-		List  []push.Host `json:"list"`
-		Count int         `json:"count"`
+		List  []nacoswire.Host `json:"list"`
+		Count int              `json:"count"`
 	}{list, len(hosts)}, nil
 }
 
@@ -145,8 +145,8 @@ func (c *call) catalogServices() (any, error) {
 	from, to := page(len(sums), pageNo, pageSize)
 	if withInstances {
 		type clusterHosts struct {
-			ClusterName string      `json:"clusterName"`
-			Hosts       []push.Host `json:"hosts"`
+			ClusterName string           `json:"clusterName"`
+			Hosts       []nacoswire.Host `json:"hosts"`
 		}
 		type detail struct {
 			ServiceName string                  `json:"serviceName"`
@@ -162,7 +162,7 @@ func (c *call) catalogServices() (any, error) {
 				h := &v.Hosts[i]
 				ch := cm[h.ClusterName]
 				ch.ClusterName = h.ClusterName
-				ch.Hosts = append(ch.Hosts, push.HostOf(s.Key, h))
+				ch.Hosts = append(ch.Hosts, nacoswire.HostOf(s.Key, h))
 				cm[h.ClusterName] = ch
 			}
 			out = append(out, detail{s.Key.Name, s.Key.Group, nonNilMap(v.Meta.Metadata), cm})

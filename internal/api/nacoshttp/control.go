@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 )
@@ -78,22 +79,22 @@ func (s *server) registerControl() {
 // localWrite is the routing tag of a write handled where it arrives.
 func localWrite(*call) (string, bool) { return "", false }
 
-// controlError maps a control plane write error to an answer.
+// controlError maps a control plane write error to an answer by the shared
+// error table (nacoswire.LookupError); a not-found answers notFoundCode,
+// the code of what the write names. The message is the error's full text.
 func controlError(err error, notFoundCode int) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, cp.ErrNoLeader):
-		return newErr(http.StatusServiceUnavailable, codeServerError, "%v", err)
-	case errors.Is(err, cp.ErrExists):
-		return newErr(http.StatusBadRequest, codeIllegalNamespace, "%v", err)
-	case errors.Is(err, cp.ErrNotFound):
-		return newErr(http.StatusNotFound, notFoundCode, "%v", err)
-	case errors.Is(err, cp.ErrInvalid):
-		return newErr(http.StatusBadRequest, codeParameterValidate, "%v", err)
-	default:
+	}
+	m, ok := nacoswire.LookupError(err, nacoswire.PlaneControl)
+	if !ok {
 		return newErr(http.StatusInternalServerError, codeServerError, "%v", err)
 	}
+	code := m.Code
+	if m.Err == cp.ErrNotFound {
+		code = notFoundCode
+	}
+	return newErr(m.Status, code, "%v", err)
 }
 
 func (c *call) fsm() (*cp.FSM, error) {

@@ -5,8 +5,10 @@
 // unescaped bodies of nacos-sdk-go v1), calls the store, and writes Nacos's
 // exact response bodies, field names, JSON types, status codes and error
 // texts. v1 errors are plain text with the HTTP status; v2 answers use the
-// {code,message,data} envelope with Nacos's error codes. naming's sentinel
-// errors are mapped to both in one table (errors.go).
+// {code,message,data} envelope with Nacos's error codes. naming's and cp's
+// sentinel errors are mapped to both by the error table of package
+// nacoswire, which the gRPC API shares (errors.go, controlError). Instances
+// and serviceInfo documents are nacoswire's wire types.
 //
 // Writes (instance register/deregister/update/patch, beats, metadata
 // batches, service writes) are routed through Options.Router: a write

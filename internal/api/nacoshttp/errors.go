@@ -4,31 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
-	"github.com/distrod/distrod/internal/naming"
+	"github.com/distrod/distrod/internal/api/nacoswire"
 )
 
 // Nacos v2 error codes (api/model/v2/ErrorCode).
 const (
 	codeSuccess             = 0
 	codeParameterMissing    = 10000
-	codeParameterValidate   = 20002
-	codeResourceNotFound    = 20004
+	codeParameterValidate   = nacoswire.CodeParameterValidate
+	codeResourceNotFound    = nacoswire.CodeResourceNotFound
 	codeServiceNameError    = 21000
 	codeWeightError         = 21001
 	codeInstanceMetaError   = 21002
-	codeInstanceNotFound    = 21003
+	codeInstanceNotFound    = nacoswire.CodeInstanceNotFound
 	codeInstanceError       = 21004
 	codeServiceMetaError    = 21005
 	codeSelectorError       = 21006
-	codeServiceExists       = 21007
-	codeServiceNotExist     = 21008
-	codeServiceDeleteFail   = 21009
+	codeServiceExists       = nacoswire.CodeServiceExists
+	codeServiceNotExist     = nacoswire.CodeServiceNotExist
+	codeServiceDeleteFail   = nacoswire.CodeServiceDeleteFail
 	codeHealthyParamMiss    = 21010
-	codeIllegalNamespace    = 22000
+	codeIllegalNamespace    = nacoswire.CodeIllegalNamespace
 	codeNamespaceNotExist   = 22001
-	codeServerError         = 30000
+	codeServerError         = nacoswire.CodeServerError
 	codeBeatOK              = 10200
 	codeBeatUnknownInstance = 20404
 )
@@ -95,40 +94,17 @@ func badNumber(s string) *apiError {
 	return newErr(http.StatusBadRequest, codeParameterValidate, "For input string: \"%s\"", s)
 }
 
-// errTable maps naming's sentinel errors to HTTP status and v2 code. It is
-// the only place that does so.
-var errTable = []struct {
-	err    error
-	status int
-	code   int
-	// keep keeps the sentinel's own words ("instance not found: ...") when
-	// the detail alone would not say what failed.
-	keep bool
-}{
-	{naming.ErrInvalidParam, http.StatusBadRequest, codeParameterValidate, false},
-	{naming.ErrLimitExceeded, http.StatusBadRequest, codeParameterValidate, false},
-	{naming.ErrServiceNotFound, http.StatusBadRequest, codeServiceNotExist, false},
-	{naming.ErrServiceExists, http.StatusBadRequest, codeServiceExists, false},
-	{naming.ErrServiceHasInstances, http.StatusBadRequest, codeServiceDeleteFail, false},
-	{naming.ErrInstanceNotFound, http.StatusNotFound, codeInstanceNotFound, true},
-	{naming.ErrClientNotFound, http.StatusNotFound, codeResourceNotFound, false},
-}
-
-// toAPIError converts any error into an apiError. naming errors keep their
-// detail text without the "naming: ...: " prefix; unknown errors are 500.
+// toAPIError converts any error into an apiError: naming errors by the
+// shared error table (nacoswire.LookupError), keeping their detail text
+// without the "naming: ...: " prefix; unknown errors are 500. Control-plane
+// errors are mapped by controlError where a control-plane write runs.
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	for _, row := range errTable {
-		if errors.Is(err, row.err) {
-			msg := strings.TrimPrefix(err.Error(), row.err.Error()+": ")
-			if row.keep {
-				msg = strings.TrimPrefix(err.Error(), "naming: ")
-			}
-			return &apiError{Status: row.status, Code: row.code, Msg: msg}
-		}
+	if m, ok := nacoswire.LookupError(err, nacoswire.PlaneNaming); ok {
+		return &apiError{Status: m.Status, Code: m.Code, Msg: m.Detail(err)}
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: codeServerError, Msg: "caused: " + err.Error() + ";"}
 }

@@ -170,8 +170,12 @@ type endpoint struct {
 	v2 bool
 	// raw answers v2 success values without the envelope (v2 beat).
 	raw bool
-	// naming marks the naming API; its reads (tag == nil) answer 503 while
-	// the node is not ready.
+	// naming marks the naming API (the /v1/ns and /v2/ns routes). It is
+	// read in one place, server.serve's readiness gate: a naming read
+	// (tag == nil) answers 503 while Options.Ready reports false, so that
+	// a node still loading its startup snapshot sends clients elsewhere
+	// (TestErrors_NotReady). Naming writes carry it too but are served;
+	// auth, console and operator endpoints leave it false.
 	naming bool
 	// tag returns the ownership tag of a write; nil for reads. ok=false
 	// means the request is malformed: it is handled locally so that the

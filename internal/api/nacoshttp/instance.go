@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distrod/distrod/internal/api/nacoswire"
 	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 )
@@ -204,7 +205,8 @@ func (c *call) list() (any, error) {
 		c.subscribeUDP(k, clusters, uint16(udpPort))
 	}
 	v := c.s.store.Service(k, q)
-	return toServiceInfo(v, clusters, c.s.cacheMillis(), c.nowMs()), nil
+	// The HTTP APIs stamp lastRefTime with the request's clock.
+	return nacoswire.FromView(v, clusters, c.s.cacheMillis(), c.nowMs()), nil
 }
 
 // subscribeUDP registers the requester for UDP pushes. The datagrams go

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/distrod/distrod/internal/naming"
-	"github.com/distrod/distrod/internal/push"
 )
 
 // jfloat is a float64 written the way Java's Double.toString writes it
@@ -43,27 +42,6 @@ func javaDouble(f float64) string {
 	}
 	e, _ := strconv.Atoi(exp)
 	return mant + "E" + strconv.Itoa(e)
-}
-
-// toServiceInfo is Nacos's ServiceInfo as the HTTP APIs write it: the
-// grouped name, lastRefTime from this API's clock. The document and its
-// instances are the push engine's wire types, so HTTP answers, gRPC answers
-// and pushes can never disagree on a field.
-func toServiceInfo(v naming.ServiceView, clusters string, cacheMillis, nowMs int64) push.ServiceInfo {
-	hosts := make([]push.Host, 0, len(v.Hosts))
-	for i := range v.Hosts {
-		hosts = append(hosts, push.HostOf(v.Key, &v.Hosts[i]))
-	}
-	return push.ServiceInfo{
-		Name:                     v.Key.Grouped(),
-		GroupName:                v.Key.Group,
-		Clusters:                 clusters,
-		CacheMillis:              cacheMillis,
-		Hosts:                    hosts,
-		LastRefTime:              nowMs,
-		ReachProtectionThreshold: v.ReachProtectionThreshold,
-		Valid:                    true,
-	}
 }
 
 // selectorJSON is a service selector; Nacos writes {"type":"none"} when no

@@ -1,4 +1,4 @@
-package push
+package nacoswire
 
 import (
 	"encoding/json"
@@ -16,34 +16,38 @@ import (
 // polling period of v1 clients (and of v2 clients with AsyncUpdateService).
 const DefaultCacheMillis = 10000
 
-// lastRef is the process-wide lastRefTime clock. The SDKs drop every
-// serviceInfo whose lastRefTime is not greater than the cached one, so two
-// views of one service must never share a stamp and a newer view must never
-// get a smaller one, whichever engine or API built it.
-var lastRef atomic.Int64
+// Stamps hands out the two counters every Nacos wire exchange of a node
+// shares: the lastRefTime clock of serviceInfo documents and the requestId
+// sequence of server-initiated requests. The SDKs drop every serviceInfo
+// whose lastRefTime is not greater than the cached one, so two views of one
+// service must never share a stamp and a newer view must never get a
+// smaller one, whichever engine or API built it: one node passes one Stamps
+// to everything that stamps. The zero value is ready to use.
+type Stamps struct {
+	lastRef    atomic.Int64
+	requestSeq atomic.Uint64
+}
 
-// NextRefTime returns a Unix-millisecond stamp that is greater than every
-// stamp returned before in this process: max(now, last+1).
-func NextRefTime(now time.Time) int64 {
+// RefTime returns a Unix-millisecond stamp that is greater than every
+// stamp s returned before: max(now, last+1).
+func (s *Stamps) RefTime(now time.Time) int64 {
 	ms := now.UnixMilli()
 	for {
-		last := lastRef.Load()
+		last := s.lastRef.Load()
 		next := ms
 		if next <= last {
 			next = last + 1
 		}
-		if lastRef.CompareAndSwap(last, next) {
+		if s.lastRef.CompareAndSwap(last, next) {
 			return next
 		}
 	}
 }
 
-var requestSeq atomic.Uint64
-
-// NextRequestID returns a process-wide unique id for a server-initiated
-// request (push, client detection, connect reset). Clients echo it in their
-// ack.
-func NextRequestID() string { return strconv.FormatUint(requestSeq.Add(1), 10) }
+// RequestID returns an id, unique among those s returns, for a
+// server-initiated request (push, client detection, connect reset).
+// Clients echo it in their ack.
+func (s *Stamps) RequestID() string { return strconv.FormatUint(s.requestSeq.Add(1), 10) }
 
 // Weight is an instance weight that always encodes as a JSON floating-point
 // number (1.0, not 1), as Java peers and tools expect.
@@ -138,12 +142,33 @@ func HostOf(svc naming.ServiceKey, in *naming.Instance) Host {
 	return h
 }
 
+// FromView is the serviceInfo of a view the caller has already selected,
+// as the HTTP APIs write it: the grouped name, clusters echoed, and the
+// caller's cacheMillis and lastRefTime. Every host of the view is kept.
+func FromView(v naming.ServiceView, clusters string, cacheMillis, lastRefTime int64) ServiceInfo {
+	hosts := make([]Host, 0, len(v.Hosts))
+	for i := range v.Hosts {
+		hosts = append(hosts, HostOf(v.Key, &v.Hosts[i]))
+	}
+	return ServiceInfo{
+		Name:                     v.Key.Grouped(),
+		GroupName:                v.Key.Group,
+		Clusters:                 clusters,
+		CacheMillis:              cacheMillis,
+		Hosts:                    hosts,
+		LastRefTime:              lastRefTime,
+		ReachProtectionThreshold: v.ReachProtectionThreshold,
+		Valid:                    true,
+	}
+}
+
 // Builder builds stamped serviceInfo documents from a store. Building and
 // stamping one service happen under one lock, so for each service a larger
 // lastRefTime always comes with content at least as new.
 type Builder struct {
 	store   *naming.Store
 	now     func() time.Time
+	stamps  *Stamps
 	seed    maphash.Seed
 	stripes [64]sync.Mutex
 
@@ -170,12 +195,28 @@ type hostsEntry struct {
 // cacheMaxBytes bounds the encoded hosts the builder keeps.
 const cacheMaxBytes = 32 << 20
 
-// NewBuilder returns a builder over store using now as its clock.
-func NewBuilder(store *naming.Store, now func() time.Time) *Builder {
+// NewBuilder returns a builder over store using now as its clock and
+// stamps for lastRefTime. A nil now is time.Now; a nil stamps is a fresh
+// Stamps of the builder's own.
+func NewBuilder(store *naming.Store, now func() time.Time, stamps *Stamps) *Builder {
 	if now == nil {
 		now = time.Now
 	}
-	return &Builder{store: store, now: now, seed: maphash.MakeSeed()}
+	if stamps == nil {
+		stamps = new(Stamps)
+	}
+	return &Builder{store: store, now: now, stamps: stamps, seed: maphash.MakeSeed()}
+}
+
+// Stamps returns the counters b stamps with.
+func (b *Builder) Stamps() *Stamps { return b.stamps }
+
+// stripe returns the lock that serializes building and stamping svc.
+func (b *Builder) stripe(svc naming.ServiceKey) *sync.Mutex {
+	var h maphash.Hash
+	h.SetSeed(b.seed)
+	h.WriteString(svc.String())
+	return &b.stripes[h.Sum64()%uint64(len(b.stripes))]
 }
 
 // Build returns the current view of svc for a subscriber of clusters (the
@@ -185,14 +226,11 @@ func NewBuilder(store *naming.Store, now func() time.Time) *Builder {
 // (a client re-registering on a new connection before its old one closed)
 // appear once.
 func (b *Builder) Build(svc naming.ServiceKey, clusters string, healthyOnly bool) ServiceInfo {
-	var h maphash.Hash
-	h.SetSeed(b.seed)
-	h.WriteString(svc.String())
-	mu := &b.stripes[h.Sum64()%uint64(len(b.stripes))]
+	mu := b.stripe(svc)
 	mu.Lock()
 	defer mu.Unlock()
 	si := b.build(svc, clusters, healthyOnly)
-	si.LastRefTime = NextRefTime(b.now())
+	si.LastRefTime = b.stamps.RefTime(b.now())
 	return si
 }
 
@@ -225,10 +263,7 @@ func (b *Builder) build(svc naming.ServiceKey, clusters string, healthyOnly bool
 // store revision) are encoded once and reused; every answer still gets its
 // own, strictly increasing lastRefTime.
 func (b *Builder) BuildJSON(svc naming.ServiceKey, clusters string, healthyOnly bool) json.RawMessage {
-	var h maphash.Hash
-	h.SetSeed(b.seed)
-	h.WriteString(svc.String())
-	mu := &b.stripes[h.Sum64()%uint64(len(b.stripes))]
+	mu := b.stripe(svc)
 	mu.Lock()
 	defer mu.Unlock()
 	key := hostsKey{svc, clusters, healthyOnly}
@@ -266,25 +301,9 @@ func (b *Builder) BuildJSON(svc naming.ServiceKey, clusters string, healthyOnly 
 	out = append(out, `,"hosts":`...)
 	out = append(out, e.raw...)
 	out = append(out, `,"lastRefTime":`...)
-	out = strconv.AppendInt(out, NextRefTime(b.now()), 10)
+	out = strconv.AppendInt(out, b.stamps.RefTime(b.now()), 10)
 	out = append(out, `,"checksum":"","allIPs":false,"reachProtectionThreshold":`...)
 	out = strconv.AppendBool(out, e.reach)
 	out = append(out, `,"valid":true}`...)
 	return out
-}
-
-// notifyBody encodes a NotifySubscriberRequest around an encoded
-// serviceInfo. requestId is mandatory: the Go SDK dereferences a nil header
-// struct (and crashes the process) when it is absent.
-func notifyBody(requestID string, svc naming.ServiceKey, info json.RawMessage) []byte {
-	body, _ := json.Marshal(struct {
-		Headers     map[string]string `json:"headers"`
-		RequestID   string            `json:"requestId"`
-		Module      string            `json:"module"`
-		Namespace   string            `json:"namespace"`
-		ServiceName string            `json:"serviceName"`
-		GroupName   string            `json:"groupName"`
-		ServiceInfo json.RawMessage   `json:"serviceInfo"`
-	}{map[string]string{}, requestID, "naming", svc.Namespace, svc.Name, svc.Group, info})
-	return body
 }
