@@ -88,3 +88,37 @@ func (g *Snowflake) AssignID(nowMs int64, in *Instance, svc ServiceKey) {
 	}
 	in.InstanceID = strconv.FormatInt(g.Next(nowMs), 10) + "#" + cluster + "#" + svc.Grouped()
 }
+
+// AssignID is Snowflake.AssignID for a registration by clientID in svc,
+// except that a client registering an endpoint it already holds there
+// keeps that endpoint's id: SDKs re-register on every reconnect (and some
+// twice at startup), and a new id each time would churn every subscriber's
+// view of an instance that did not change.
+func (s *Store) AssignID(g *Snowflake, nowMs int64, clientID string, svc ServiceKey, in *Instance) {
+	if in.InstanceID != "" || in.IDGenerator() != IDGeneratorSnowflake {
+		return
+	}
+	cluster := in.ClusterName
+	if cluster == "" {
+		cluster = DefaultCluster
+	}
+	s.mu.RLock()
+	if c := s.clients[clientID]; c != nil {
+		if p := c.services[svc]; p != nil {
+			for i := range p.Instances {
+				o := &p.Instances[i]
+				oc := o.ClusterName
+				if oc == "" {
+					oc = DefaultCluster
+				}
+				if o.IP == in.IP && o.Port == in.Port && oc == cluster && o.InstanceID != "" {
+					in.InstanceID = o.InstanceID
+					s.mu.RUnlock()
+					return
+				}
+			}
+		}
+	}
+	s.mu.RUnlock()
+	g.AssignID(nowMs, in, svc)
+}

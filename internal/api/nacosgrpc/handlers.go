@@ -72,7 +72,7 @@ func (s *Server) handleInstance(c *conn, r *instanceRequest) (string, any, error
 	switch r.Type {
 	case typeInstanceRegister:
 		in := r.Instance.toNaming()
-		s.ids.AssignID(now, &in, svc)
+		s.o.Store.AssignID(s.ids, now, c.id, svc, &in)
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 			return "", nil, err
 		}
@@ -101,7 +101,7 @@ func (s *Server) handleBatch(c *conn, r *batchInstanceRequest) (string, any, err
 		ins := make([]naming.Instance, len(r.Instances))
 		for i := range r.Instances {
 			ins[i] = r.Instances[i].toNaming()
-			s.ids.AssignID(now, &ins[i], svc)
+			s.o.Store.AssignID(s.ids, now, c.id, svc, &ins[i])
 		}
 		if err := s.o.Store.Publish(now, c.id, svc, naming.Publication{Batch: true, Instances: ins}); err != nil {
 			return "", nil, err

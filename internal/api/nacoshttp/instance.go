@@ -27,7 +27,7 @@ func (c *call) register() (any, error) {
 	}
 	id := naming.IPPortClientID(in.IP, in.Port)
 	c.touch(naming.PubKey(id, k))
-	c.s.ids.AssignID(c.nowMs(), &in, k)
+	c.s.store.AssignID(c.s.ids, c.nowMs(), id, k, &in)
 	if err := c.s.store.Publish(c.nowMs(), id, k, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 		return nil, withCode(err, codeInstanceError)
 	}
