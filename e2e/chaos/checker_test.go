@@ -73,6 +73,9 @@ type instState struct {
 	// gen that register's MetaGen (0: unknown).
 	registeredAt time.Time
 	gen          int
+	// seen is, per node, the newest MetaGen that node listed while ready
+	// (kept across ends of life).
+	seen map[string]int
 	perNode      map[string]*instNode
 }
 
@@ -88,6 +91,9 @@ type gone struct {
 	silent     bool
 	start, ack time.Time // deregister: invoke and ack; silent: when it went silent
 	deadline   time.Time // silent: the I8 deadline
+	// knew holds the nodes that had listed the deregistered registration
+	// by the acknowledgement (deregister only).
+	knew map[string]bool
 }
 
 // instNode is what the checker saw of one instance on one node since its
@@ -168,7 +174,7 @@ func (c *checker) instance(svc, addr, client string) *instState {
 	k := svc + " " + addr
 	s := c.inst[k]
 	if s == nil {
-		s = &instState{key: k, client: client, state: "unknown", perNode: map[string]*instNode{}}
+		s = &instState{key: k, client: client, state: "unknown", perNode: map[string]*instNode{}, seen: map[string]int{}}
 		c.inst[k] = s
 	}
 	return s
@@ -261,7 +267,10 @@ func (c *checker) feed(ev Event) {
 		switch {
 		case ev.Op == OpDeregister && ev.OK:
 			s.state = "gone"
-			s.gone = &gone{start: ts(inv.T), ack: ts(ev.T)}
+			s.gone = &gone{start: ts(inv.T), ack: ts(ev.T), knew: map[string]bool{}}
+			for node, g := range s.seen { // order-independent: a set
+				s.gone.knew[node] = s.gen > 0 && g >= s.gen
+			}
 			s.perNode = map[string]*instNode{}
 		case ev.Op == OpDeregister:
 			// May or may not have taken effect.
@@ -417,6 +426,9 @@ func (c *checker) poll(ev Event) {
 		// one, so it does not count as listing the live instance (I2).
 		gen, _ := strconv.Atoi(ev.Gens[k])
 		stale := has && gen > 0 && s.gen > 0 && gen < s.gen
+		if has && gen > s.seen[n.addr] {
+			s.seen[n.addr] = gen
+		}
 		switch {
 		case !has:
 			c.checkLost(n, s, in, t0)
@@ -444,6 +456,16 @@ func (c *checker) poll(ev Event) {
 			// deregistration) and expire normally.
 			excused := !s.lastFailed.IsZero() && !s.lastFailed.Add(c.b.FailedOp).Before(g.start) &&
 				t0.Before(s.lastFailed.Add(c.b.FailedOp+c.b.DeleteAfter+c.b.ExpiryBound))
+			// A node that never listed the registration the client
+			// deregistered, while links were cut since, may simply never
+			// have learnt of it nor of its deregistration: a peer on its
+			// side that holds the registration may hand it over. (Once
+			// it listed that registration, or the links have worked long
+			// enough for the deregistration to reach it, its absence
+			// counts.)
+			cutSince := c.linksCut || c.linksQuietAt.After(g.ack)
+			settled := !c.linksCut && t0.After(c.linksQuietAt.Add(c.b.Detect+c.b.Sync))
+			excused = excused || (s.gen > 0 && !g.knew[n.addr] && cutSince && !settled)
 			if has && !in.absentAt.IsZero() && !excused && !in.reported["I3"] {
 				in.reported["I3"] = true
 				c.report("I3", t0, n.addr, k, "deregistration acknowledged at %s (invoked %s); %s listed it absent at %s and again present at %s",

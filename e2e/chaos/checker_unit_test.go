@@ -232,3 +232,41 @@ func TestChecker_ExcusesDroppingAStaleRegistration(t *testing.T) {
 		t.Fatalf("violations %v, want %v", got, want)
 	}
 }
+
+// A node cut off from the side that took a registration and its
+// deregistration may get the registration from a peer on its own side
+// after the client deregistered: it never knew either, not a resurrection
+// (until the links have worked long enough to bring the tombstone).
+func TestChecker_ExcusesANodeThatNeverSawTheRegistration(t *testing.T) {
+	s := newScript()
+	gen := func(op string, from, to float64, g string) {
+		s.id++
+		s.c.feed(Event{Kind: KindInvoke, T: s.at(from), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, Gen: g})
+		s.c.feed(Event{Kind: KindDone, T: s.at(to), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, OK: true})
+	}
+	readGen := func(node string, sec float64, g string) {
+		ev := Event{Kind: KindPoll, Node: node, T: s.at(sec), T1: s.at(sec + 0.01), Ready0: 200, Ready1: 200,
+			Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}}
+		if g != "" {
+			ev.Hosts[ServiceHTTP] = []string{h1}
+			ev.Gens = map[string]string{ServiceHTTP + " " + h1: g}
+		}
+		s.c.feed(ev)
+	}
+	s.c.links(s.start.Add(9*time.Second), true) // n2 cut off from n1
+	gen(OpRegister, 10, 10.01, "1")
+	readGen(n1, 10.5, "1")
+	readGen(n2, 10.5, "")
+	gen(OpDeregister, 12, 12.01, "1")
+	readGen(n2, 12.5, "")
+	readGen(n2, 13, "1") // handed over by a peer on n2's side
+	if got := s.counts(); len(got) != 0 {
+		t.Fatalf("violations %v, want none", got)
+	}
+	s.c.links(s.start.Add(14*time.Second), false)
+	readGen(n2, 14.5, "")
+	readGen(n2, 40, "1") // long after the heal: a resurrection
+	if got, want := s.counts(), map[string]int{"I3": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+}
