@@ -75,8 +75,8 @@ type instState struct {
 	gen          int
 	// seen is, per node, the newest MetaGen that node listed while ready
 	// (kept across ends of life).
-	seen map[string]int
-	perNode      map[string]*instNode
+	seen    map[string]int
+	perNode map[string]*instNode
 }
 
 // histLine is one line of a client's history.
