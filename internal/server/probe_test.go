@@ -128,7 +128,7 @@ func TestProbe_SDKsRegisterPersistentInstances(t *testing.T) {
 	port, _ := strconv.ParseUint(p, 10, 64)
 
 	c1, err := v1clients.NewNamingClient(v1vo.NacosClientParam{
-		ClientConfig:  &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error", NotLoadCacheAtStart: true},
+		ClientConfig:  &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: sdkDir(t), LogDir: sdkDir(t), LogLevel: "error", NotLoadCacheAtStart: true},
 		ServerConfigs: []v1constant.ServerConfig{{Scheme: "http", IpAddr: host, Port: port, ContextPath: "/nacos"}},
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func TestProbe_SDKsRegisterPersistentInstances(t *testing.T) {
 		t.Fatalf("v1 SDK persistent register: %v %v", ok, err)
 	}
 	cc := constant.NewClientConfig(constant.WithTimeoutMs(5000), constant.WithNotLoadCacheAtStart(true),
-		constant.WithCacheDir(t.TempDir()), constant.WithLogDir(t.TempDir()), constant.WithLogLevel("error"))
+		constant.WithCacheDir(sdkDir(t)), constant.WithLogDir(sdkDir(t)), constant.WithLogLevel("error"))
 	c2, err := clients.NewNamingClient(vo.NacosClientParam{ClientConfig: cc, ServerConfigs: []constant.ServerConfig{*constant.NewServerConfig(host, port)}})
 	if err != nil {
 		t.Fatal(err)
