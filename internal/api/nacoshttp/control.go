@@ -423,12 +423,17 @@ func (c *call) patchOverride(k naming.ServiceKey, ip string, port int, o cp.Over
 }
 
 // metadataBatchOverride is the metadata batch with a control plane: each
-// target instance's override gains (or loses) the given metadata keys.
-func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, remove bool, targets []naming.Instance) (any, error) {
+// target instance of the kind asked for (persistent when persist, else
+// ephemeral) has its override gain (or lose) the given metadata keys.
+func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, remove bool, targets []naming.Instance, persist bool) (any, error) {
 	updated := []string{}
+	kind := "ephemeral"
+	if persist {
+		kind = "persist"
+	}
 	for _, t := range targets {
 		found, err := c.findInstance(k, t.IP, t.Port, t.ClusterName)
-		if err != nil {
+		if err != nil || found.Ephemeral == persist {
 			continue
 		}
 		key := cp.InstanceKey{Service: k, Cluster: found.ClusterName, IP: t.IP, Port: t.Port}
@@ -443,7 +448,7 @@ func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, 
 		if err := c.overrideWrite(cmd); err != nil {
 			return nil, err
 		}
-		updated = append(updated, fmt.Sprintf("%s:%d:unknown:%s:ephemeral", t.IP, t.Port, found.ClusterName))
+		updated = append(updated, fmt.Sprintf("%s:%d:unknown:%s:%s", t.IP, t.Port, found.ClusterName, kind))
 	}
 	return struct {
 		Updated []string `json:"updated"`
