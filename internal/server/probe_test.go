@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -106,6 +107,10 @@ func TestProbe_PersistentInstanceFollowsItsPort(t *testing.T) {
 	wantHealth("healthy while the port is open", true)
 	_ = lis.Close()
 	wantHealth("unhealthy once the port closed", false)
+	// The probes so far are counted as Nacos's tcpHealthCheck.
+	if code, b := body(t, "GET", base+"/metrics"); code != 200 || !regexp.MustCompile(`nacos_monitor\{module="naming",name="tcpHealthCheck"\} [1-9]`).MatchString(b) {
+		t.Fatalf("tcpHealthCheck not counted: %d", code)
+	}
 	lis2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("port %d taken again by someone else: %v", port, err)
