@@ -441,3 +441,100 @@ func startSDKRegister(t *testing.T, nd *node, service, ip string, port int, meta
 		t.Fatalf("sdkregister: %q %v", line, err)
 	}
 }
+
+// raftOp posts a /v1/core/ops/raft command to nd and returns the
+// RestResult's code and message.
+func raftOp(t *testing.T, nd *node, command, value string) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"command": command, "value": value})
+	resp, err := httpc.Post(nd.base()+"/nacos/v1/core/ops/raft", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Code    int     `json:"code"`
+		Message *string `json:"message"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("raft %s on %s: HTTP %d %v", command, nd.addr(), resp.StatusCode, err)
+	}
+	msg := ""
+	if res.Message != nil {
+		msg = *res.Message
+	}
+	return res.Code, msg
+}
+
+// TestControlPlane_ManualHealthAndRaftOps: on three processes, an
+// operator's health of a persistent instance in a NONE-checked cluster,
+// set on a node other than those that configured the cluster and
+// registered the instance, is served by every node; /core/ops/raft
+// snapshots a follower, refuses a transfer sent to a follower (naming the
+// leader) and moves the leadership when the leader is asked.
+func TestControlPlane_ManualHealthAndRaftOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	nodes := startCluster(t, 3)
+	leader := waitLeader(t, nodes)
+	const svc = "e2e.cp.health"
+	if code, body, err := form("POST", nodes[0].base()+"/nacos/v1/ns/service", url.Values{"serviceName": {svc}}); err != nil || code != 200 {
+		t.Fatalf("create service: %d %s %v", code, body, err)
+	}
+	code, body, err := form("PUT", nodes[0].base()+"/nacos/v1/ns/cluster", url.Values{"serviceName": {svc}, "clusterName": {"manual"},
+		"checkPort": {"80"}, "useInstancePort4Check": {"true"}, "healthChecker": {`{"type":"NONE"}`}})
+	if err != nil || code != 200 {
+		t.Fatalf("cluster settings: %d %s %v", code, body, err)
+	}
+	inst := url.Values{"serviceName": {svc}, "ip": {"10.9.9.1"}, "port": {"80"}, "clusterName": {"manual"}}
+	reg := url.Values{"ephemeral": {"false"}}
+	for k, v := range inst {
+		reg[k] = v
+	}
+	if code, body, err := form("POST", nodes[1].base()+"/nacos/v1/ns/instance", reg); err != nil || code != 200 {
+		t.Fatalf("register persistent: %d %s %v", code, body, err)
+	}
+	health := url.Values{"healthy": {"false"}}
+	for k, v := range inst {
+		health[k] = v
+	}
+	if code, body, err := form("PUT", nodes[2].base()+"/nacos/v1/ns/health/instance", health); err != nil || code != 200 || body != "ok" {
+		t.Fatalf("set health: %d %s %v", code, body, err)
+	}
+	testutil.Eventually(t, 10*time.Second, "every node serves the health set", func() error {
+		for _, nd := range nodes {
+			code, body, err := form("GET", nd.base()+"/nacos/v1/ns/instance", inst)
+			if err != nil {
+				return err
+			}
+			if code != 200 || !strings.Contains(body, `"healthy":false`) {
+				return fmt.Errorf("%s: %d %s", nd.addr(), code, body)
+			}
+		}
+		return nil
+	})
+
+	var li, fi int
+	for i, nd := range nodes {
+		if nd.addr() == leader {
+			li = i
+		}
+	}
+	fi = (li + 1) % 3
+	if code, msg := raftOp(t, nodes[fi], "doSnapshot", ""); code != 200 {
+		t.Fatalf("snapshot of a follower: %d %s", code, msg)
+	}
+	if code, msg := raftOp(t, nodes[fi], "transferLeader", nodes[fi].addr()); code != 500 || !strings.Contains(msg, leader) {
+		t.Fatalf("transfer sent to a follower: %d %s", code, msg)
+	}
+	if code, msg := raftOp(t, nodes[li], "transferLeader", nodes[fi].addr()); code != 200 {
+		t.Fatalf("transfer: %d %s", code, msg)
+	}
+	testutil.Eventually(t, 20*time.Second, "the new leader", func() error {
+		if l := waitLeader(t, nodes); l != nodes[fi].addr() {
+			return fmt.Errorf("leader is %s, want %s", l, nodes[fi].addr())
+		}
+		return nil
+	})
+}

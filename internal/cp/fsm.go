@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -196,7 +197,15 @@ type FSM struct {
 	// onChange, when set, is told (outside the lock) which services'
 	// instances changed in an apply or restore.
 	onChange func([]naming.ServiceKey)
+	// applied is the index of the last log entry Apply ran (0 after a
+	// start until one applies; a restore leaves it behind until the next).
+	applied atomic.Uint64
 }
+
+// AppliedIndex returns the index of the last log entry this state machine
+// applied: unlike Raft's applied index, which counts entries handed to the
+// state machine, a read after it sees the entry.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // NewFSM returns an empty state machine. onChange may be nil.
 func NewFSM(onChange func([]naming.ServiceKey)) *FSM {
@@ -228,6 +237,7 @@ func instAddr(cluster, ip string, port int) string {
 // Apply implements raft.FSM: it decodes and runs one command and returns
 // its error (nil on success) as the log entry's response.
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	var c Command
 	if err := json.Unmarshal(l.Data, &c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

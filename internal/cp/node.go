@@ -267,7 +267,7 @@ func (n *Node) Apply(ctx context.Context, c Command) error {
 	var last error
 	for {
 		if n.raft.State() == raft.Leader {
-			res, err := n.applyLocal(ctx, b)
+			res, _, err := n.applyLocal(ctx, b)
 			if err == nil {
 				return res
 			}
@@ -293,9 +293,10 @@ func (n *Node) Apply(ctx context.Context, c Command) error {
 }
 
 // applyLocal appends b on this node as leader and waits for it to apply.
-// The first result is the command's own error; the second a failure to
-// commit (lost leadership, timeout), after which the caller may retry.
-func (n *Node) applyLocal(ctx context.Context, b []byte) (error, error) {
+// The first result is the command's own error, the second the log index
+// it applied at; the third a failure to commit (lost leadership,
+// timeout), after which the caller may retry.
+func (n *Node) applyLocal(ctx context.Context, b []byte) (error, uint64, error) {
 	d := time.Until(deadlineOf(ctx))
 	f := n.raft.Apply(b, d)
 	done := make(chan error, 1)
@@ -303,12 +304,32 @@ func (n *Node) applyLocal(ctx context.Context, b []byte) (error, error) {
 	select {
 	case err := <-done:
 		if err != nil {
-			return nil, fmt.Errorf("cp: commit: %w", err)
+			return nil, 0, fmt.Errorf("cp: commit: %w", err)
 		}
 		res, _ := f.Response().(error)
-		return res, nil
+		return res, f.Index(), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("cp: commit: %w", ctx.Err())
+		return nil, 0, fmt.Errorf("cp: commit: %w", ctx.Err())
+	}
+}
+
+// waitApplied waits, until ctx ends, for this node's state machine to
+// apply the log up to index, so that a node that forwarded a write reads
+// it once it answers. (A node that catches up by installing a snapshot
+// only counts again from the next entry it applies: it waits until ctx
+// ends, at worst.)
+func (n *Node) waitApplied(ctx context.Context, index uint64) {
+	if index == 0 {
+		return
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for n.fsm.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -325,6 +346,8 @@ type wireAnswer struct {
 	// "invalid", "other"; "retry" asks the caller to find the leader again.
 	Kind string `json:"kind,omitempty"`
 	Msg  string `json:"msg,omitempty"`
+	// Index is the log index the command applied at on the leader.
+	Index uint64 `json:"index,omitempty"`
 }
 
 func encodeResult(res error) wireAnswer {
@@ -402,6 +425,9 @@ func (n *Node) forward(ctx context.Context, addr, id string, b []byte) (error, e
 	if a.Kind == "retry" {
 		return nil, fmt.Errorf("cp: forward to %s: %s", id, a.Msg)
 	}
+	// The write is committed; answer once this node applied it too (or
+	// the write's time is up, when it answers all the same).
+	n.waitApplied(ctx, a.Index)
 	return a.result(), nil
 }
 
@@ -436,12 +462,13 @@ func (n *Node) serveForward(conn net.Conn) {
 		a = wireAnswer{Kind: "retry", Msg: "not the leader"}
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), n.o.WriteTimeout)
-		res, err := n.applyLocal(ctx, b)
+		res, index, err := n.applyLocal(ctx, b)
 		cancel()
 		if err != nil {
 			a = wireAnswer{Kind: "retry", Msg: err.Error()}
 		} else {
 			a = encodeResult(res)
+			a.Index = index
 		}
 	}
 	out, _ := json.Marshal(a)
@@ -514,4 +541,53 @@ func (n *Node) Reconcile(members []string) ([]string, error) {
 		}
 	}
 	return changes, nil
+}
+
+// ErrNotLeader: an operation only the leader can run was asked of a
+// follower.
+var ErrNotLeader = errors.New("cp: this node is not the Raft leader")
+
+// Snapshot snapshots the state machine now and compacts the log behind
+// it. Nothing applied since the last snapshot is not an error.
+func (n *Node) Snapshot() error {
+	err := n.raft.Snapshot().Error()
+	if err == nil || errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return fmt.Errorf("cp: snapshot: %w", err)
+}
+
+// TransferLeadership hands the leadership to the voter named by target,
+// its member address (the Raft server id) or its Raft address. It must run
+// on the leader (ErrNotLeader names the leader otherwise); naming the
+// leader itself is a no-op.
+func (n *Node) TransferLeadership(target string) error {
+	if n.o.Standalone {
+		return fmt.Errorf("%w: a standalone node is the only voter", ErrInvalid)
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cp: configuration: %w", err)
+	}
+	var to *raft.Server
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == target || string(s.Address) == target {
+			to = &s
+			break
+		}
+	}
+	if to == nil {
+		return fmt.Errorf("%w: %s is not a voter", ErrInvalid, target)
+	}
+	_, leader := n.raft.LeaderWithID()
+	if leader == to.ID {
+		return nil
+	}
+	if n.raft.State() != raft.Leader {
+		return fmt.Errorf("%w: the leader is %q", ErrNotLeader, leader)
+	}
+	if err := n.raft.LeadershipTransferToServer(to.ID, to.Address).Error(); err != nil {
+		return fmt.Errorf("cp: leadership transfer to %s: %w", to.ID, err)
+	}
+	return nil
 }

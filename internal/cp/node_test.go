@@ -218,3 +218,56 @@ func TestNode_ReconcileAddsAndRemovesVoters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNode_TransferLeadershipAndSnapshot: a follower refuses a transfer
+// and names the leader; the leader hands leadership to the voter named by
+// its Raft address; a snapshot succeeds, with or without news.
+func TestNode_TransferLeadershipAndSnapshot(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	to := (l + 1) % 3
+	other := (l + 2) % 3
+	if err := tc.nodes[other].TransferLeadership(tc.members[to]); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("transfer from a follower: %v, want ErrNotLeader", err)
+	}
+	if err := tc.nodes[l].TransferLeadership("127.0.0.1:1"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("transfer to a non-voter: %v, want ErrInvalid", err)
+	}
+	if err := tc.nodes[l].TransferLeadership(tc.members[l]); err != nil {
+		t.Fatalf("transfer to the leader itself: %v", err)
+	}
+	if err := tc.nodes[l].TransferLeadership(RaftAddr(tc.members[to], testOffset)); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the new leader", func() error {
+		if st := tc.nodes[to].Status(); st.State != "Leader" {
+			return fmt.Errorf("node %d is %s", to, st.State)
+		}
+		return nil
+	})
+	ns := Namespace{ID: "team", Name: "Team"}
+	if err := tc.nodes[to].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &ns}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := tc.nodes[to].Snapshot(); err != nil {
+			t.Fatalf("snapshot %d: %v", i, err)
+		}
+	}
+}
+
+// TestNode_FollowerReadsItsOwnWrite: a write taken by a follower is in
+// that follower's state when Apply returns, with no wait.
+func TestNode_FollowerReadsItsOwnWrite(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	f := (tc.leader(t) + 1) % 3
+	for i := range 20 {
+		ns := Namespace{ID: fmt.Sprintf("ns-%d", i), Name: "N"}
+		if err := tc.nodes[f].Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &ns}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tc.nodes[f].FSM().Namespace(ns.ID); !ok {
+			t.Fatalf("write %d not applied on the follower that took it", i)
+		}
+	}
+}

@@ -177,3 +177,53 @@ func TestControl_OverridesOfDepartedInstancesExpire(t *testing.T) {
 		return nil
 	})
 }
+
+// TestControl_ManualHealthOfPersistentInstances walks the operator's
+// health endpoints (v1 /health, /health/instance, v2 /health/instance)
+// against testdata/health.golden: a persistent instance in a cluster whose
+// checker is NONE takes the health set, through the control plane; a
+// cluster with another checker or no settings is refused as Nacos does;
+// an address without a persistent instance there (an ephemeral one
+// included) is answered ok and left as it is.
+func TestControl_ManualHealthOfPersistentInstances(t *testing.T) {
+	cfg := config.DefaultLocalConfig()
+	cfg.Port = testutil.PortBlock(t)
+	_, base, _ := startServer(t, cfg, slog.New(slog.DiscardHandler))
+	cluster := func(name, checker string) string {
+		q := url.Values{"serviceName": {"s"}, "clusterName": {name}, "checkPort": {"80"}, "useInstancePort4Check": {"true"}, "healthChecker": {checker}}
+		return "/nacos/v1/ns/cluster?" + q.Encode()
+	}
+	const inst = "/nacos/v1/ns/instance?serviceName=s&port=80"
+	steps := []coreStep{
+		{"cluster of an unknown service", "PUT", cluster("c1", `{"type":"NONE"}`), ""},
+		{"create the service", "POST", "/nacos/v1/ns/service?serviceName=s", ""},
+		{"cluster c1 without a checker", "PUT", cluster("c1", `{"type":"NONE"}`), ""},
+		{"cluster c2 checked over TCP", "PUT", cluster("c2", `{"type":"TCP"}`), ""},
+		{"persistent instance in c1", "POST", inst + "&ip=10.0.0.1&clusterName=c1&ephemeral=false", ""},
+		{"persistent instance in c2", "POST", inst + "&ip=10.0.0.2&clusterName=c2&ephemeral=false", ""},
+		{"ephemeral instance in c1", "POST", inst + "&ip=10.0.0.3&clusterName=c1", ""},
+		{"v1 set unhealthy in c1", "PUT", "/nacos/v1/ns/health/instance", "serviceName=s&ip=10.0.0.1&port=80&clusterName=c1&healthy=false"},
+		{"the instance is unhealthy", "GET", inst + "&ip=10.0.0.1&clusterName=c1", ""},
+		{"v2 set healthy in c1", "PUT", "/nacos/v2/ns/health/instance", "serviceName=s&groupName=DEFAULT_GROUP&ip=10.0.0.1&port=80&clusterName=c1&healthy=true"},
+		{"the instance is healthy again", "GET", inst + "&ip=10.0.0.1&clusterName=c1", ""},
+		{"v1 /health with the valid alias", "PUT", "/nacos/v1/ns/health", "serviceName=DEFAULT_GROUP@@s&ip=10.0.0.1&port=80&clusterName=c1&valid=false"},
+		{"valid=false took effect", "GET", inst + "&ip=10.0.0.1&clusterName=c1", ""},
+		{"v1 in a TCP-checked cluster is refused", "PUT", "/nacos/v1/ns/health/instance", "serviceName=s&ip=10.0.0.2&port=80&clusterName=c2&healthy=false"},
+		{"v2 in a TCP-checked cluster is refused", "PUT", "/nacos/v2/ns/health/instance", "serviceName=s&ip=10.0.0.2&port=80&clusterName=c2&healthy=false"},
+		{"v1 in a cluster without settings is refused", "PUT", "/nacos/v1/ns/health", "serviceName=s&ip=10.0.0.1&port=80&healthy=false"},
+		{"v1 of an ephemeral instance in c1 is ok and changes nothing", "PUT", "/nacos/v1/ns/health/instance", "serviceName=s&ip=10.0.0.3&port=80&clusterName=c1&healthy=false"},
+		{"the ephemeral instance is still healthy", "GET", inst + "&ip=10.0.0.3&clusterName=c1", ""},
+		{"v1 of an unknown address is ok", "PUT", "/nacos/v1/ns/health/instance", "serviceName=s&ip=10.0.0.9&port=80&clusterName=c1&healthy=false"},
+		{"v1 missing healthy", "PUT", "/nacos/v1/ns/health/instance", "serviceName=s&ip=10.0.0.1&port=80&clusterName=c1"},
+		{"v2 missing healthy (valid is v1 only)", "PUT", "/nacos/v2/ns/health/instance", "serviceName=s&ip=10.0.0.1&port=80&clusterName=c1&valid=true"},
+		{"v2 service detail of a service with persistent instances", "GET", "/nacos/v2/ns/service?serviceName=s", ""},
+		{"metadata batch of the persistent instances", "PUT", "/nacos/v1/ns/instance/metadata/batch", "serviceName=s&consistencyType=persist&metadata=rack%3Dr1"},
+		{"metadata batch of the ephemeral instances", "PUT", "/nacos/v1/ns/instance/metadata/batch", "serviceName=s&metadata=rack%3Dr2"},
+		{"the persistent instance has its metadata", "GET", inst + "&ip=10.0.0.1&clusterName=c1", ""},
+		{"the ephemeral instance has its own", "GET", inst + "&ip=10.0.0.3&clusterName=c1", ""},
+		{"deregister the persistent instance of c2 without naming its cluster", "DELETE", inst + "&ip=10.0.0.2", ""},
+		{"the instance is gone", "GET", inst + "&ip=10.0.0.2&clusterName=c2", ""},
+		{"v2 missing ip", "PUT", "/nacos/v2/ns/health/instance", "serviceName=s&port=80&clusterName=c1&healthy=true"},
+	}
+	walkGolden(t, base, cfg.Port, steps, "health.golden")
+}

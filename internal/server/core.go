@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distrod/distrod/internal/cp"
 )
 
 // This file serves Nacos's core cluster API (/v1/core/cluster/*,
@@ -51,11 +53,13 @@ func (s *Server) nacosMembers(ctx context.Context) ([]nacosMember, error) {
 	now := time.Now().UnixMilli()
 	var ab memberAbility
 	ab.RemoteAbility.SupportRemoteConnection, ab.RemoteAbility.GrpcReportEnabled = true, true
+	// The control plane is a Raft group on every node, standalone too.
+	ab.NamingAbility.SupportJraft = true
 	out := make([]nacosMember, 0, len(st.Members))
 	for _, m := range st.Members {
 		host, port, _ := net.SplitHostPort(m.Address)
 		p, _ := strconv.Atoi(port)
-		ext := map[string]any{"version": "distrod " + buildVersion(), "readyToUpgrade": true, "raftPort": strconv.Itoa(p - 1000)}
+		ext := map[string]any{"version": "distrod " + buildVersion(), "readyToUpgrade": true, "raftPort": strconv.Itoa(p + s.cfg.RaftPortOffset)}
 		if m.State == "UP" {
 			// This node's view is refreshed by its probes: an UP member
 			// answered within the last probe interval.
@@ -343,14 +347,68 @@ func (s *Server) handleCoreLog(w http.ResponseWriter, r *http.Request) {
 	restOK(w, nil)
 }
 
-// handleRaftOps is /core/ops/raft: distrod has no Raft group.
+// raftGroups are the group ids /core/ops/raft accepts: distrod's control
+// plane is one Raft group holding what Nacos keeps in its naming groups,
+// so those names (and none) all mean it.
+var raftGroups = map[string]bool{
+	"": true, "naming_persistent_service_v2": true, "naming_service_metadata": true,
+	"naming_instance_metadata": true, "naming_persistent_service": true,
+}
+
+// raftMembersFollowConfig explains why the peer-changing commands are
+// refused.
+const raftMembersFollowConfig = "distrod keeps the Raft voters equal to the member list (NACOS_SERVERS, cluster.conf or DISTROD_MEMBER_DNS): change the member list instead"
+
+// handleRaftOps is /v1 and /v2 /core/ops/raft: a JSON body
+// {"groupId","command","value"}, answered as a RestResult (HTTP 200, code
+// 200 or 500 with the reason) on both versions, as Nacos. doSnapshot
+// snapshots this node (value, when given, must name it); transferLeader
+// moves the leadership to the voter named by value (on the leader). The
+// commands that change the voters are refused: the member list decides
+// them (reconcileLoop).
 func (s *Server) handleRaftOps(w http.ResponseWriter, r *http.Request) {
-	msg := "distrod has no Raft group: naming data is replicated by Distro only"
-	if strings.HasPrefix(r.URL.Path, s.cfg.ContextPath+"/v2/") {
-		v2Failed(w, http.StatusBadRequest, 20002, msg)
+	var req struct {
+		GroupID string `json:"groupId"`
+		Command string `json:"command"`
+		Value   string `json:"value"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err := json.Unmarshal(b, &req); err != nil {
+		restFailed(w, 400, "required body {\"groupId\":..,\"command\":..,\"value\":..} is missing or not JSON")
 		return
 	}
-	restFailed(w, 500, msg)
+	if !raftGroups[req.GroupID] {
+		restFailed(w, 500, "no such raft group: "+req.GroupID+" (distrod has one Raft group, the control plane)")
+		return
+	}
+	n := s.ctl.node.Load()
+	if n == nil {
+		restFailed(w, 500, "the control plane is not running")
+		return
+	}
+	var err error
+	switch req.Command {
+	case "doSnapshot":
+		if v := strings.TrimSpace(req.Value); v != "" && v != s.cfg.SelfAddr() && v != cp.RaftAddr(s.cfg.SelfAddr(), s.cfg.RaftPortOffset) {
+			restFailed(w, 500, "doSnapshot snapshots the node it is sent to: send it to "+v)
+			return
+		}
+		err = n.Snapshot()
+	case "transferLeader":
+		err = n.TransferLeadership(strings.TrimSpace(req.Value))
+	case "restRaftCluster", "removePeer", "removePeers", "changePeers", "resetPeers":
+		restFailed(w, 500, raftMembersFollowConfig)
+		return
+	default:
+		restFailed(w, 500, "unsupported raft command: "+req.Command)
+		return
+	}
+	if err != nil {
+		restFailed(w, 500, err.Error())
+		return
+	}
+	s.log.Info("raft operation", "command", req.Command, "value", req.Value)
+	restOK(w, nil)
 }
 
 // handleServerState is /v1/console/server/state: the module states Nacos's

@@ -57,17 +57,32 @@ func TestCore_GoldenWalkThrough(t *testing.T) {
 		{"v2 ops log bad body", "PUT", "/nacos/v2/core/ops/log", `logLevel=INFO`},
 		{"v2 ops log unknown level", "PUT", "/nacos/v2/core/ops/log", `{"logName":"core-auth","logLevel":"LOUD"}`},
 		{"v2 ops log", "PUT", "/nacos/v2/core/ops/log", `{"logName":"core-auth","logLevel":"INFO"}`},
-		{"v2 ops raft", "POST", "/nacos/v2/core/ops/raft", `{"command":"transferLeader"}`},
+		{"v2 ops raft snapshot", "POST", "/nacos/v2/core/ops/raft", `{"command":"doSnapshot"}`},
+		{"v2 ops raft transfer on a standalone node", "POST", "/nacos/v2/core/ops/raft", `{"command":"transferLeader","value":"127.0.0.1:7848"}`},
 		{"v1 ops idInfo", "GET", "/nacos/v1/core/ops/idInfo", ""},
-		{"v1 ops raft", "POST", "/nacos/v1/core/ops/raft", `{}`},
+		{"v1 ops raft without a command", "POST", "/nacos/v1/core/ops/raft", `{}`},
+		{"v1 ops raft bad body", "POST", "/nacos/v1/core/ops/raft", `command=doSnapshot`},
+		{"v1 ops raft snapshot of this node by group", "POST", "/nacos/v1/core/ops/raft", `{"groupId":"naming_persistent_service_v2","command":"doSnapshot","value":"127.0.0.1:PORT"}`},
+		{"v1 ops raft snapshot of another node", "POST", "/nacos/v1/core/ops/raft", `{"command":"doSnapshot","value":"10.0.0.9:7848"}`},
+		{"v1 ops raft unknown group", "POST", "/nacos/v1/core/ops/raft", `{"groupId":"nacos_config","command":"doSnapshot"}`},
+		{"v1 ops raft peer changes are refused", "POST", "/nacos/v1/core/ops/raft", `{"command":"removePeer","value":"10.0.0.9:7848"}`},
 		{"console server state", "GET", "/nacos/v1/console/server/state", ""},
 		{"loader current with no connections", "GET", "/nacos/v2/core/loader/current", ""},
 		{"loader cluster of a standalone node", "GET", "/nacos/v2/core/loader/cluster", ""},
 		{"loader smart reload with nothing to move", "GET", "/nacos/v2/core/loader/smartReloadCluster", ""},
 	}
-	port := strconv.Itoa(cfg.Port)
+	walkGolden(t, base, cfg.Port, steps, "core.golden")
+}
+
+// walkGolden runs steps against the node at base (HTTP port port) and
+// compares the answers, with the port, times, load and build version
+// masked, with testdata/file (-update rewrites it). PORT in a request
+// body is replaced by the port.
+func walkGolden(t *testing.T, base string, p int, steps []coreStep, file string) {
+	t.Helper()
+	port := strconv.Itoa(p)
 	mask := strings.NewReplacer(":"+port, ":PORT", `"port":`+port, `"port":PORT`, `"server_port":"`+port+`"`, `"server_port":"PORT"`,
-		`"raftPort":"`+strconv.Itoa(cfg.Port-1000)+`"`, `"raftPort":"PORT-1000"`)
+		`"raftPort":"`+strconv.Itoa(p+testutil.RaftPortOffset)+`"`, `"raftPort":"RAFT_PORT"`)
 	times := regexp.MustCompile(`(\\?"lastRefreshTime\\?":)\d+`)
 	load := regexp.MustCompile(`"(cpu|load)":"[^"]*"`)
 	escaped := regexp.MustCompile(`\\"(raftPort|version)\\":\\"[^\\]*\\"`)
@@ -76,7 +91,8 @@ func TestCore_GoldenWalkThrough(t *testing.T) {
 	for _, s := range steps {
 		var rd io.Reader
 		if s.body != "" {
-			rd = strings.NewReader(s.body)
+			// PORT in a body is this node's port; the golden keeps PORT.
+			rd = strings.NewReader(strings.ReplaceAll(s.body, "PORT", port))
 		}
 		req, err := http.NewRequest(s.method, base+s.path, rd)
 		if err != nil {
@@ -109,7 +125,7 @@ func TestCore_GoldenWalkThrough(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "< %d\n%s\n\n", resp.StatusCode, got)
 	}
-	path := filepath.Join("testdata", "core.golden")
+	path := filepath.Join("testdata", file)
 	if *update {
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)

@@ -28,13 +28,15 @@ var nacosExceptionNames = []string{"disk", "leaderSendBeatFailed"}
 type nacosMonitorCollector struct {
 	store           *naming.Store
 	push            *push.Engine
+	probes          *probeCounts
 	monitor, except *prometheus.Desc
 }
 
-func newNacosMonitorCollector(store *naming.Store, p *push.Engine) *nacosMonitorCollector {
+func newNacosMonitorCollector(store *naming.Store, p *push.Engine, probes *probeCounts) *nacosMonitorCollector {
 	return &nacosMonitorCollector{
-		store: store,
-		push:  p,
+		store:  store,
+		push:   p,
+		probes: probes,
 		monitor: prometheus.NewDesc("nacos_monitor",
 			"Nacos-compatible naming gauges (module=naming): counts, push totals and push costs in ms.",
 			[]string{"module", "name"}, nil),
@@ -69,8 +71,11 @@ func (c *nacosMonitorCollector) Collect(ch chan<- prometheus.Metric) {
 		"totalPushCountForAvg": float64(pt.Acked),
 		"totalPushCostForAvg":  float64(pt.AckTimeSum.Milliseconds()),
 		"failedPush":           float64(pt.Failed),
-		// No server-side health checks (mysql, http, tcp) and no Raft
-		// leader: 0, as on a Nacos node that runs none.
+		// Health checks of persistent instances since the start (Nacos
+		// resets its counts periodically). distrod has no MySQL checker,
+		// and Nacos 2.5 never sets leaderStatus: both stay 0.
+		"tcpHealthCheck":  float64(c.probes.tcp.Load()),
+		"httpHealthCheck": float64(c.probes.http.Load()),
 	}
 	for _, name := range nacosMonitorNames {
 		ch <- prometheus.MustNewConstMetric(c.monitor, prometheus.GaugeValue, v[name], "naming", name)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distrod/distrod/internal/cp"
@@ -21,6 +22,10 @@ import (
 // A probe result changes the instance's health only after it repeats
 // (hysteresis), and the change is a control plane write, so every node
 // serves the same health.
+
+// probeCounts counts the health checks this node ran, by checker, since
+// it started (Nacos's tcpHealthCheck and httpHealthCheck gauges).
+type probeCounts struct{ tcp, http atomic.Int64 }
 
 // probeHysteresis is how many probes in a row must disagree with an
 // instance's health before it changes.
@@ -143,6 +148,7 @@ func (p *prober) probe(ctx context.Context, e cp.PersistentEntry) (bool, error) 
 	case "NONE":
 		return in.Healthy, nil
 	case "HTTP":
+		p.s.probes.http.Add(1)
 		want := ck.ExpectedResponseCode
 		if want == 0 {
 			want = http.StatusOK
@@ -165,6 +171,7 @@ func (p *prober) probe(ctx context.Context, e cp.PersistentEntry) (bool, error) 
 		}
 		return true, nil
 	default:
+		p.s.probes.tcp.Add(1)
 		var d net.Dialer
 		c, err := d.DialContext(cctx, "tcp", addr)
 		if err != nil {

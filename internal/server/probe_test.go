@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -106,6 +107,10 @@ func TestProbe_PersistentInstanceFollowsItsPort(t *testing.T) {
 	wantHealth("healthy while the port is open", true)
 	_ = lis.Close()
 	wantHealth("unhealthy once the port closed", false)
+	// The probes so far are counted as Nacos's tcpHealthCheck.
+	if code, b := body(t, "GET", base+"/metrics"); code != 200 || !regexp.MustCompile(`nacos_monitor\{module="naming",name="tcpHealthCheck"\} [1-9]`).MatchString(b) {
+		t.Fatalf("tcpHealthCheck not counted: %d", code)
+	}
 	lis2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("port %d taken again by someone else: %v", port, err)
@@ -128,7 +133,7 @@ func TestProbe_SDKsRegisterPersistentInstances(t *testing.T) {
 	port, _ := strconv.ParseUint(p, 10, 64)
 
 	c1, err := v1clients.NewNamingClient(v1vo.NacosClientParam{
-		ClientConfig:  &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error", NotLoadCacheAtStart: true},
+		ClientConfig:  &v1constant.ClientConfig{TimeoutMs: 3000, CacheDir: sdkDir(t), LogDir: sdkDir(t), LogLevel: "error", NotLoadCacheAtStart: true},
 		ServerConfigs: []v1constant.ServerConfig{{Scheme: "http", IpAddr: host, Port: port, ContextPath: "/nacos"}},
 	})
 	if err != nil {
@@ -139,7 +144,7 @@ func TestProbe_SDKsRegisterPersistentInstances(t *testing.T) {
 		t.Fatalf("v1 SDK persistent register: %v %v", ok, err)
 	}
 	cc := constant.NewClientConfig(constant.WithTimeoutMs(5000), constant.WithNotLoadCacheAtStart(true),
-		constant.WithCacheDir(t.TempDir()), constant.WithLogDir(t.TempDir()), constant.WithLogLevel("error"))
+		constant.WithCacheDir(sdkDir(t)), constant.WithLogDir(sdkDir(t)), constant.WithLogLevel("error"))
 	c2, err := clients.NewNamingClient(vo.NacosClientParam{ClientConfig: cc, ServerConfigs: []constant.ServerConfig{*constant.NewServerConfig(host, port)}})
 	if err != nil {
 		t.Fatal(err)

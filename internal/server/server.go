@@ -46,6 +46,8 @@ type Server struct {
 	ctl     *control // the durable control plane (control.go)
 	// httpRefused counts HTTP connections closed over the per-IP limit.
 	httpRefused prometheus.Counter
+	// probes counts this node's persistent-instance health checks.
+	probes probeCounts
 }
 
 // New builds a node from a validated configuration. It opens no sockets;
@@ -86,7 +88,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	s.store.OnChange(s.push.OnChange)
 	s.ctl = s.newControl()
 	s.reg.MustRegister(newCPCollector(s.ctl))
-	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push))
+	s.reg.MustRegister(newNacosMonitorCollector(s.store, s.push, &s.probes))
 	guard, err := newGuard(cfg, opts.auth, log)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,7 @@ func (s *server) registerControl() {
 		"v2_service_create": true, "v2_service_update": true, "v2_service_delete": true,
 		"v1_instance_metadata_update": true, "v1_instance_metadata_delete": true,
 		"v2_instance_metadata_update": true, "v2_instance_metadata_delete": true,
+		"v1_health_update": true, "v2_health_update": true,
 	}
 	for _, byMethod := range s.routes {
 		for _, ep := range byMethod {
@@ -423,12 +424,17 @@ func (c *call) patchOverride(k naming.ServiceKey, ip string, port int, o cp.Over
 }
 
 // metadataBatchOverride is the metadata batch with a control plane: each
-// target instance's override gains (or loses) the given metadata keys.
-func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, remove bool, targets []naming.Instance) (any, error) {
+// target instance of the kind asked for (persistent when persist, else
+// ephemeral) has its override gain (or lose) the given metadata keys.
+func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, remove bool, targets []naming.Instance, persist bool) (any, error) {
 	updated := []string{}
+	kind := "ephemeral"
+	if persist {
+		kind = "persist"
+	}
 	for _, t := range targets {
 		found, err := c.findInstance(k, t.IP, t.Port, t.ClusterName)
-		if err != nil {
+		if err != nil || found.Ephemeral == persist {
 			continue
 		}
 		key := cp.InstanceKey{Service: k, Cluster: found.ClusterName, IP: t.IP, Port: t.Port}
@@ -443,7 +449,7 @@ func (c *call) metadataBatchOverride(k naming.ServiceKey, md map[string]string, 
 		if err := c.overrideWrite(cmd); err != nil {
 			return nil, err
 		}
-		updated = append(updated, fmt.Sprintf("%s:%d:unknown:%s:ephemeral", t.IP, t.Port, found.ClusterName))
+		updated = append(updated, fmt.Sprintf("%s:%d:unknown:%s:%s", t.IP, t.Port, found.ClusterName, kind))
 	}
 	return struct {
 		Updated []string `json:"updated"`
@@ -608,7 +614,8 @@ func (c *call) updateCluster() (any, error) {
 		return nil, err
 	}
 	if !c.s.store.HasService(k) {
-		return nil, serviceNotFound(k)
+		// Nacos names the service as it was given here.
+		return nil, newErr(http.StatusBadRequest, codeServiceNotExist, "service not found:%s", c.optional("serviceName", ""))
 	}
 	cs := cp.ClusterSettings{CheckPort: port, UseInstancePort: javaBool(useStr), HealthChecker: json.RawMessage(hcStr), Metadata: md}
 	if err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpClusterSet, Service: &k, Cluster: cluster, ClusterSettings: &cs}); err != nil {
@@ -659,6 +666,16 @@ func (c *call) registerPersistent(k naming.ServiceKey, in naming.Instance) (any,
 	return text("ok"), nil
 }
 
+// hasPersistent reports whether service k holds persistent instances (a
+// persistent service, in Nacos's terms).
+func (s *server) hasPersistent(k naming.ServiceKey) bool {
+	if s.o.Control == nil {
+		return false
+	}
+	f := s.o.Control.FSM()
+	return f != nil && len(f.PersistentInstances(k)) > 0
+}
+
 // isPersistent reports whether a deregister names a persistent instance:
 // ephemeral=false, or no ephemeral parameter and a persistent instance at
 // that address.
@@ -679,13 +696,26 @@ func (c *call) isPersistent(k naming.ServiceKey, ip string, port int) bool {
 }
 
 // deregisterPersistent removes a persistent instance; like Nacos it
-// answers ok for an unknown one.
+// answers ok for an unknown one. Without a clusterName it removes the
+// service's persistent instances at ip:port in every cluster (Nacos keys
+// them by address, not cluster).
 func (c *call) deregisterPersistent(k naming.ServiceKey, ip string, port int) (any, error) {
-	cluster := c.clusterParam(naming.DefaultCluster)
-	key := cp.InstanceKey{Service: k, Cluster: cluster, IP: ip, Port: port}
-	err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpPersistentDeregister, Instance: &key})
-	if err != nil && !errors.Is(err, cp.ErrNotFound) {
-		return nil, controlError(err, codeInstanceNotFound)
+	var clusters []string
+	if cl := c.clusterParam(""); cl != "" {
+		clusters = []string{cl}
+	} else if f := c.s.o.Control.FSM(); f != nil {
+		for _, in := range f.PersistentInstances(k) {
+			if in.IP == ip && in.Port == port {
+				clusters = append(clusters, in.ClusterName)
+			}
+		}
+	}
+	for _, cl := range clusters {
+		key := cp.InstanceKey{Service: k, Cluster: cl, IP: ip, Port: port}
+		err := c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpPersistentDeregister, Instance: &key})
+		if err != nil && !errors.Is(err, cp.ErrNotFound) {
+			return nil, controlError(err, codeInstanceNotFound)
+		}
 	}
 	return text("ok"), nil
 }

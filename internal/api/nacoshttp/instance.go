@@ -356,16 +356,18 @@ func (c *call) metadataBatch(remove bool) (any, error) {
 	if c.optional("metadata", "") == "" {
 		return nil, missingParam(c.ep.v2, "metadata", "String")
 	}
-	consistency := c.optional("consistencyType", "ephemeral")
-	if consistency != "ephemeral" {
-		return nil, newErr(http.StatusBadRequest, codeParameterValidate, "distrod serves ephemeral instances only: consistencyType %q is not supported", consistency)
+	// As Nacos: "persist" selects the persistent instances, anything else
+	// the ephemeral ones.
+	persist := c.optional("consistencyType", "ephemeral") == "persist"
+	if persist && c.s.o.Control == nil {
+		return nil, newErr(http.StatusBadRequest, codeParameterValidate, "persistent instances need the control plane: consistencyType \"persist\" is not supported here")
 	}
 	targets, err := c.batchTargets(k)
 	if err != nil {
 		return nil, err
 	}
 	if c.s.o.Control != nil {
-		return c.metadataBatchOverride(k, md, remove, targets)
+		return c.metadataBatchOverride(k, md, remove, targets, persist)
 	}
 	updated := []string{}
 	for _, t := range targets {

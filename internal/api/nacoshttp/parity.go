@@ -2,6 +2,8 @@ package nacoshttp
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distrod/distrod/internal/cp"
 	"github.com/distrod/distrod/internal/naming"
 	"github.com/distrod/distrod/internal/push"
 )
@@ -253,18 +256,21 @@ func healthCheckers() map[string]any {
 	}
 }
 
-// updateHealth is PUT /health and /health/instance. Nacos only lets an
-// operator set the health of a persistent instance whose cluster's checker
-// is NONE; distrod's instances are ephemeral (client beats decide their
-// health), so a valid request gets Nacos's refusal for that case.
+// updateHealth is PUT /health and /health/instance: an operator sets the
+// health of a persistent instance in a cluster whose checker is NONE (set
+// with PUT /v1/ns/cluster), as in Nacos. The change is a control plane
+// write, as the prober's (probe.go). Any other cluster, or a node without
+// a control plane, gets Nacos's 400 "health check is still working"; an
+// address with no persistent instance in that cluster is answered ok and
+// changes nothing, as Nacos does.
 func (c *call) updateHealth() (any, error) {
 	hv := c.optional("healthy", "")
-	if hv == "" {
+	if hv == "" && !c.ep.v2 {
 		hv = c.optional("valid", "")
 	}
 	if hv == "" {
 		if c.ep.v2 {
-			return nil, newErr(http.StatusBadRequest, codeHealthyParamMiss, "Required parameter 'healthy' type Boolean is not present")
+			return nil, newErr(http.StatusBadRequest, codeParameterMissing, "Required parameter 'healthy' type Boolean is not present")
 		}
 		return nil, newErr(http.StatusBadRequest, codeParameterMissing, "Param 'healthy' is required.")
 	}
@@ -272,12 +278,55 @@ func (c *call) updateHealth() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.ipPort(); err != nil {
+	ip, port, err := c.ipPort()
+	if err != nil {
 		return nil, err
 	}
 	cluster := c.clusterParam(naming.DefaultCluster)
-	return nil, newErr(http.StatusBadRequest, codeParameterValidate,
-		"health check is still working, service: %s, cluster: %s", k.Grouped(), cluster)
+	// v1 names the service as it was given, v2 as group@@name.
+	shown := k.Grouped()
+	if !c.ep.v2 {
+		shown = c.optional("serviceName", "")
+	}
+	refused := newErr(http.StatusBadRequest, codeParameterValidate,
+		"health check is still working, service: %s, cluster: %s", shown, cluster)
+	if c.s.o.Control == nil {
+		return nil, refused
+	}
+	f, err := c.fsm()
+	if err != nil {
+		return nil, err
+	}
+	cs, ok := f.Clusters(k)[cluster]
+	if !ok || checkerType(cs.HealthChecker) != "NONE" {
+		return nil, refused
+	}
+	// Whether the instance exists is decided when the write applies, on
+	// the committed state: this node may not have applied its register
+	// yet.
+	key := cp.InstanceKey{Service: k, Cluster: cluster, IP: ip, Port: port}
+	healthy := javaBool(hv)
+	err = c.s.o.Control.Apply(c.r.Context(), cp.Command{Op: cp.OpPersistentHealth, Instance: &key, Healthy: healthy})
+	if errors.Is(err, cp.ErrNotFound) {
+		return text("ok"), nil
+	}
+	if err != nil {
+		return nil, controlError(err, codeInstanceNotFound)
+	}
+	c.s.log.Info("persistent instance health set by an operator", "instance", key.String(), "healthy", healthy)
+	return text("ok"), nil
+}
+
+// checkerType is the upper-cased type of a cluster's health checker JSON;
+// TCP (the default) when it has none.
+func checkerType(raw json.RawMessage) string {
+	var hc struct {
+		Type string `json:"type"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &hc) != nil || hc.Type == "" {
+		return "TCP"
+	}
+	return strings.ToUpper(hc.Type)
 }
 
 // clientOrNotFound loads client id or answers Nacos's 404.

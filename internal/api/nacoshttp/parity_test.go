@@ -138,9 +138,9 @@ func TestParity_GoldenWalkThrough(t *testing.T) {
 		{Name: "v1 health server", Method: "GET", Path: v1 + "/health/server"},
 		{Name: "v1 health checkers", Method: "GET", Path: v1 + "/health/checkers"},
 		{Name: "v1 health update missing healthy", Method: "PUT", Path: v1 + "/health", Body: "serviceName=demo&ip=10.0.0.1&port=8080"},
-		{Name: "v1 health update of an ephemeral instance is refused", Method: "PUT", Path: v1 + "/health/instance", Body: "serviceName=demo&ip=10.0.0.1&port=8080&healthy=false"},
+		{Name: "v1 health update without a control plane is refused", Method: "PUT", Path: v1 + "/health/instance", Body: "serviceName=demo&ip=10.0.0.1&port=8080&healthy=false"},
 		{Name: "v2 health update missing healthy", Method: "PUT", Path: v2 + "/health", Body: "serviceName=demo&ip=10.0.0.1&port=8080"},
-		{Name: "v2 health update refused", Method: "PUT", Path: v2 + "/health/instance", Body: "serviceName=demo&groupName=DEFAULT_GROUP&ip=10.0.0.2&port=8080&clusterName=c1&healthy=true"},
+		{Name: "v2 health update without a control plane is refused", Method: "PUT", Path: v2 + "/health/instance", Body: "serviceName=demo&groupName=DEFAULT_GROUP&ip=10.0.0.2&port=8080&clusterName=c1&healthy=true"},
 
 		{Name: "v2 patch answers a bare ok", Method: "PATCH", Path: v2 + "/instance", Body: "serviceName=demo&ip=10.0.0.1&port=8080&weight=3&metadata=%7B%22k%22%3A%22v%22%7D"},
 		{Name: "v2 patch unknown instance", Method: "PATCH", Path: v2 + "/instance", Body: "serviceName=demo&ip=10.9.9.9&port=1&enabled=false"},

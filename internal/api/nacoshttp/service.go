@@ -152,7 +152,7 @@ func (c *call) getService() (any, error) {
 		}
 		return serviceDetailV2{NamespaceID: k.Namespace, GroupName: k.Group, ServiceName: k.Name, ClusterMap: cm,
 			Metadata: nonNilMap(v.Meta.Metadata), ProtectThreshold: jfloat(v.Meta.ProtectThreshold),
-			Selector: toSelectorJSON(v.Meta.Selector), Ephemeral: true}, nil
+			Selector: toSelectorJSON(v.Meta.Selector), Ephemeral: !c.s.hasPersistent(k)}, nil
 	}
 	return serviceJSON{NamespaceID: k.Namespace, GroupName: k.Group, Name: k.Name,
 		ProtectThreshold: jfloat(v.Meta.ProtectThreshold), Metadata: nonNilMap(v.Meta.Metadata),
