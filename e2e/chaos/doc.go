@@ -36,6 +36,25 @@
 //     operation is written as an invocation and an outcome. The same
 //     process polls every node about three times a second: readiness, the
 //     instance lists, readiness again, and /distrod/status.
+//   - Control plane clients (-chaos.cp, default 3; cmd/chaosclient/cp.go).
+//     A setup step creates three namespaces (CPKeys, description "init")
+//     and one barrier namespace per client and per node. Then each client,
+//     every 100-400 ms, through a random node and with the client timeout,
+//     either writes a fresh description (c2-w17) to a random one of the
+//     three (PUT /nacos/v1/console/namespaces), or reads them all.
+//     distrod serves control plane reads from the node's applied state,
+//     which may lag the leader (a follower cut off from it keeps
+//     answering), so a plain GET is not a linearizable read. A read here
+//     is a barrier: it writes a fresh value to the client's own barrier
+//     namespace through the node and, once that write is acknowledged
+//     (committed), lists the node's namespaces until the list shows it;
+//     that list holds every write committed before the read began, and
+//     no write committed after the list was taken, so it is a
+//     linearizable read of the three descriptions. A read whose barrier is
+//     refused (503 "no leader" in a minority, a killed node) or not shown
+//     within the client timeout is dropped: it observed nothing. At quiet
+//     the clients stop; once they all have, the client reads every node
+//     the same way (each retried for up to 30 s) and reports the end.
 //
 // The checker judges, while the run goes on:
 //
@@ -59,6 +78,20 @@
 //     unacknowledged operation of the client may still have landed.
 //   - I4 availability: a running node answers reads (200, or 503 while
 //     loading).
+//   - CP linearizability, once the final reads are over: the creates,
+//     writes and reads of each of the three namespaces must form a
+//     linearizable history of a register (checked with
+//     github.com/anishathalye/porcupine). An acknowledged write took effect
+//     between its invocation and its answer; a write without an answer
+//     (timeout, 503, a killed node, "false") may have taken effect at any
+//     time after its invocation, or never, and one whose value no read saw
+//     is left out (it can always come last). So an acknowledged write that
+//     is lost, two acknowledged writes applied in the other order, or a
+//     read of a value already overwritten when the read began, is a "CP"
+//     violation, listed with the namespace's history; so is a node none of
+//     whose final reads saw its barrier within the bound (it did not catch
+//     up after the faults). With -chaos.artifacts, porcupine's HTML view
+//     of the history is written to cp-linearizability.html there.
 //
 // and at the end, after the quiet period: I1 equal digests and every node
 // listing exactly the live clients' instances within -chaos.quiet; I2 every

@@ -44,6 +44,16 @@ type Event struct {
 	// Status fields (KindStatus).
 	Ready  bool   `json:"ready,omitempty"`
 	Digest string `json:"digest,omitempty"`
+
+	// Control plane fields (KindCPInvoke, KindCPDone). Key is the
+	// namespace a write or create names, Val the description it writes.
+	// Vals holds what a read saw: every CPKeys namespace's description
+	// (absent: the namespace did not exist). Final marks the reads of the
+	// end, after the quiet period began.
+	Key   string            `json:"key,omitempty"`
+	Val   string            `json:"val,omitempty"`
+	Vals  map[string]string `json:"vals,omitempty"`
+	Final bool              `json:"final,omitempty"`
 }
 
 // MetaGen is the instance metadata key in which an HTTP chaos client
@@ -71,6 +81,15 @@ const (
 	// KindQuiet: the client stopped changing registrations (the quiet
 	// period began); alive clients keep beating.
 	KindQuiet = "quiet"
+	// KindCPInvoke: a control plane client starts an operation (Op is one
+	// of OpCPCreate, OpCPWrite, OpCPRead).
+	KindCPInvoke = "cpinvoke"
+	// KindCPDone: its outcome, with the same ID; OK reports an
+	// acknowledged write or a read that saw its own barrier.
+	KindCPDone = "cpdone"
+	// KindCPEnd: the final control plane reads are over (after the quiet
+	// period began, every CP client having stopped).
+	KindCPEnd = "cpend"
 )
 
 // Operations.
@@ -78,7 +97,28 @@ const (
 	OpRegister   = "register"
 	OpBeat       = "beat"
 	OpDeregister = "deregister"
+	// OpCPCreate creates a CPKeys namespace with the description CPInit
+	// (a namespace that exists already is left as it is).
+	OpCPCreate = "cp.create"
+	// OpCPWrite sets a namespace's description (PUT
+	// /nacos/v1/console/namespaces); refused when it does not exist.
+	OpCPWrite = "cp.write"
+	// OpCPRead is a linearizable read of every CPKeys namespace through
+	// one node: an acknowledged barrier write, then reads of the node's
+	// namespace list until it shows the barrier (see doc.go).
+	OpCPRead = "cp.read"
 )
+
+// The control plane registers: namespaces whose description the CP
+// clients write and read.
+var CPKeys = []string{"chaos-ns-1", "chaos-ns-2", "chaos-ns-3"}
+
+// CPInit is the description a CPKeys namespace is created with.
+const CPInit = "init"
+
+// CPBarrierPrefix starts the namespace id of a CP client's barrier
+// namespace (the final reads use CPBarrierPrefix+"final").
+const CPBarrierPrefix = "chaos-nsb-"
 
 // Services the chaos client uses: HTTP v1 beat clients register in
 // ServiceHTTP, nacos-sdk-go v2 clients in ServiceSDK.
