@@ -12,12 +12,14 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// The control plane check: the CP clients' namespace operations form a
-// history of registers, one per CPKeys namespace (its description), that
-// must be linearizable. It is judged with porcupine once the run is over.
+// The control plane check: the CP clients' operations form a history of
+// registers, one per CPKeys key (a namespace's description, a persistent
+// instance's metadata, its override's metadata), that must be
+// linearizable. It is judged with porcupine once the run is over.
 
 // cpInput is one register operation: a create (sets CPInit when the
-// namespace does not exist), a write (sets Val when it exists) or a read.
+// namespace does not exist), a write (sets Val; a namespace's only when it
+// exists) or a read.
 type cpInput struct {
 	Op, Key, Val string
 }
@@ -30,8 +32,8 @@ type cpOutput struct {
 	Val string
 }
 
-// cpModel is a register per key whose state is the description, "" while
-// the namespace does not exist.
+// cpModel is a register per key whose state is its value, "" while the
+// namespace, instance or override does not exist.
 var cpModel = porcupine.Model{
 	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
 		by := map[string][]porcupine.Operation{}
@@ -56,7 +58,7 @@ var cpModel = porcupine.Model{
 			}
 			return true, in.Val
 		case OpCPWrite:
-			if s == "" {
+			if s == "" && slices.Contains(CPNamespaces, in.Key) {
 				// Refused: it does not exist.
 				return !out.OK, s
 			}
@@ -130,7 +132,8 @@ func (c *checker) cpEnd() bool {
 // read saw or that are creates (open-ended: they may take effect any time
 // after their invocation), and every key of every read that saw its
 // barrier. An unacknowledged write whose value nobody read can always be
-// linearized after everything else, so it is left out. Called with c.mu
+// linearized after everything else, so it is left out, as is a write the
+// server refused (it had no effect). Called with c.mu
 // held.
 func (c *checker) cpHistory() ([]porcupine.Operation, cpStats) {
 	st := cpStats{finalOK: map[string]bool{}, last: c.start}
@@ -179,7 +182,7 @@ func (c *checker) cpHistory() ([]porcupine.Operation, cpStats) {
 				if ok {
 					st.writesOK++
 				}
-				if !ok && !read[inv.Key+" "+inv.Val] {
+				if !ok && (!read[inv.Key+" "+inv.Val] || op.done != nil && op.done.Refused) {
 					continue
 				}
 			}
@@ -243,7 +246,7 @@ func (c *checker) checkCP(visualize string, timeout time.Duration) string {
 				continue
 			}
 			key := part[0].Input.(cpInput).Key
-			c.report("CP", now, "", "", "the history of namespace %s's description is not linearizable: an acknowledged write was lost or reordered, or a read saw a value it could not%s\n%s",
+			c.report("CP", now, "", "", "the history of %s is not linearizable: an acknowledged write was lost or reordered, or a read saw a value it could not%s\n%s",
 				key, vis, c.cpDescribe(part))
 		}
 	}

@@ -8,14 +8,16 @@ import (
 	"time"
 )
 
-// cpScript feeds a checker control plane operations on namespace
-// CPKeys[0] at offsets (seconds) from the script's start.
+// cpScript feeds a checker control plane operations on one register at
+// offsets (seconds) from the script's start.
 type cpScript struct {
 	*script
+	key string
 }
 
+// newCPScript starts with the namespace CPKeys[0] created.
 func newCPScript() *cpScript {
-	s := &cpScript{newScript()}
+	s := &cpScript{script: newScript(), key: CPKeys[0]}
 	s.cpOp(OpCPCreate, "setup", n1, CPInit, 0, 0.1, true, nil)
 	return s
 }
@@ -23,7 +25,7 @@ func newCPScript() *cpScript {
 // cpOp feeds one operation; to < 0 leaves it unanswered.
 func (s *cpScript) cpOp(op, client, node, val string, from, to float64, ok bool, vals map[string]string) {
 	s.id++
-	inv := Event{Kind: KindCPInvoke, T: s.at(from), ID: s.id, Client: client, Op: op, Node: node, Key: CPKeys[0], Val: val,
+	inv := Event{Kind: KindCPInvoke, T: s.at(from), ID: s.id, Client: client, Op: op, Node: node, Key: s.key, Val: val,
 		Final: client == "final"}
 	s.c.feed(inv)
 	if to < 0 {
@@ -39,7 +41,7 @@ func (s *cpScript) write(client, val string, from, to float64, ok bool) {
 }
 
 func (s *cpScript) read(client, node, saw string, from, to float64) {
-	s.cpOp(OpCPRead, client, node, client+"-barrier", from, to, true, map[string]string{CPKeys[0]: saw})
+	s.cpOp(OpCPRead, client, node, client+"-barrier", from, to, true, map[string]string{s.key: saw})
 }
 
 // end feeds the final reads of both nodes, seeing saw, and the end.
@@ -73,7 +75,7 @@ func TestCPChecker_FlagsReadOfOverwrittenValue(t *testing.T) {
 	s.read("c3", n2, "a", 5, 6)
 	s.end("b", 10)
 	counts, text := s.check(t)
-	if counts["CP"] != 1 || !strings.Contains(text, "namespace "+CPKeys[0]+"'s") {
+	if counts["CP"] != 1 || !strings.Contains(text, "history of "+CPKeys[0]+" is not") {
 		t.Fatalf("want one CP violation on %s, got %v", CPKeys[0], counts)
 	}
 }
@@ -121,6 +123,26 @@ func TestCPChecker_AcceptsConcurrentAndUnacknowledgedWrites(t *testing.T) {
 	}
 }
 
+func TestCPChecker_NamespaceWritesNeedItButOverridesDoNot(t *testing.T) {
+	// Before the create, a namespace write is refused: its
+	// acknowledgement is a violation.
+	s := &cpScript{script: newScript(), key: CPKeys[0]}
+	s.write("c1", "a", 1, 2, true)
+	s.cpOp(OpCPCreate, "setup", n1, CPInit, 3, 4, true, nil)
+	s.end(CPInit, 10)
+	if counts, _ := s.check(t); counts["CP"] != 1 {
+		t.Fatalf("namespace: want one CP violation, got %v", counts)
+	}
+	// An override needs nothing before it.
+	s = &cpScript{script: newScript(), key: CPKeyOverride}
+	s.read("c2", n1, "", 0, 0.5)
+	s.write("c1", "a", 1, 2, true)
+	s.end("a", 10)
+	if counts, _ := s.check(t); len(counts) != 0 {
+		t.Fatalf("override: want no violation, got %v", counts)
+	}
+}
+
 func TestCPChecker_FlagsNodeWithoutFinalReadAndMissingEnd(t *testing.T) {
 	s := newCPScript()
 	s.write("c1", "a", 1, 2, true)
@@ -132,5 +154,20 @@ func TestCPChecker_FlagsNodeWithoutFinalReadAndMissingEnd(t *testing.T) {
 	s.c.feed(Event{Kind: KindCPEnd, T: s.at(10)})
 	if counts, text := s.check(t); counts["CP"] != 2 || !strings.Contains(text, "on "+n2) {
 		t.Fatalf("want a second CP violation naming %s, got %v", n2, counts)
+	}
+}
+
+func TestCPChecker_FlagsReadOfRefusedWrite(t *testing.T) {
+	s := newCPScript()
+	s.id++
+	inv := Event{Kind: KindCPInvoke, T: s.at(1), ID: s.id, Client: "c1", Op: OpCPWrite, Node: n1, Key: s.key, Val: "a"}
+	s.c.feed(inv)
+	done := inv
+	done.Kind, done.T, done.Refused, done.Res = KindCPDone, s.at(2), true, "200 false"
+	s.c.feed(done)
+	// The server said it did not write a: nobody may read it.
+	s.end("a", 10)
+	if counts, _ := s.check(t); counts["CP"] != 1 {
+		t.Fatalf("want one CP violation, got %v", counts)
 	}
 }

@@ -37,20 +37,28 @@
 //     process polls every node about three times a second: readiness, the
 //     instance lists, readiness again, and /distrod/status.
 //   - Control plane clients (-chaos.cp, default 3; cmd/chaosclient/cp.go).
-//     A setup step creates three namespaces (CPKeys, description "init")
-//     and one barrier namespace per client and per node. Then each client,
-//     every 100-400 ms, through a random node and with the client timeout,
-//     either writes a fresh description (c2-w17) to a random one of the
-//     three (PUT /nacos/v1/console/namespaces), or reads them all.
-//     distrod serves control plane reads from the node's applied state,
-//     which may lag the leader (a follower cut off from it keeps
-//     answering), so a plain GET is not a linearizable read. A read here
-//     is a barrier: it writes a fresh value to the client's own barrier
-//     namespace through the node and, once that write is acknowledged
-//     (committed), lists the node's namespaces until the list shows it;
-//     that list holds every write committed before the read began, and
-//     no write committed after the list was taken, so it is a
-//     linearizable read of the three descriptions. A read whose barrier is
+//     They use five registers (CPKeys): the descriptions of three
+//     namespaces, the metadata of a persistent instance (ephemeral=false,
+//     kept in Raft) and the metadata of that instance's operator override.
+//     A setup step creates the namespaces (description "init") and one
+//     barrier namespace per client and per node, registers the instance
+//     and sets the override. Then each client, every 100-400 ms, through a
+//     random node and with the client timeout, either writes a fresh value
+//     (c2-w17) to a random register (PUT /nacos/v1/console/namespaces,
+//     POST /nacos/v1/ns/instance with ephemeral=false, PUT
+//     /nacos/v1/ns/instance), or reads them all. distrod serves control
+//     plane reads from the node's applied state, which may lag the leader
+//     (a follower cut off from it keeps answering), so a plain GET is not
+//     a linearizable read. A read here is a barrier: it writes a fresh
+//     value to the client's own barrier namespace through the node and,
+//     once that write is acknowledged (committed), lists the node's
+//     namespaces until the list shows it, then reads the node's instance
+//     list; what it sees holds every write committed before the read
+//     began (the barrier comes after them in the log, and a node's applied
+//     state only grows) and none committed after its answer, so it is a
+//     linearizable read. (A node killed and restarted between the two
+//     reads of one read could answer the second from a shorter log; the
+//     kills last seconds, the gap milliseconds.) A read whose barrier is
 //     refused (503 "no leader" in a minority, a killed node) or not shown
 //     within the client timeout is dropped: it observed nothing. At quiet
 //     the clients stop; once they all have, the client reads every node
@@ -79,8 +87,9 @@
 //   - I4 availability: a running node answers reads (200, or 503 while
 //     loading).
 //   - CP linearizability, once the final reads are over: the creates,
-//     writes and reads of each of the three namespaces must form a
-//     linearizable history of a register (checked with
+//     writes and reads of each register must form a linearizable history
+//     of a register (a namespace write is refused while the namespace does
+//     not exist) (checked with
 //     github.com/anishathalye/porcupine). An acknowledged write took effect
 //     between its invocation and its answer; a write without an answer
 //     (timeout, 503, a killed node, "false") may have taken effect at any
@@ -88,7 +97,7 @@
 //     is left out (it can always come last). So an acknowledged write that
 //     is lost, two acknowledged writes applied in the other order, or a
 //     read of a value already overwritten when the read began, is a "CP"
-//     violation, listed with the namespace's history; so is a node none of
+//     violation, listed with the register's history; so is a node none of
 //     whose final reads saw its barrier within the bound (it did not catch
 //     up after the faults). With -chaos.artifacts, porcupine's HTML view
 //     of the history is written to cp-linearizability.html there.

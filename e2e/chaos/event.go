@@ -46,14 +46,17 @@ type Event struct {
 	Digest string `json:"digest,omitempty"`
 
 	// Control plane fields (KindCPInvoke, KindCPDone). Key is the
-	// namespace a write or create names, Val the description it writes.
-	// Vals holds what a read saw: every CPKeys namespace's description
-	// (absent: the namespace did not exist). Final marks the reads of the
-	// end, after the quiet period began.
+	// register (CPKeys) a write or create names, Val the value it writes.
+	// Vals holds what a read saw of every CPKeys register (absent: the
+	// namespace, instance or metadata entry did not exist). Final marks the
+	// reads of the end, after the quiet period began.
 	Key   string            `json:"key,omitempty"`
 	Val   string            `json:"val,omitempty"`
 	Vals  map[string]string `json:"vals,omitempty"`
 	Final bool              `json:"final,omitempty"`
+	// Refused marks a write the server answered it did not do (400, or a
+	// namespace write answered false): it had no effect.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // MetaGen is the instance metadata key in which an HTTP chaos client
@@ -100,20 +103,41 @@ const (
 	// OpCPCreate creates a CPKeys namespace with the description CPInit
 	// (a namespace that exists already is left as it is).
 	OpCPCreate = "cp.create"
-	// OpCPWrite sets a namespace's description (PUT
-	// /nacos/v1/console/namespaces); refused when it does not exist.
+	// OpCPWrite sets a register: a namespace's description (PUT
+	// /nacos/v1/console/namespaces; refused when it does not exist), the
+	// persistent instance's metadata (POST /nacos/v1/ns/instance with
+	// ephemeral=false, which replaces it), its override's metadata (PUT
+	// /nacos/v1/ns/instance, which replaces the override).
 	OpCPWrite = "cp.write"
-	// OpCPRead is a linearizable read of every CPKeys namespace through
-	// one node: an acknowledged barrier write, then reads of the node's
-	// namespace list until it shows the barrier (see doc.go).
+	// OpCPRead is a linearizable read of every CPKeys register through one
+	// node: an acknowledged barrier write, reads of the node's namespace
+	// list until it shows the barrier, then the node's instance list of
+	// CPService (see doc.go).
 	OpCPRead = "cp.read"
 )
 
-// The control plane registers: namespaces whose description the CP
-// clients write and read.
-var CPKeys = []string{"chaos-ns-1", "chaos-ns-2", "chaos-ns-3"}
+// The control plane registers the CP clients write and read, by key:
+// three namespaces (their description), a persistent instance of service
+// CPService (its registered metadata MetaCPValue) and the operator
+// override of that instance (its metadata MetaCPOverride).
+var (
+	CPNamespaces = []string{"chaos-ns-1", "chaos-ns-2", "chaos-ns-3"}
+	CPKeys       = append(append([]string(nil), CPNamespaces...), CPKeyPersistent, CPKeyOverride)
+)
 
-// CPInit is the description a CPKeys namespace is created with.
+// The persistent instance and its override.
+const (
+	CPService       = "chaos.cp"
+	CPInstanceIP    = "10.202.0.1"
+	CPInstancePort  = 8001
+	CPKeyPersistent = "persistent " + CPService + " 10.202.0.1:8001"
+	CPKeyOverride   = "override " + CPService + " 10.202.0.1:8001"
+	MetaCPValue     = "chaos.v"
+	MetaCPOverride  = "chaos.o"
+)
+
+// CPInit is the value a register is created with: a namespace's first
+// description, the first registration's and override's metadata.
 const CPInit = "init"
 
 // CPBarrierPrefix starts the namespace id of a CP client's barrier

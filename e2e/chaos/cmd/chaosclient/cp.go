@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,20 +17,32 @@ import (
 	"github.com/distrod/distrod/e2e/chaos"
 )
 
-// The control plane workload. Every CP client writes the description of a
-// random chaos.CPKeys namespace through a random node, or reads them all.
-// Nodes serve control plane reads from their locally applied state, which
-// may lag the leader, so a plain read is not linearizable; a read here is
-// a barrier write of a fresh value to the client's own namespace through
-// the node, acknowledged (so committed), followed by reads of the node's
-// namespace list until it shows the barrier value: the state it then
-// shows includes every write committed before the read began.
+// The control plane workload. Every CP client writes a random register
+// of chaos.CPKeys (a namespace's description, a persistent instance's
+// metadata, that instance's override) through a random node, or reads
+// them all. Nodes serve control plane reads from their locally applied
+// state, which may lag the leader, so a plain read is not linearizable; a
+// read here is a barrier write of a fresh value to the client's own
+// namespace through the node, acknowledged (so committed), followed by
+// reads of the node's namespace list until it shows the barrier value: the
+// state it then shows includes every write committed before the read
+// began.
 
 // cpHTTP runs one control plane request and returns the status and body.
 func cpHTTP(ctx context.Context, hc *http.Client, method, node, path string, q url.Values) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+node+path+"?"+q.Encode(), nil)
+	var body io.Reader
+	u := "http://" + node + path
+	if method == http.MethodPost {
+		body = strings.NewReader(q.Encode())
+	} else {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return 0, "", err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -40,17 +53,82 @@ func cpHTTP(ctx context.Context, hc *http.Client, method, node, path string, q u
 	return resp.StatusCode, strings.TrimSpace(string(b)), err
 }
 
-const nsPath = "/nacos/v1/console/namespaces"
+const (
+	nsPath   = "/nacos/v1/console/namespaces"
+	instPath = "/nacos/v1/ns/instance"
+)
 
-// cpSetNamespace sets namespace id's description through node; it reports
-// an acknowledgement ("true") and the answer.
-func cpSetNamespace(ctx context.Context, hc *http.Client, node, id, desc string) (bool, string) {
+// cpPut writes val to register key through node.
+func cpPut(ctx context.Context, hc *http.Client, node, key, val string) cpAnswer {
+	inst := func(method, meta string) cpAnswer {
+		m, _ := json.Marshal(map[string]string{meta: val})
+		code, body, err := cpHTTP(ctx, hc, method, node, instPath, url.Values{"serviceName": {chaos.CPService},
+			"ip": {chaos.CPInstanceIP}, "port": {strconv.Itoa(chaos.CPInstancePort)}, "ephemeral": {"false"},
+			"weight": {"1"}, "enabled": {"true"}, "metadata": {string(m)}})
+		return answer(code, body, err, "ok")
+	}
+	switch key {
+	case chaos.CPKeyPersistent:
+		return inst(http.MethodPost, chaos.MetaCPValue)
+	case chaos.CPKeyOverride:
+		return inst(http.MethodPut, chaos.MetaCPOverride)
+	default:
+		return cpSetNamespace(ctx, hc, node, key, val)
+	}
+}
+
+// cpInstance reads the persistent instance's registered and override
+// metadata from node's instance list ("" when absent).
+func cpInstance(ctx context.Context, hc *http.Client, node string) (value, override string, present bool, err error) {
+	code, body, err := cpHTTP(ctx, hc, http.MethodGet, node, instPath+"/list", url.Values{"serviceName": {chaos.CPService}})
+	if err != nil {
+		return "", "", false, err
+	}
+	if code != http.StatusOK {
+		return "", "", false, fmt.Errorf("instance list: %d %s", code, clipStr(body, 200))
+	}
+	var r struct {
+		Hosts []struct {
+			IP       string            `json:"ip"`
+			Port     int               `json:"port"`
+			Metadata map[string]string `json:"metadata"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return "", "", false, fmt.Errorf("instance list: %w", err)
+	}
+	for _, h := range r.Hosts {
+		if h.IP == chaos.CPInstanceIP && h.Port == chaos.CPInstancePort {
+			return h.Metadata[chaos.MetaCPValue], h.Metadata[chaos.MetaCPOverride], true, nil
+		}
+	}
+	return "", "", false, nil
+}
+
+// cpAnswer is a write's outcome: acknowledged, refused (the server said
+// it did not do it), or neither (it may have happened).
+type cpAnswer struct {
+	ok, refused bool
+	res         string
+}
+
+// answer judges an HTTP answer: ok when 200 with the body okBody; refused
+// when 400, or 200 with "false" (a namespace write the state machine
+// refused).
+func answer(code int, body string, err error, okBody string) cpAnswer {
+	if err != nil {
+		return cpAnswer{res: err.Error()}
+	}
+	return cpAnswer{ok: code == http.StatusOK && body == okBody,
+		refused: code == http.StatusBadRequest || (code == http.StatusOK && body == "false"),
+		res:     fmt.Sprintf("%d %s", code, clipStr(body, 200))}
+}
+
+// cpSetNamespace sets namespace id's description through node.
+func cpSetNamespace(ctx context.Context, hc *http.Client, node, id, desc string) cpAnswer {
 	code, body, err := cpHTTP(ctx, hc, http.MethodPut, node, nsPath,
 		url.Values{"namespace": {id}, "namespaceShowName": {id}, "namespaceDesc": {desc}})
-	if err != nil {
-		return false, err.Error()
-	}
-	return code == http.StatusOK && body == "true", fmt.Sprintf("%d %s", code, clipStr(body, 200))
+	return answer(code, body, err, "true")
 }
 
 // cpList reads node's namespace list: id to description.
@@ -104,10 +182,11 @@ func (w *cpWorkload) record(inv chaos.Event, fn func(*chaos.Event)) bool {
 	return done.OK
 }
 
-// create makes every CPKeys namespace and the barrier namespaces exist,
-// through random nodes, until done or ctx ends.
+// create makes every CPNamespaces namespace and the barrier namespaces
+// exist, then registers the persistent instance and sets its override
+// with the value CPInit, through random nodes, until done or ctx ends.
 func (w *cpWorkload) create(ctx context.Context, rnd *rand.Rand, barriers []string) bool {
-	for _, id := range append(slices.Clone(chaos.CPKeys), barriers...) {
+	for _, id := range append(slices.Clone(chaos.CPNamespaces), barriers...) {
 		for {
 			if ctx.Err() != nil {
 				return false
@@ -145,40 +224,50 @@ func (w *cpWorkload) create(ctx context.Context, rnd *rand.Rand, barriers []stri
 			}
 		}
 	}
+	for _, key := range []string{chaos.CPKeyPersistent, chaos.CPKeyOverride} {
+		for !w.write(ctx, "setup", w.o.nodes[rnd.IntN(len(w.o.nodes))], key, chaos.CPInit) {
+			if !wait(ctx, between(rnd, 200*time.Millisecond, 600*time.Millisecond)) {
+				return false
+			}
+		}
+	}
 	return true
 }
 
-// write sets key's description to val through node.
-func (w *cpWorkload) write(ctx context.Context, client, node, key, val string) {
-	w.record(chaos.Event{Client: client, Op: chaos.OpCPWrite, Node: node, Key: key, Val: val}, func(d *chaos.Event) {
+// write sets register key to val through node.
+func (w *cpWorkload) write(ctx context.Context, client, node, key, val string) bool {
+	return w.record(chaos.Event{Client: client, Op: chaos.OpCPWrite, Node: node, Key: key, Val: val}, func(d *chaos.Event) {
 		rctx, cancel := context.WithTimeout(ctx, w.o.timeout)
 		defer cancel()
-		d.OK, d.Res = cpSetNamespace(rctx, w.hc, node, key, val)
+		a := cpPut(rctx, w.hc, node, key, val)
+		d.OK, d.Refused, d.Res = a.ok, a.refused, a.res
 	})
 }
 
-// read is a linearizable read of every CPKeys namespace through node: the
-// barrier write of barrierVal to namespace barrier, then the node's list
-// until it shows it, all within the client timeout.
+// read is a linearizable read of every CPKeys register through node: the
+// barrier write of barrierVal to namespace barrier, the node's namespace
+// list until it shows it, then the node's instance list of CPService, all
+// within the client timeout. The node's applied state only grows, so the
+// instance list read after the barrier showed includes it too.
 func (w *cpWorkload) read(ctx context.Context, client, node, barrier, barrierVal string, final bool) bool {
 	return w.record(chaos.Event{Client: client, Op: chaos.OpCPRead, Node: node, Key: barrier, Val: barrierVal, Final: final}, func(d *chaos.Event) {
 		rctx, cancel := context.WithTimeout(ctx, w.o.timeout)
 		defer cancel()
-		ok, res := cpSetNamespace(rctx, w.hc, node, barrier, barrierVal)
-		if !ok {
-			d.Res = "barrier: " + res
+		if a := cpSetNamespace(rctx, w.hc, node, barrier, barrierVal); !a.ok {
+			d.Res = "barrier: " + a.res
 			return
 		}
-		for {
+		var vals map[string]string
+		for vals == nil {
 			m, err := cpList(rctx, w.hc, node)
 			if err == nil && m[barrier] == barrierVal {
-				d.OK, d.Vals = true, map[string]string{}
-				for _, k := range chaos.CPKeys {
+				vals = map[string]string{}
+				for _, k := range chaos.CPNamespaces {
 					if v, there := m[k]; there {
-						d.Vals[k] = v
+						vals[k] = v
 					}
 				}
-				return
+				break
 			}
 			if err != nil {
 				d.Res = err.Error()
@@ -189,6 +278,18 @@ func (w *cpWorkload) read(ctx context.Context, client, node, barrier, barrierVal
 				return
 			}
 		}
+		v, o, present, err := cpInstance(rctx, w.hc, node)
+		if err != nil {
+			d.Res = "after the barrier: " + err.Error()
+			return
+		}
+		if present && v != "" {
+			vals[chaos.CPKeyPersistent] = v
+		}
+		if present && o != "" {
+			vals[chaos.CPKeyOverride] = o
+		}
+		d.OK, d.Vals, d.Res = true, vals, ""
 	})
 }
 
