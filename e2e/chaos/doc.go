@@ -86,26 +86,28 @@
 //     unacknowledged operation of the client may still have landed.
 //   - I4 availability: a running node answers reads (200, or 503 while
 //     loading).
-//   - CP linearizability, once the final reads are over: the creates,
-//     writes and reads of each register must form a linearizable history
-//     of a register (a namespace write is refused while the namespace does
-//     not exist) (checked with
-//     github.com/anishathalye/porcupine). An acknowledged write took effect
-//     between its invocation and its answer; a write without an answer
-//     (timeout, 503, a killed node, "false") may have taken effect at any
-//     time after its invocation, or never, and one whose value no read saw
-//     is left out (it can always come last). So an acknowledged write that
-//     is lost, two acknowledged writes applied in the other order, or a
-//     read of a value already overwritten when the read began, is a "CP"
-//     violation, listed with the register's history; so is a node none of
-//     whose final reads saw its barrier within the bound (it did not catch
-//     up after the faults). With -chaos.artifacts, porcupine's HTML view
-//     of the history is written to cp-linearizability.html there.
 //
 // and at the end, after the quiet period: I1 equal digests and every node
 // listing exactly the live clients' instances within -chaos.quiet; I2 every
 // live client's instance on every node, and every SDK subscriber's last
 // push equal to the converged list.
+//
+// Then, once the final control plane reads are over, CP linearizability:
+// the creates, writes and reads of each register must form a linearizable
+// history of a register (a namespace write is refused while the namespace
+// does not exist), checked with github.com/anishathalye/porcupine. An
+// acknowledged write took effect between its invocation and its answer; a
+// write the server refused (400, or a namespace write answered false) had
+// no effect; any other write without an acknowledgement (a timeout, 503
+// "no leader", a killed node) may have taken effect at any time after its
+// invocation, or never, so its return is left open, and one whose value no
+// read saw is left out (it can always come last). So an acknowledged write
+// that is lost, two acknowledged writes applied in the other order, or a
+// read of a value already overwritten when the read began, is a "CP"
+// violation, listed with the register's history; so is a node none of
+// whose final reads saw its barrier within the bound (it did not catch up
+// after the faults). With -chaos.artifacts, porcupine's HTML view of the
+// history is written to cp-linearizability.html there.
 //
 // Each violation names the invariant, node, instance, times (seconds from
 // the start), the client's history and the seed; the log ends with a
