@@ -32,6 +32,7 @@ var (
 	flagFaults    = flag.Int("chaos.faults", 1, "most faults at once")
 	flagHTTP      = flag.Int("chaos.http", 8, "number of HTTP v1 beat clients")
 	flagSDK       = flag.Int("chaos.sdk", 3, "number of nacos-sdk-go v2 clients")
+	flagCP        = flag.Int("chaos.cp", 3, "number of control plane clients (namespace writes and linearizable reads, checked with porcupine)")
 	flagQuiet     = flag.Duration("chaos.quiet", 30*time.Second, "longest quiet period after the faults: the bound on convergence (I1)")
 	flagLogLevel  = flag.String("chaos.loglevel", "info", "the nodes' log level (debug logs every record change)")
 	flagExpiry    = flag.Duration("chaos.expirybound", 5*time.Second, "how long after the delete timeout a silent instance may still be listed (I8)")
@@ -53,6 +54,11 @@ const (
 	clusterSecret   = "chaos-secret"
 	logTailBytes    = 6000
 	reportedPerKind = 8
+	// cpFinalBound is how long the client retries a node's final control
+	// plane read after the quiet period began.
+	cpFinalBound = 30 * time.Second
+	// cpCheckTimeout bounds porcupine's search.
+	cpCheckTimeout = 60 * time.Second
 )
 
 // nodeProc is one distrod process in its namespace.
@@ -180,8 +186,8 @@ func TestChaos(t *testing.T) {
 	if faults < 1 {
 		faults = 1
 	}
-	repro := fmt.Sprintf("go test ./e2e/chaos -run 'TestChaos$' -chaos.seed=%d -chaos.nodes=%d -chaos.duration=%v -chaos.faults=%d -chaos.http=%d -chaos.sdk=%d -v",
-		seed, nodes, *flagDuration, faults, *flagHTTP, *flagSDK)
+	repro := fmt.Sprintf("go test ./e2e/chaos -run 'TestChaos$' -chaos.seed=%d -chaos.nodes=%d -chaos.duration=%v -chaos.faults=%d -chaos.http=%d -chaos.sdk=%d -chaos.cp=%d -v",
+		seed, nodes, *flagDuration, faults, *flagHTTP, *flagSDK, *flagCP)
 	t.Logf("chaos: seed %d; reproduce the schedule with:\n  %s", seed, repro)
 
 	dir := *flagArtifacts
@@ -251,6 +257,7 @@ func TestChaos(t *testing.T) {
 	cmd := exec.Command("ip", "netns", "exec", nw.client, client,
 		"-nodes", strings.Join(addrs, ","), "-seed", strconv.FormatUint(seed, 10),
 		"-http", strconv.Itoa(*flagHTTP), "-sdk", strconv.Itoa(*flagSDK),
+		"-cp", strconv.Itoa(*flagCP), "-cpfinal", cpFinalBound.String(),
 		"-beat", beatInterval.String(), "-timeout", clientTimeout.String(), "-dir", filepath.Join(dir, "sdk"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	stdin, err := cmd.StdinPipe()
@@ -400,14 +407,32 @@ func TestChaos(t *testing.T) {
 		<-time.After(5 * time.Second)
 	}
 	chk.final(convErr == nil, why, *flagQuiet)
+	cpSummary := "control plane: no CP clients (-chaos.cp=0)"
+	if *flagCP > 0 {
+		// The client reads every node once its CP clients stopped (at
+		// quiet); that ends within cpFinalBound and the client timeout.
+		_ = testutil.Poll(cpFinalBound+clientTimeout+5*time.Second, func() error {
+			if !chk.cpEnd() {
+				return errors.New("final control plane reads not over")
+			}
+			return nil
+		})
+		vis := ""
+		if *flagArtifacts != "" {
+			vis = cpVisualizePath(dir)
+		}
+		cpSummary = chk.checkCP(vis, cpCheckTimeout)
+		t.Logf("chaos: %s", cpSummary)
+	}
 	stopClient()
 
 	// Report.
 	counts, viols := chk.violations()
 	var rep strings.Builder
-	fmt.Fprintf(&rep, "chaos run: seed %d, %d nodes, %v faults phase, up to %d faults at once, %d HTTP + %d SDK clients, %v total\n",
-		seed, nodes, *flagDuration, faults, *flagHTTP, *flagSDK, time.Since(start).Round(time.Second))
+	fmt.Fprintf(&rep, "chaos run: seed %d, %d nodes, %v faults phase, up to %d faults at once, %d HTTP + %d SDK + %d CP clients, %v total\n",
+		seed, nodes, *flagDuration, faults, *flagHTTP, *flagSDK, *flagCP, time.Since(start).Round(time.Second))
 	fmt.Fprintf(&rep, "reproduce: %s\n", repro)
+	fmt.Fprintf(&rep, "%s\n", cpSummary)
 	fmt.Fprintf(&rep, "violations per invariant: %v\n\n", counts)
 	shown := map[string]int{}
 	for _, v := range viols {

@@ -143,11 +143,17 @@ type checker struct {
 
 	viol   []violation
 	counts map[string]int
+
+	// The control plane history (cpcheck_test.go).
+	cpOps   map[int64]*cpOp
+	cpOrder []int64
+	cpEnded bool
 }
 
 func newChecker(b bounds, start time.Time, nodes []string) *checker {
 	c := &checker{b: b, start: start, ops: map[int64]*Event{}, inst: map[string]*instState{},
-		nodes: map[string]*nodeState{}, order: nodes, pushes: map[string]*Event{}, counts: map[string]int{}}
+		nodes: map[string]*nodeState{}, order: nodes, pushes: map[string]*Event{}, counts: map[string]int{},
+		cpOps: map[int64]*cpOp{}}
 	for _, n := range nodes {
 		c.nodes[n] = &nodeState{addr: n}
 	}
@@ -310,6 +316,8 @@ func (c *checker) feed(ev Event) {
 		}
 	case KindPoll:
 		c.poll(ev)
+	case KindCPInvoke, KindCPDone, KindCPEnd:
+		c.cpFeed(ev)
 	}
 }
 

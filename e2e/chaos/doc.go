@@ -36,6 +36,33 @@
 //     operation is written as an invocation and an outcome. The same
 //     process polls every node about three times a second: readiness, the
 //     instance lists, readiness again, and /distrod/status.
+//   - Control plane clients (-chaos.cp, default 3; cmd/chaosclient/cp.go).
+//     They use five registers (CPKeys): the descriptions of three
+//     namespaces, the metadata of a persistent instance (ephemeral=false,
+//     kept in Raft) and the metadata of that instance's operator override.
+//     A setup step creates the namespaces (description "init") and one
+//     barrier namespace per client and per node, registers the instance
+//     and sets the override. Then each client, every 100-400 ms, through a
+//     random node and with the client timeout, either writes a fresh value
+//     (c2-w17) to a random register (PUT /nacos/v1/console/namespaces,
+//     POST /nacos/v1/ns/instance with ephemeral=false, PUT
+//     /nacos/v1/ns/instance), or reads them all. distrod serves control
+//     plane reads from the node's applied state, which may lag the leader
+//     (a follower cut off from it keeps answering), so a plain GET is not
+//     a linearizable read. A read here is a barrier: it writes a fresh
+//     value to the client's own barrier namespace through the node and,
+//     once that write is acknowledged (committed), lists the node's
+//     namespaces until the list shows it, then reads the node's instance
+//     list; what it sees holds every write committed before the read
+//     began (the barrier comes after them in the log, and a node's applied
+//     state only grows) and none committed after its answer, so it is a
+//     linearizable read. (A node killed and restarted between the two
+//     reads of one read could answer the second from a shorter log; the
+//     kills last seconds, the gap milliseconds.) A read whose barrier is
+//     refused (503 "no leader" in a minority, a killed node) or not shown
+//     within the client timeout is dropped: it observed nothing. At quiet
+//     the clients stop; once they all have, the client reads every node
+//     the same way (each retried for up to 30 s) and reports the end.
 //
 // The checker judges, while the run goes on:
 //
@@ -64,6 +91,23 @@
 // listing exactly the live clients' instances within -chaos.quiet; I2 every
 // live client's instance on every node, and every SDK subscriber's last
 // push equal to the converged list.
+//
+// Then, once the final control plane reads are over, CP linearizability:
+// the creates, writes and reads of each register must form a linearizable
+// history of a register (a namespace write is refused while the namespace
+// does not exist), checked with github.com/anishathalye/porcupine. An
+// acknowledged write took effect between its invocation and its answer; a
+// write the server refused (400, or a namespace write answered false) had
+// no effect; any other write without an acknowledgement (a timeout, 503
+// "no leader", a killed node) may have taken effect at any time after its
+// invocation, or never, so its return is left open, and one whose value no
+// read saw is left out (it can always come last). So an acknowledged write
+// that is lost, two acknowledged writes applied in the other order, or a
+// read of a value already overwritten when the read began, is a "CP"
+// violation, listed with the register's history; so is a node none of
+// whose final reads saw its barrier within the bound (it did not catch up
+// after the faults). With -chaos.artifacts, porcupine's HTML view of the
+// history is written to cp-linearizability.html there.
 //
 // Each violation names the invariant, node, instance, times (seconds from
 // the start), the client's history and the seed; the log ends with a

@@ -44,6 +44,19 @@ type Event struct {
 	// Status fields (KindStatus).
 	Ready  bool   `json:"ready,omitempty"`
 	Digest string `json:"digest,omitempty"`
+
+	// Control plane fields (KindCPInvoke, KindCPDone). Key is the
+	// register (CPKeys) a write or create names, Val the value it writes.
+	// Vals holds what a read saw of every CPKeys register (absent: the
+	// namespace, instance or metadata entry did not exist). Final marks the
+	// reads of the end, after the quiet period began.
+	Key   string            `json:"key,omitempty"`
+	Val   string            `json:"val,omitempty"`
+	Vals  map[string]string `json:"vals,omitempty"`
+	Final bool              `json:"final,omitempty"`
+	// Refused marks a write the server answered it did not do (400, or a
+	// namespace write answered false): it had no effect.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // MetaGen is the instance metadata key in which an HTTP chaos client
@@ -71,6 +84,15 @@ const (
 	// KindQuiet: the client stopped changing registrations (the quiet
 	// period began); alive clients keep beating.
 	KindQuiet = "quiet"
+	// KindCPInvoke: a control plane client starts an operation (Op is one
+	// of OpCPCreate, OpCPWrite, OpCPRead).
+	KindCPInvoke = "cpinvoke"
+	// KindCPDone: its outcome, with the same ID; OK reports an
+	// acknowledged write or a read that saw its own barrier.
+	KindCPDone = "cpdone"
+	// KindCPEnd: the final control plane reads are over (after the quiet
+	// period began, every CP client having stopped).
+	KindCPEnd = "cpend"
 )
 
 // Operations.
@@ -78,7 +100,49 @@ const (
 	OpRegister   = "register"
 	OpBeat       = "beat"
 	OpDeregister = "deregister"
+	// OpCPCreate creates a CPKeys namespace with the description CPInit
+	// (a namespace that exists already is left as it is).
+	OpCPCreate = "cp.create"
+	// OpCPWrite sets a register: a namespace's description (PUT
+	// /nacos/v1/console/namespaces; refused when it does not exist), the
+	// persistent instance's metadata (POST /nacos/v1/ns/instance with
+	// ephemeral=false, which replaces it), its override's metadata (PUT
+	// /nacos/v1/ns/instance, which replaces the override).
+	OpCPWrite = "cp.write"
+	// OpCPRead is a linearizable read of every CPKeys register through one
+	// node: an acknowledged barrier write, reads of the node's namespace
+	// list until it shows the barrier, then the node's instance list of
+	// CPService (see doc.go).
+	OpCPRead = "cp.read"
 )
+
+// The control plane registers the CP clients write and read, by key:
+// three namespaces (their description), a persistent instance of service
+// CPService (its registered metadata MetaCPValue) and the operator
+// override of that instance (its metadata MetaCPOverride).
+var (
+	CPNamespaces = []string{"chaos-ns-1", "chaos-ns-2", "chaos-ns-3"}
+	CPKeys       = append(append([]string(nil), CPNamespaces...), CPKeyPersistent, CPKeyOverride)
+)
+
+// The persistent instance and its override.
+const (
+	CPService       = "chaos.cp"
+	CPInstanceIP    = "10.202.0.1"
+	CPInstancePort  = 8001
+	CPKeyPersistent = "persistent " + CPService + " 10.202.0.1:8001"
+	CPKeyOverride   = "override " + CPService + " 10.202.0.1:8001"
+	MetaCPValue     = "chaos.v"
+	MetaCPOverride  = "chaos.o"
+)
+
+// CPInit is the value a register is created with: a namespace's first
+// description, the first registration's and override's metadata.
+const CPInit = "init"
+
+// CPBarrierPrefix starts the namespace id of a CP client's barrier
+// namespace (the final reads use CPBarrierPrefix+"final").
+const CPBarrierPrefix = "chaos-nsb-"
 
 // Services the chaos client uses: HTTP v1 beat clients register in
 // ServiceHTTP, nacos-sdk-go v2 clients in ServiceSDK.

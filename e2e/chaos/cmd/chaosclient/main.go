@@ -1,12 +1,15 @@
 // Command chaosclient is the client side of the chaos test (package
 // e2e/chaos). Run inside the clients' network namespace, it drives a
-// distrod cluster with HTTP v1 beat clients and nacos-sdk-go v2 clients,
-// polls every node's instance lists, readiness and status, and writes
+// distrod cluster with HTTP v1 beat clients, nacos-sdk-go v2 clients and
+// control plane clients (namespace writes and reads, cp.go), polls every
+// node's instance lists, readiness and status, and writes
 // everything it does and sees to stdout as JSON lines (chaos.Event), which
 // the test's checker reads.
 //
 // Standard input takes commands, one per line: "quiet" stops changing
-// registrations (alive clients keep beating), "stop" ends the process.
+// registrations (alive clients keep beating) and the control plane
+// clients, whose final reads of every node follow, "stop" ends the
+// process.
 // Logs go to stderr.
 //
 //	chaosclient -nodes 10.77.0.11:8848,10.77.0.12:8848 -seed 7 -http 8 -sdk 3
@@ -46,6 +49,8 @@ type options struct {
 	seed    uint64
 	http    int
 	sdk     int
+	cp      int
+	cpFinal time.Duration
 	beat    time.Duration
 	timeout time.Duration
 	poll    time.Duration
@@ -59,6 +64,8 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the clients' decisions")
 	flag.IntVar(&o.http, "http", 8, "number of HTTP v1 beat clients")
 	flag.IntVar(&o.sdk, "sdk", 3, "number of nacos-sdk-go v2 clients")
+	flag.IntVar(&o.cp, "cp", 3, "number of control plane clients (namespace writes and linearizable reads)")
+	flag.DurationVar(&o.cpFinal, "cpfinal", 30*time.Second, "how long the final control plane reads of a node may be retried")
 	flag.DurationVar(&o.beat, "beat", time.Second, "HTTP clients' beat period")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Second, "HTTP clients' request timeout")
 	flag.DurationVar(&o.poll, "poll", 300*time.Millisecond, "period of the node poller")
@@ -147,6 +154,10 @@ func run(o options, in io.Reader, out io.Writer, log *slog.Logger) error {
 			ip: fmt.Sprintf("10.201.0.%d", i+1), port: 9000 + i + 1,
 			rnd: rand.New(rand.NewPCG(o.seed, uint64(2000+i)))}
 		wg.Go(func() { c.run(ctx, quiet) })
+	}
+	if o.cp > 0 {
+		w := &cpWorkload{o: o, em: em, hc: &http.Client{Timeout: o.timeout}}
+		wg.Go(func() { w.run(ctx, quiet, o.cp, o.cpFinal) })
 	}
 	<-ctx.Done()
 	wg.Wait()
