@@ -10,8 +10,10 @@
 #   BENCH_DURATION=10s      measured phase of throughput/lag scenarios
 #   BENCH_SCALE_SERVICES=10000  services x 10 instances for scale and join
 #   BENCH_VERIFY_RECORDS="10000 100000"  record counts for verify
+#   BENCH_CP_SERVICES=10    cprestart: services x 1000 persistent instances
 #   BENCH_DIR=$(mktemp -d)  logs
-# Full size (1M instances): BENCH_SCALE_SERVICES=100000.
+# Full size (1M instances): BENCH_SCALE_SERVICES=100000; 100k persistent
+# instances for cprestart: BENCH_CP_SERVICES=100.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${BENCH_PORT:-18848}
@@ -19,6 +21,7 @@ BASE_PORT=${BENCH_BASE_PORT:-28848}
 DUR=${BENCH_DURATION:-10s}
 SCALE=${BENCH_SCALE_SERVICES:-10000}
 VERIFY=${BENCH_VERIFY_RECORDS:-10000 100000}
+CP_SERVICES=${BENCH_CP_SERVICES:-10}
 DIR=${BENCH_DIR:-$(mktemp -d -t distrod-bench-cluster.XXXXXX)}
 export CLUSTER_DIR=$DIR/cluster
 mkdir -p "$DIR" bin
@@ -83,6 +86,12 @@ for n in $VERIFY; do
 done
 fresh
 run heal -services 200
+fresh
+run cpwrite -duration 5s
+# The persistent instances' addresses have no listener: a probe interval
+# longer than the run keeps the probes from marking them all unhealthy.
+DISTROD_PERSISTENT_CHECK_INTERVAL=1h fresh
+run cprestart -services "$CP_SERVICES" -instances 1000 -clients 64 -pids "$PIDS" -settle 3m
 
 ((FAILED == 0)) || die "some scenarios failed"
 log "done (logs in $DIR)"

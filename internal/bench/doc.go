@@ -20,6 +20,7 @@
 //
 // Scenarios are registered by name in a table (see Scenarios); adding one is
 // writing a ScenarioFunc and a line in that table. The cluster scenarios
-// join, verify and heal need a real distrod cluster (cluster.go); without
-// one they fail with ErrNeedsCluster.
+// join, verify and heal, and the control plane scenarios cpwrite and
+// cprestart (cp.go), need a real distrod cluster (cluster.go); without one
+// they fail with ErrNeedsCluster.
 package bench

@@ -183,6 +183,15 @@ func init() {
 		}, Run: VerifyTraffic})
 	RegisterScenario(Scenario{Name: "heal", Summary: "time to identical digests after the last target is partitioned off (nodes need DISTROD_FAULT_INJECTION=true), written on both sides, and healed",
 		Defaults: func(c *Config) { setDefault(&c.Services, 100) }, Run: Heal})
+	RegisterScenario(Scenario{Name: "cpwrite", Summary: "control plane (Raft) namespace writes: one and -clients writers, through the leader and through a follower",
+		Defaults: func(c *Config) { setDefaultDuration(&c.Duration, 5*time.Second) }, Run: CPWrite})
+	RegisterScenario(Scenario{Name: "cprestart", Summary: "register services x instances persistent instances, SIGKILL every target (needs -pids), restart all; time until each is ready and serves them all",
+		Defaults: func(c *Config) {
+			setDefault(&c.Instances, 1000)
+			setDefault(&c.Services, 100)
+			setDefault(&c.Clients, 64)
+			setDefaultDuration(&c.Settle, 3*time.Minute)
+		}, Run: CPRestart})
 }
 
 func setDefault(v *int, d int) {

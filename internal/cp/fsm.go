@@ -1,6 +1,7 @@
 package cp
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,6 +192,8 @@ type FSM struct {
 	st state
 	// bySvc indexes Overrides by service, for reads.
 	bySvc map[naming.ServiceKey]map[string]Override
+	// persBySvc indexes Persistent by service: the ids of its instances.
+	persBySvc map[naming.ServiceKey]map[string]struct{}
 	// rev counts, per service, the applied commands that changed what
 	// readers see of it (not replicated: a local cache key).
 	rev map[naming.ServiceKey]uint64
@@ -218,6 +221,28 @@ func (f *FSM) reindex() {
 	f.bySvc = map[naming.ServiceKey]map[string]Override{}
 	for _, e := range f.st.Overrides {
 		f.indexLocked(e.Key, e.Override)
+	}
+	f.persBySvc = map[naming.ServiceKey]map[string]struct{}{}
+	for id, e := range f.st.Persistent {
+		f.indexPersLocked(e.Key.Service, id)
+	}
+}
+
+func (f *FSM) indexPersLocked(k naming.ServiceKey, id string) {
+	m := f.persBySvc[k]
+	if m == nil {
+		m = map[string]struct{}{}
+		f.persBySvc[k] = m
+	}
+	m[id] = struct{}{}
+}
+
+func (f *FSM) unindexPersLocked(k naming.ServiceKey, id string) {
+	if m := f.persBySvc[k]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(f.persBySvc, k)
+		}
 	}
 }
 
@@ -386,7 +411,9 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 			in.ClusterName = naming.DefaultCluster
 		}
 		ik := InstanceKey{Service: k, Cluster: in.ClusterName, IP: in.IP, Port: in.Port}
-		f.st.Persistent[ik.String()] = persEntry{Key: ik, Instance: in}
+		id := ik.String()
+		f.st.Persistent[id] = persEntry{Key: ik, Instance: in}
+		f.indexPersLocked(k, id)
 		return []naming.ServiceKey{k}, nil
 	case OpPersistentDeregister, OpPersistentHealth:
 		if c.Instance == nil || c.Instance.IP == "" {
@@ -400,6 +427,7 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 		}
 		if c.Op == OpPersistentDeregister {
 			delete(f.st.Persistent, ik.String())
+			f.unindexPersLocked(e.Key.Service, ik.String())
 		} else {
 			if e.Instance.Healthy == c.Healthy {
 				return nil, nil
@@ -418,15 +446,21 @@ func cloneOverride(o Override) Override {
 	return o
 }
 
-// Snapshot implements raft.FSM.
+// Snapshot implements raft.FSM. It copies the maps of the state under
+// the lock and leaves the encoding to Persist, which Raft runs while
+// Apply goes on: entries are never changed in place (every apply stores a
+// new value), so the copies are a point-in-time view.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := json.Marshal(f.st)
-	if err != nil {
-		return nil, fmt.Errorf("cp: snapshot: %w", err)
-	}
-	return snapshot(b), nil
+	return &snapshot{st: state{
+		Namespaces: maps.Clone(f.st.Namespaces),
+		Overrides:  maps.Clone(f.st.Overrides),
+		Switches:   maps.Clone(f.st.Switches),
+		Services:   maps.Clone(f.st.Services),
+		Clusters:   maps.Clone(f.st.Clusters),
+		Persistent: maps.Clone(f.st.Persistent),
+	}}, nil
 }
 
 // Restore implements raft.FSM: it replaces the state with a snapshot's.
@@ -462,8 +496,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, e := range f.st.Services {
 		touched[e.Key] = true
 	}
-	for _, e := range f.st.Persistent {
-		touched[e.Key.Service] = true
+	for k := range f.persBySvc {
+		touched[k] = true
 	}
 	f.st = st
 	f.reindex()
@@ -473,8 +507,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, e := range f.st.Services {
 		touched[e.Key] = true
 	}
-	for _, e := range f.st.Persistent {
-		touched[e.Key.Service] = true
+	for k := range f.persBySvc {
+		touched[k] = true
 	}
 	for k := range touched {
 		f.rev[k]++
@@ -488,11 +522,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type snapshot []byte
+// snapshot is a point-in-time copy of the state, encoded by Persist.
+type snapshot struct{ st state }
 
-// Persist implements raft.FSMSnapshot.
-func (s snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+// Persist implements raft.FSMSnapshot: it writes the state's JSON form.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriterSize(sink, 64<<10)
+	err := json.NewEncoder(w).Encode(s.st)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("cp: persist snapshot: %w", err)
 	}
@@ -500,7 +540,7 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 // Release implements raft.FSMSnapshot.
-func (s snapshot) Release() {}
+func (s *snapshot) Release() { s.st = state{} }
 
 // --- reads ---
 
@@ -587,9 +627,9 @@ func (f *FSM) CatalogServices(ns string) []naming.ServiceKey {
 			seen[e.Key] = true
 		}
 	}
-	for _, e := range f.st.Persistent {
-		if e.Key.Service.Namespace == ns {
-			seen[e.Key.Service] = true
+	for k := range f.persBySvc {
+		if k.Namespace == ns {
+			seen[k] = true
 		}
 	}
 	out := slices.Collect(maps.Keys(seen))
@@ -602,11 +642,14 @@ func (f *FSM) CatalogServices(ns string) []naming.ServiceKey {
 func (f *FSM) PersistentInstances(k naming.ServiceKey) []naming.Instance {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []naming.Instance
-	for _, e := range f.st.Persistent {
-		if e.Key.Service == k {
-			out = append(out, e.Instance.Clone())
-		}
+	ids := f.persBySvc[k]
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]naming.Instance, 0, len(ids))
+	for id := range ids {
+		e := f.st.Persistent[id]
+		out = append(out, e.Instance.Clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr()+out[i].ClusterName < out[j].Addr()+out[j].ClusterName })
 	return out
@@ -622,11 +665,14 @@ type PersistentEntry struct {
 func (f *FSM) AllPersistent() []PersistentEntry {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]PersistentEntry, 0, len(f.st.Persistent))
-	for _, e := range f.st.Persistent {
+	// The map's keys are the entries' Key.String(): sort those, rather
+	// than building two strings per comparison.
+	ids := slices.Sorted(maps.Keys(f.st.Persistent))
+	out := make([]PersistentEntry, 0, len(ids))
+	for _, id := range ids {
+		e := f.st.Persistent[id]
 		out = append(out, PersistentEntry{Key: e.Key, Instance: e.Instance.Clone()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 	return out
 }
 
@@ -647,8 +693,8 @@ func (f *FSM) CatalogNamespaces() []string {
 	for _, e := range f.st.Services {
 		seen[e.Key.Namespace] = true
 	}
-	for _, e := range f.st.Persistent {
-		seen[e.Key.Service.Namespace] = true
+	for k := range f.persBySvc {
+		seen[k.Namespace] = true
 	}
 	out := slices.Collect(maps.Keys(seen))
 	sort.Strings(out)

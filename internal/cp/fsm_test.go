@@ -93,3 +93,83 @@ func TestFSM_OverridePatchMergesAndSnapshotRoundTrips(t *testing.T) {
 		t.Fatal("empty override kept")
 	}
 }
+
+func persistentAddrs(f *FSM, k naming.ServiceKey) []string {
+	var out []string
+	for _, in := range f.PersistentInstances(k) {
+		out = append(out, in.Addr())
+	}
+	return out
+}
+
+func TestFSM_PersistentInstancesFollowWritesAndRestore(t *testing.T) {
+	f := NewFSM(nil)
+	a := naming.NewServiceKey("", "", "a")
+	b := naming.NewServiceKey("dev", "", "b")
+	reg := func(k naming.ServiceKey, ip string) {
+		t.Helper()
+		if err := apply(t, f, Command{Op: OpPersistentRegister, Service: &k, Persistent: &naming.Instance{IP: ip, Port: 80, Healthy: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg(a, "10.0.0.2")
+	reg(a, "10.0.0.1")
+	reg(b, "10.0.0.3")
+	gone := InstanceKey{Service: a, Cluster: naming.DefaultCluster, IP: "10.0.0.2", Port: 80}
+	if err := apply(t, f, Command{Op: OpPersistentDeregister, Instance: &gone}); err != nil {
+		t.Fatal(err)
+	}
+	gone.Service = b
+	gone.IP = "10.0.0.3"
+	if err := apply(t, f, Command{Op: OpPersistentDeregister, Instance: &gone}); err != nil {
+		t.Fatal(err)
+	}
+	reg(b, "10.0.0.4")
+	check := func(g *FSM) {
+		t.Helper()
+		if got, want := persistentAddrs(g, a), []string{"10.0.0.1:80"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("service a holds %v, want %v", got, want)
+		}
+		if got, want := persistentAddrs(g, b), []string{"10.0.0.4:80"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("service b holds %v, want %v", got, want)
+		}
+		if got := g.CatalogServices("dev"); !reflect.DeepEqual(got, []naming.ServiceKey{b}) {
+			t.Fatalf("catalog of dev %v", got)
+		}
+		if got := g.CatalogNamespaces(); !reflect.DeepEqual(got, []string{"dev", a.Namespace}) {
+			t.Fatalf("catalog namespaces %v", got)
+		}
+		var keys []string
+		for _, e := range g.AllPersistent() {
+			keys = append(keys, e.Key.String())
+		}
+		if want := []string{"dev##DEFAULT_GROUP@@b#DEFAULT#10.0.0.4:80", "public##DEFAULT_GROUP@@a#DEFAULT#10.0.0.1:80"}; !reflect.DeepEqual(keys, want) {
+			t.Fatalf("all persistent %v, want %v", keys, want)
+		}
+	}
+	check(f)
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes after the snapshot was taken are not in it.
+	reg(a, "10.0.0.9")
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	g := NewFSM(nil)
+	reg2 := naming.NewServiceKey("", "", "stale")
+	if err := apply(t, g, Command{Op: OpPersistentRegister, Service: &reg2, Persistent: &naming.Instance{IP: "10.9.9.9", Port: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	check(g)
+	if got := persistentAddrs(g, reg2); len(got) != 0 {
+		t.Fatalf("a restore kept instances of the replaced state: %v", got)
+	}
+}
