@@ -107,8 +107,20 @@ const (
 	// OpPersistentDeregister removes a persistent instance.
 	OpPersistentDeregister Op = "persistent.deregister"
 	// OpPersistentHealth sets a persistent instance's health (Healthy).
+	// The prober writes OpPersistentHealthBatch; this one stays for
+	// operators' health edits and for logs written by earlier builds.
 	OpPersistentHealth Op = "persistent.health"
+	// OpPersistentHealthBatch sets the health of many persistent
+	// instances (Health) in one entry: the changes one prober found in a
+	// short window. An instance deregistered meanwhile is skipped.
+	OpPersistentHealthBatch Op = "persistent.health.batch"
 )
+
+// HealthUpdate is one instance's new health in OpPersistentHealthBatch.
+type HealthUpdate struct {
+	Instance InstanceKey `json:"instance"`
+	Healthy  bool        `json:"healthy"`
+}
 
 // ClusterSettings are what an operator set on one cluster of a service
 // (PUT /nacos/v1/ns/cluster).
@@ -141,6 +153,8 @@ type Command struct {
 	// health of OpPersistentHealth.
 	Persistent *naming.Instance `json:"persistent,omitempty"`
 	Healthy    bool             `json:"healthy,omitempty"`
+	// Health lists the changes of OpPersistentHealthBatch.
+	Health []HealthUpdate `json:"health,omitempty"`
 	// Switch and Value set one switch.
 	Switch string `json:"switch,omitempty"`
 	Value  string `json:"value,omitempty"`
@@ -436,6 +450,28 @@ func (f *FSM) applyLocked(c Command) ([]naming.ServiceKey, error) {
 			f.st.Persistent[ik.String()] = e
 		}
 		return []naming.ServiceKey{ik.Service}, nil
+	case OpPersistentHealthBatch:
+		if len(c.Health) == 0 {
+			return nil, fmt.Errorf("%w: %s without health updates", ErrInvalid, c.Op)
+		}
+		var touched []naming.ServiceKey
+		seen := map[naming.ServiceKey]bool{}
+		for _, u := range c.Health {
+			ik := u.Instance
+			ik.Service = naming.NewServiceKey(ik.Service.Namespace, ik.Service.Group, ik.Service.Name)
+			id := ik.String()
+			e, ok := f.st.Persistent[id]
+			if !ok || e.Instance.Healthy == u.Healthy {
+				continue
+			}
+			e.Instance.Healthy = u.Healthy
+			f.st.Persistent[id] = e
+			if !seen[ik.Service] {
+				seen[ik.Service] = true
+				touched = append(touched, ik.Service)
+			}
+		}
+		return touched, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 	}

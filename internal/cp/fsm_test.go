@@ -173,3 +173,75 @@ func TestFSM_PersistentInstancesFollowWritesAndRestore(t *testing.T) {
 		t.Fatalf("a restore kept instances of the replaced state: %v", got)
 	}
 }
+
+// TestFSM_HealthBatchAppliesEveryUpdateAndSurvivesSnapshot: one batch
+// command sets the health of instances of several services, skips an
+// instance that is gone, reports each changed service once, and the
+// result survives a snapshot and restore; the single-instance command of
+// earlier builds' logs still applies.
+func TestFSM_HealthBatchAppliesEveryUpdateAndSurvivesSnapshot(t *testing.T) {
+	var touched [][]naming.ServiceKey
+	f := NewFSM(func(ks []naming.ServiceKey) { touched = append(touched, ks) })
+	a, b := naming.NewServiceKey("", "", "a"), naming.NewServiceKey("dev", "G", "b")
+	var keys []InstanceKey
+	for _, svc := range []naming.ServiceKey{a, b} {
+		for _, ip := range []string{"10.0.0.1", "10.0.0.2"} {
+			if err := apply(t, f, Command{Op: OpPersistentRegister, Service: &svc, Persistent: &naming.Instance{IP: ip, Port: 80, Healthy: true}}); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, InstanceKey{Service: svc, Cluster: naming.DefaultCluster, IP: ip, Port: 80})
+		}
+	}
+	touched = nil
+	gone := InstanceKey{Service: a, Cluster: naming.DefaultCluster, IP: "10.0.0.9", Port: 80}
+	batch := Command{Op: OpPersistentHealthBatch, Health: []HealthUpdate{
+		{Instance: keys[0]}, {Instance: keys[2]}, {Instance: keys[3]}, {Instance: gone},
+		{Instance: keys[1], Healthy: true}, // unchanged
+	}}
+	if err := apply(t, f, batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(touched) != 1 || !reflect.DeepEqual(touched[0], []naming.ServiceKey{a, b}) {
+		t.Fatalf("touched %v, want one change of [a b]", touched)
+	}
+	want := map[string]bool{keys[0].String(): false, keys[1].String(): true, keys[2].String(): false, keys[3].String(): false}
+	health := func(g *FSM) map[string]bool {
+		out := map[string]bool{}
+		for _, e := range g.AllPersistent() {
+			out[e.Key.String()] = e.Instance.Healthy
+		}
+		return out
+	}
+	if got := health(f); !reflect.DeepEqual(got, want) {
+		t.Fatalf("health %v, want %v", got, want)
+	}
+	if err := apply(t, f, Command{Op: OpPersistentHealthBatch}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty batch: %v, want ErrInvalid", err)
+	}
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	g := NewFSM(nil)
+	if err := g.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if got := health(g); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored health %v, want %v", got, want)
+	}
+
+	// A single-instance health entry as the previous build logged it.
+	old := []byte(`{"op":"persistent.health","timeMs":1,"instance":{"service":{"namespace":"public","group":"DEFAULT_GROUP","name":"a"},"cluster":"DEFAULT","ip":"10.0.0.1","port":80},"healthy":true}`)
+	if res, _ := g.Apply(&raft.Log{Data: old}).(error); res != nil {
+		t.Fatal(res)
+	}
+	want[keys[0].String()] = true
+	if got := health(g); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the single update %v, want %v", got, want)
+	}
+}

@@ -73,6 +73,8 @@ type Node struct {
 	bolt   *raftboltdb.BoltStore
 	stream *streamLayer // nil when standalone
 	nt     *raft.NetworkTransport
+	// fwd keeps connections to the leader for forwarded writes.
+	fwd fwdPool
 
 	closeOnce sync.Once
 }
@@ -221,6 +223,7 @@ func (n *Node) Close() error {
 			err = fmt.Errorf("cp: shutdown: %w", f.Error())
 		}
 		n.closeStores()
+		n.fwd.close()
 	})
 	return err
 }
@@ -397,44 +400,93 @@ func (a wireAnswer) result() error {
 
 // forward sends b to the leader at raft address addr (member id) and
 // returns the command's result, or an error when the leader could not run
-// it.
+// it. It uses a kept connection when there is one; when that one fails
+// (the leader closed it), it tries once more on a new connection.
 func (n *Node) forward(ctx context.Context, addr, id string, b []byte) (error, error) {
-	if n.o.Blocked != nil && n.o.Blocked(id) {
-		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, errBlocked)
+	key := id + "|" + addr
+	fresh := false
+	for {
+		if n.o.Blocked != nil && n.o.Blocked(id) {
+			return nil, fmt.Errorf("cp: forward to leader %s: %w", id, errBlocked)
+		}
+		var c net.Conn
+		if !fresh {
+			c = n.fwd.get(key)
+		}
+		reused := c != nil
+		if c == nil {
+			var err error
+			if c, err = n.dialForward(ctx, addr, id); err != nil {
+				return nil, err
+			}
+			reused = false
+		}
+		a, err := n.roundTrip(ctx, c, b)
+		if err != nil {
+			_ = c.Close()
+			if reused && ctx.Err() == nil {
+				fresh = true
+				continue
+			}
+			return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
+		}
+		n.fwd.put(key, c)
+		if a.Kind == "retry" {
+			return nil, fmt.Errorf("cp: forward to %s: %s", id, a.Msg)
+		}
+		// The write is committed; answer once this node applied it too
+		// (or the write's time is up, when it answers all the same).
+		n.waitApplied(ctx, a.Index)
+		return a.result(), nil
 	}
+}
+
+// dialForward opens an authenticated connection to the leader.
+func (n *Node) dialForward(ctx context.Context, addr, id string) (net.Conn, error) {
+	n.fwd.dials.Add(1)
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
 	}
-	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	c, err := n.o.Handshake.Client(ctx, conn, id)
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
 	if err != nil {
+		_ = conn.Close()
 		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
 	}
-	msg := make([]byte, 5, 5+len(b))
-	msg[0] = forwardByte
-	binary.BigEndian.PutUint32(msg[1:], uint32(len(b)))
-	if _, err := c.Write(append(msg, b...)); err != nil {
-		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
+	return c, nil
+}
+
+// roundTrip sends one forwarded write on c and reads its answer. A
+// failure leaves c unusable.
+func (n *Node) roundTrip(ctx context.Context, c net.Conn, b []byte) (wireAnswer, error) {
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	a, err := func() (wireAnswer, error) {
+		msg := make([]byte, 5, 5+len(b))
+		msg[0] = forwardByte
+		binary.BigEndian.PutUint32(msg[1:], uint32(len(b)))
+		if _, err := c.Write(append(msg, b...)); err != nil {
+			return wireAnswer{}, err
+		}
+		body, err := readFrame(c)
+		if err != nil {
+			return wireAnswer{}, err
+		}
+		var a wireAnswer
+		if err := json.Unmarshal(body, &a); err != nil {
+			return wireAnswer{}, err
+		}
+		return a, nil
+	}()
+	if !stop() && err == nil {
+		// The deadline was spoiled after the answer arrived.
+		err = ctx.Err()
 	}
-	body, err := readFrame(c)
-	if err != nil {
-		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
-	}
-	var a wireAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		return nil, fmt.Errorf("cp: forward to leader %s: %w", id, err)
-	}
-	if a.Kind == "retry" {
-		return nil, fmt.Errorf("cp: forward to %s: %s", id, a.Msg)
-	}
-	// The write is committed; answer once this node applied it too (or
-	// the write's time is up, when it answers all the same).
-	n.waitApplied(ctx, a.Index)
-	return a.result(), nil
+	return a, err
 }
 
 func readFrame(r io.Reader) ([]byte, error) {
@@ -453,34 +505,44 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// serveForward runs one forwarded write on an authenticated connection
-// whose forward byte was read.
+// serveForward runs the forwarded writes of an authenticated connection
+// whose first forward byte was read: one at a time, each answered, until
+// the peer closes it or leaves it idle for fwdServerIdle.
 func (n *Node) serveForward(conn net.Conn) {
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(n.o.WriteTimeout + time.Second))
-	b, err := readFrame(conn)
-	if err != nil {
-		n.log.Debug("forwarded write unreadable", "remote", conn.RemoteAddr().String(), "err", err)
-		return
-	}
-	var a wireAnswer
-	if n.raft.State() != raft.Leader {
-		a = wireAnswer{Kind: "retry", Msg: "not the leader"}
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), n.o.WriteTimeout)
-		res, index, err := n.applyLocal(ctx, b)
-		cancel()
+	for {
+		_ = conn.SetDeadline(time.Now().Add(n.o.WriteTimeout + time.Second))
+		b, err := readFrame(conn)
 		if err != nil {
-			a = wireAnswer{Kind: "retry", Msg: err.Error()}
+			n.log.Debug("forwarded write unreadable", "remote", conn.RemoteAddr().String(), "err", err)
+			return
+		}
+		var a wireAnswer
+		if n.raft.State() != raft.Leader {
+			a = wireAnswer{Kind: "retry", Msg: "not the leader"}
 		} else {
-			a = encodeResult(res)
-			a.Index = index
+			ctx, cancel := context.WithTimeout(context.Background(), n.o.WriteTimeout)
+			res, index, err := n.applyLocal(ctx, b)
+			cancel()
+			if err != nil {
+				a = wireAnswer{Kind: "retry", Msg: err.Error()}
+			} else {
+				a = encodeResult(res)
+				a.Index = index
+			}
+		}
+		out, _ := json.Marshal(a)
+		frame := make([]byte, 4, 4+len(out))
+		binary.BigEndian.PutUint32(frame, uint32(len(out)))
+		if _, err := conn.Write(append(frame, out...)); err != nil {
+			return
+		}
+		_ = conn.SetDeadline(time.Now().Add(fwdServerIdle))
+		var next [1]byte
+		if _, err := io.ReadFull(conn, next[:]); err != nil || next[0] != forwardByte {
+			return
 		}
 	}
-	out, _ := json.Marshal(a)
-	frame := make([]byte, 4, 4+len(out))
-	binary.BigEndian.PutUint32(frame, uint32(len(out)))
-	_, _ = conn.Write(append(frame, out...))
 }
 
 // slogWriter adapts hclog's text output to slog.

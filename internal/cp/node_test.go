@@ -271,3 +271,42 @@ func TestNode_FollowerReadsItsOwnWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestNode_FollowerReusesItsForwardingConnection: a follower's forwarded
+// writes share one connection to the leader, and a kept connection that
+// no longer works is replaced without failing the write.
+func TestNode_FollowerReusesItsForwardingConnection(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader(t)
+	fol := tc.nodes[(l+1)%3]
+	const writes = 30
+	for i := range writes {
+		ns := Namespace{ID: fmt.Sprintf("ns-%d", i)}
+		if err := fol.Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &ns}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection, or one per leader should leadership have moved.
+	if d := fol.fwd.dials.Load(); d > 3 {
+		t.Fatalf("%d connections for %d sequential forwarded writes", d, writes)
+	}
+
+	_, id := fol.raft.LeaderWithID()
+	key := string(id) + "|" + RaftAddr(string(id), testOffset)
+	c := fol.fwd.get(key)
+	if c == nil {
+		t.Fatal("no kept connection to the leader")
+	}
+	_ = c.Close()
+	fol.fwd.put(key, c)
+	before := fol.fwd.dials.Load()
+	if err := fol.Apply(context.Background(), Command{Op: OpNamespaceCreate, Namespace: &Namespace{ID: "after-close"}}); err != nil {
+		t.Fatalf("write over a dead kept connection: %v", err)
+	}
+	if d := fol.fwd.dials.Load() - before; d != 1 {
+		t.Fatalf("%d new connections after the kept one died, want 1", d)
+	}
+	if _, ok := fol.FSM().Namespace("after-close"); !ok {
+		t.Fatal("the write was not applied")
+	}
+}
