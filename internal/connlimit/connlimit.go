@@ -43,10 +43,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.open[ip] >= l.max {
 			l.mu.Unlock()
-			_ = c.Close()
+			// Counted before the close, so that a client that sees its
+			// connection end finds the refusal already reported.
 			if l.onRefuse != nil {
 				l.onRefuse(ip)
 			}
+			_ = c.Close()
 			continue
 		}
 		l.open[ip]++
