@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/distrod/distrod/internal/naming"
@@ -99,46 +98,11 @@ func (c *call) putSwitch() (any, error) {
 		return c.putSwitchCP(entry, value)
 	}
 	s := c.s
-	bounded := func() (int64, error) {
-		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return 0, badNumber(value)
-		}
-		b := switchBounds[entry]
-		if n < b[0] || n > b[1] {
-			return 0, newErr(http.StatusBadRequest, codeParameterValidate, "%s must be between %d and %d, got %d", entry, b[0], b[1], n)
-		}
-		return n, nil
-	}
-	switch entry {
-	case "clientBeatInterval":
-		n, err := bounded()
-		if err != nil {
-			return nil, err
-		}
-		s.swMu.Lock()
-		s.sw.ClientBeatInterval = n
-		s.swMu.Unlock()
-	case "defaultPushCacheMillis":
-		n, err := bounded()
-		if err != nil {
-			return nil, err
-		}
-		s.swMu.Lock()
-		s.sw.DefaultPushCacheMillis = n
-		s.swMu.Unlock()
-	case "lightBeatEnabled":
-		if value != "true" && value != "false" {
-			return nil, newErr(http.StatusBadRequest, codeParameterValidate, "lightBeatEnabled must be true or false, got %q", value)
-		}
-		s.swMu.Lock()
-		s.sw.LightBeatEnabled = value == "true"
-		s.swMu.Unlock()
-	default:
-		if readOnlySwitches[entry] {
-			return nil, newErr(http.StatusBadRequest, codeParameterValidate, "switch entry %s is read-only in distrod", entry)
-		}
-		return nil, newErr(http.StatusBadRequest, codeParameterValidate, "update entry not found: %s", entry)
+	s.swMu.Lock()
+	err = setSwitch(&s.sw, entry, value)
+	s.swMu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	s.log.Info("switch updated", "entry", entry, "value", value)
 	return text("ok"), nil
