@@ -49,6 +49,26 @@ func (s *script) read(node string, sec float64, has bool) {
 		Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: hosts}})
 }
 
+// opGen feeds an acknowledged operation of client c1 on h1 carrying its
+// registration count g (MetaGen).
+func (s *script) opGen(op string, from, to float64, g string) {
+	s.id++
+	s.c.feed(Event{Kind: KindInvoke, T: s.at(from), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, Gen: g})
+	s.c.feed(Event{Kind: KindDone, T: s.at(to), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, OK: true})
+}
+
+// readGen feeds a ready read of node at sec listing h1 from registration
+// g, or not listing it when g is empty.
+func (s *script) readGen(node string, sec float64, g string) {
+	ev := Event{Kind: KindPoll, Node: node, T: s.at(sec), T1: s.at(sec + 0.01), Ready0: 200, Ready1: 200,
+		Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}}
+	if g != "" {
+		ev.Hosts[ServiceHTTP] = []string{h1}
+		ev.Gens = map[string]string{ServiceHTTP + " " + h1: g}
+	}
+	s.c.feed(ev)
+}
+
 func (s *script) counts() map[string]int {
 	counts, _ := s.c.violations()
 	return counts
@@ -202,32 +222,18 @@ func TestChecker_FlagsReadsServedWhileLoadingAndReadyNodeLacking(t *testing.T) {
 // registration reaches it: not I2. Dropping the current one is.
 func TestChecker_ExcusesDroppingAStaleRegistration(t *testing.T) {
 	s := newScript()
-	gen := func(op string, from, to float64, g string) {
-		s.id++
-		s.c.feed(Event{Kind: KindInvoke, T: s.at(from), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, Gen: g})
-		s.c.feed(Event{Kind: KindDone, T: s.at(to), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, OK: true})
-	}
-	readGen := func(sec float64, has bool, g string) {
-		ev := Event{Kind: KindPoll, Node: n2, T: s.at(sec), T1: s.at(sec + 0.01), Ready0: 200, Ready1: 200,
-			Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}}
-		if has {
-			ev.Hosts[ServiceHTTP] = []string{h1}
-			ev.Gens = map[string]string{ServiceHTTP + " " + h1: g}
-		}
-		s.c.feed(ev)
-	}
-	gen(OpRegister, 10, 10.01, "1")
-	gen(OpDeregister, 12, 12.01, "1")
-	gen(OpRegister, 13, 13.01, "2")
-	gen(OpBeat, 13.5, 13.51, "2")
-	readGen(14, true, "1") // n2 still holds the first registration
-	readGen(14.3, false, "")
-	readGen(14.6, true, "2")
+	s.opGen(OpRegister, 10, 10.01, "1")
+	s.opGen(OpDeregister, 12, 12.01, "1")
+	s.opGen(OpRegister, 13, 13.01, "2")
+	s.opGen(OpBeat, 13.5, 13.51, "2")
+	s.readGen(n2, 14, "1") // n2 still holds the first registration
+	s.readGen(n2, 14.3, "")
+	s.readGen(n2, 14.6, "2")
 	if got := s.counts(); len(got) != 0 {
 		t.Fatalf("violations %v, want none", got)
 	}
-	gen(OpBeat, 14.7, 14.71, "2")
-	readGen(15, false, "")
+	s.opGen(OpBeat, 14.7, 14.71, "2")
+	s.readGen(n2, 15, "")
 	if got, want := s.counts(), map[string]int{"I2": 1}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("violations %v, want %v", got, want)
 	}
@@ -239,33 +245,19 @@ func TestChecker_ExcusesDroppingAStaleRegistration(t *testing.T) {
 // (until the links have worked long enough to bring the tombstone).
 func TestChecker_ExcusesANodeThatNeverSawTheRegistration(t *testing.T) {
 	s := newScript()
-	gen := func(op string, from, to float64, g string) {
-		s.id++
-		s.c.feed(Event{Kind: KindInvoke, T: s.at(from), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, Gen: g})
-		s.c.feed(Event{Kind: KindDone, T: s.at(to), ID: s.id, Client: "c1", Service: ServiceHTTP, Addr: h1, Op: op, Node: n1, OK: true})
-	}
-	readGen := func(node string, sec float64, g string) {
-		ev := Event{Kind: KindPoll, Node: node, T: s.at(sec), T1: s.at(sec + 0.01), Ready0: 200, Ready1: 200,
-			Codes: map[string]int{ServiceHTTP: 200, ServiceSDK: 200}, Hosts: map[string][]string{ServiceHTTP: {}}}
-		if g != "" {
-			ev.Hosts[ServiceHTTP] = []string{h1}
-			ev.Gens = map[string]string{ServiceHTTP + " " + h1: g}
-		}
-		s.c.feed(ev)
-	}
 	s.c.links(s.start.Add(9*time.Second), true) // n2 cut off from n1
-	gen(OpRegister, 10, 10.01, "1")
-	readGen(n1, 10.5, "1")
-	readGen(n2, 10.5, "")
-	gen(OpDeregister, 12, 12.01, "1")
-	readGen(n2, 12.5, "")
-	readGen(n2, 13, "1") // handed over by a peer on n2's side
+	s.opGen(OpRegister, 10, 10.01, "1")
+	s.readGen(n1, 10.5, "1")
+	s.readGen(n2, 10.5, "")
+	s.opGen(OpDeregister, 12, 12.01, "1")
+	s.readGen(n2, 12.5, "")
+	s.readGen(n2, 13, "1") // handed over by a peer on n2's side
 	if got := s.counts(); len(got) != 0 {
 		t.Fatalf("violations %v, want none", got)
 	}
 	s.c.links(s.start.Add(14*time.Second), false)
-	readGen(n2, 14.5, "")
-	readGen(n2, 40, "1") // long after the heal: a resurrection
+	s.readGen(n2, 14.5, "")
+	s.readGen(n2, 40, "1") // long after the heal: a resurrection
 	if got, want := s.counts(), map[string]int{"I3": 1}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("violations %v, want %v", got, want)
 	}
