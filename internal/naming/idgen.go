@@ -106,12 +106,8 @@ func (s *Store) AssignID(g *Snowflake, nowMs int64, clientID string, svc Service
 	if c := s.clients[clientID]; c != nil {
 		if p := c.services[svc]; p != nil {
 			for i := range p.Instances {
-				o := &p.Instances[i]
-				oc := o.ClusterName
-				if oc == "" {
-					oc = DefaultCluster
-				}
-				if o.IP == in.IP && o.Port == in.Port && oc == cluster && o.InstanceID != "" {
+				o := &p.Instances[i] // stored instances are normalized
+				if o.IP == in.IP && o.Port == in.Port && o.ClusterName == cluster && o.InstanceID != "" {
 					in.InstanceID = o.InstanceID
 					s.mu.RUnlock()
 					return
