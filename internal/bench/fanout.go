@@ -55,7 +55,16 @@ func init() {
 // or metadata key of the bench is named so).
 func scanRequestID(body []byte) (string, bool) {
 	const key = `"requestId":"`
-	i := bytes.Index(body, []byte(key))
+	// Servers put it near the start or (distrod) at the very end; look
+	// there before scanning a large body whole.
+	i := bytes.Index(body[:min(len(body), 128)], []byte(key))
+	if tail := max(0, len(body)-64); i < 0 {
+		if i = bytes.Index(body[tail:], []byte(key)); i >= 0 {
+			i += tail
+		} else {
+			i = bytes.Index(body, []byte(key))
+		}
+	}
 	if i < 0 {
 		return "", false
 	}
