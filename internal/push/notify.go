@@ -40,11 +40,6 @@ func notifyTail(requestID string) []byte {
 	return append(b, `"}`...)
 }
 
-// notifyBody is a whole push: notifyHead followed by notifyTail.
-func notifyBody(requestID string, svc naming.ServiceKey, info json.RawMessage) []byte {
-	return append(notifyHead(svc, info), notifyTail(requestID)...)
-}
-
 // appendJSONString appends s as a JSON string.
 func appendJSONString(b []byte, s string) []byte {
 	if safeJSON(s) {
