@@ -433,10 +433,12 @@ func Fanout(ctx context.Context, cfg Config) (*Result, error) {
 // FanoutMany measures push lag under many changes: Services services of
 // Instances hosts each; 20,000 subscriptions over Clients subscriber
 // connections (connection c subscribes to services c·k … c·k+k-1 mod
-// Services, k = 20000/Clients), spread over the targets; 100 writer
-// connections (spread over the targets, each owning every 100th service)
+// Services, k = 20000/Clients), spread over the targets; 250 writer
+// connections (spread over the targets, each owning every 250th service)
 // rewrite the probe instance of a random owned service at Rate changes/s
-// in total for Duration. push-lag has one sample per subscription and
+// in total for Duration (each writer waits for its write, so the changes of
+// one service reach the store in order; 250 writers keep 1000/s offered
+// even at 250ms a write). push-lag has one sample per subscription and
 // change (write issued → first push showing it or a later change); a push
 // that skips changes counts in pushes.merged (changes.merged-away counts
 // the changes never shown on their own: latest state wins).
@@ -445,7 +447,7 @@ func FanoutMany(ctx context.Context, cfg Config) (*Result, error) {
 	names := serviceNames("bench-fanmany-"+runID()+"-%d", cfg.Services)
 	perConn := max(1, min(cfg.Services, (fanoutManySubs+cfg.Clients-1)/cfg.Clients))
 	tr := newFanoutTracker(cfg.Services, cfg.Clients)
-	const writers = 100
+	const writers = 250
 	probes, err := dialAll(ctx, cfg, writers, func(i int) string { return cfg.Targets[i%len(cfg.Targets)] }, nil)
 	if err != nil {
 		return nil, err
