@@ -57,6 +57,13 @@ type GRPCOptions struct {
 	// every NotifySubscriberRequest, before the ack is sent (the SDK runs
 	// its callbacks at the same point). It must not block.
 	OnPush func(Push)
+	// OnPushRaw, if set, replaces OnPush: it gets the undecoded body of
+	// every NotifySubscriberRequest (only its requestId is read, by a byte
+	// scan), so one load generator can hold thousands of subscribers of
+	// large services without spending its CPU decoding serviceInfo
+	// documents. It runs on the receive goroutine, before the ack; body is
+	// only valid during the call. It must not block.
+	OnPushRaw func(at time.Time, body []byte)
 }
 
 // GRPCConn is one simulated nacos-sdk-go v2 naming client: one gRPC
@@ -183,6 +190,16 @@ func (c *GRPCConn) recvLoop() {
 		var reqID *string
 		switch p.Type {
 		case TypeNotifySubscriberRequest:
+			if c.opts.OnPushRaw != nil {
+				id, ok := scanRequestID(p.Body)
+				if !ok {
+					continue
+				}
+				c.pushes.Add(1)
+				c.opts.OnPushRaw(at, p.Body)
+				ackType, reqID = TypeNotifySubscriberResponse, &id
+				break
+			}
 			var n notifyReq
 			if err := json.Unmarshal(p.Body, &n); err != nil {
 				continue // SDK: undecodable -> log, no reply

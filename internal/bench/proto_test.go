@@ -99,3 +99,29 @@ func TestParseRSS_ProcAndMetrics(t *testing.T) {
 		t.Fatalf("metrics: %d %v", v, err)
 	}
 }
+
+func TestScanRequestID_FindsTheIDAtEitherEnd(t *testing.T) {
+	pad := strings.Repeat(`{"ip":"10.0.0.1"},`, 100)
+	for _, body := range []string{
+		`{"headers":{},"requestId":"17","serviceInfo":{"hosts":[` + pad + `{}]}}`,
+		`{"headers":{},"serviceInfo":{"hosts":[` + pad + `{}]},"requestId":"17"}`,
+		`{"headers":{},"serviceInfo":{"hosts":[` + pad + `{}]},"requestId":"17","module":"naming","x":"` + strings.Repeat("y", 100) + `"}`,
+	} {
+		if id, ok := scanRequestID([]byte(body)); !ok || id != "17" {
+			t.Fatalf("scanRequestID = %q, %v in %s", id, ok, body)
+		}
+	}
+	if _, ok := scanRequestID([]byte(`{"module":"naming"}`)); ok {
+		t.Fatal("found a requestId in a body without one")
+	}
+}
+
+func TestScanMark_ReadsServiceAndChange(t *testing.T) {
+	body := []byte(`{"hosts":[{"metadata":{"bench":"1","fanout.mark":"12.345"}}]}`)
+	if svc, seq, ok := scanMark(body); !ok || svc != 12 || seq != 345 {
+		t.Fatalf("scanMark = %d, %d, %v", svc, seq, ok)
+	}
+	if _, _, ok := scanMark([]byte(`{"hosts":[]}`)); ok {
+		t.Fatal("found a mark in a body without one")
+	}
+}

@@ -24,13 +24,23 @@ var _ encoding.CodecV2 = Codec{}
 // Name returns "proto": on the wire the messages are ordinary protobuf.
 func (Codec) Name() string { return "proto" }
 
-// Marshal encodes a *Payload.
+// Marshal encodes a *Payload. A payload with a BodyTail is returned as
+// three buffers (envelope, Body, BodyTail) that reference Body and
+// BodyTail without copying them.
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	p, ok := v.(*Payload)
 	if !ok {
 		return nil, fmt.Errorf("nacospb: cannot marshal %T", v)
 	}
-	return mem.BufferSlice{mem.SliceBuffer(p.Marshal())}, nil
+	if len(p.BodyTail) == 0 {
+		return mem.BufferSlice{mem.SliceBuffer(p.Marshal())}, nil
+	}
+	head := p.appendHead(make([]byte, 0, p.Size()-p.bodyLen()))
+	out := mem.BufferSlice{mem.SliceBuffer(head)}
+	if len(p.Body) > 0 {
+		out = append(out, mem.SliceBuffer(p.Body))
+	}
+	return append(out, mem.SliceBuffer(p.BodyTail)), nil
 }
 
 // Unmarshal decodes into a *Payload.

@@ -22,6 +22,12 @@ type Payload struct {
 	ClientIP string
 	// Body is the JSON document carried in body.value.
 	Body []byte
+	// BodyTail, when set, is sent right after Body in the same body.value:
+	// the document on the wire is Body followed by BodyTail. Codec then
+	// references Body instead of copying it, so one read-only Body (a push
+	// built once) can be shared by the messages to many connections, each
+	// with its own small tail. Unmarshal never sets it.
+	BodyTail []byte
 }
 
 // Field numbers of the Nacos proto.
@@ -44,12 +50,15 @@ func (p *Payload) Size() int {
 	if meta > 0 {
 		n += protowire.SizeTag(fieldPayloadMetadata) + protowire.SizeBytes(meta)
 	}
-	if len(p.Body) > 0 {
-		anyLen := protowire.SizeTag(fieldAnyValue) + protowire.SizeBytes(len(p.Body))
+	if body := p.bodyLen(); body > 0 {
+		anyLen := protowire.SizeTag(fieldAnyValue) + protowire.SizeBytes(body)
 		n += protowire.SizeTag(fieldPayloadBody) + protowire.SizeBytes(anyLen)
 	}
 	return n
 }
+
+// bodyLen is the length of the body document on the wire.
+func (p *Payload) bodyLen() int { return len(p.Body) + len(p.BodyTail) }
 
 func (p *Payload) metaSize() int {
 	n := 0
@@ -79,6 +88,13 @@ func (p *Payload) Marshal() []byte {
 
 // AppendMarshal appends the encoding of p to b and returns the result.
 func (p *Payload) AppendMarshal(b []byte) []byte {
+	b = p.appendHead(b)
+	b = append(b, p.Body...)
+	return append(b, p.BodyTail...)
+}
+
+// appendHead appends everything of p's encoding before the body document.
+func (p *Payload) appendHead(b []byte) []byte {
 	if meta := p.metaSize(); meta > 0 {
 		b = protowire.AppendTag(b, fieldPayloadMetadata, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(meta))
@@ -107,11 +123,11 @@ func (p *Payload) AppendMarshal(b []byte) []byte {
 			b = protowire.AppendString(b, p.ClientIP)
 		}
 	}
-	if len(p.Body) > 0 {
+	if body := p.bodyLen(); body > 0 {
 		b = protowire.AppendTag(b, fieldPayloadBody, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(fieldAnyValue)+protowire.SizeBytes(len(p.Body))))
+		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(fieldAnyValue)+protowire.SizeBytes(body)))
 		b = protowire.AppendTag(b, fieldAnyValue, protowire.BytesType)
-		b = protowire.AppendBytes(b, p.Body)
+		b = protowire.AppendVarint(b, uint64(body))
 	}
 	return b
 }

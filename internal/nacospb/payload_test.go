@@ -86,3 +86,40 @@ func FuzzPayload_Unmarshal(f *testing.F) {
 		}
 	})
 }
+
+// A body split into a shared Body and a per-message BodyTail encodes
+// exactly as the joined body, through Marshal and through the codec, and
+// the codec references the shared Body instead of copying it.
+func TestPayload_BodyTailEncodesAsOneBody(t *testing.T) {
+	shared := []byte(`{"module":"naming","serviceInfo":{"hosts":[]},"requestId":"`)
+	split := &Payload{Type: "NotifySubscriberRequest", Headers: map[string]string{"k": "v"}, Body: shared, BodyTail: []byte(`42"}`)}
+	joined := &Payload{Type: "NotifySubscriberRequest", Headers: map[string]string{"k": "v"},
+		Body: append(append([]byte(nil), shared...), `42"}`...)}
+	want := joined.Marshal()
+	if got := split.Marshal(); !bytes.Equal(got, want) || split.Size() != len(want) {
+		t.Fatalf("Marshal with tail = %q (size %d), want %q", got, split.Size(), want)
+	}
+	bufs, err := Codec{}.Marshal(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bufs.Materialize(); !bytes.Equal(got, want) {
+		t.Fatalf("codec with tail = %q, want %q", got, want)
+	}
+	var sharedRef bool
+	for _, b := range bufs {
+		if d := b.ReadOnlyData(); len(d) > 0 && &d[0] == &shared[0] {
+			sharedRef = true
+		}
+	}
+	if !sharedRef {
+		t.Fatal("codec copied the shared body")
+	}
+	var out Payload
+	if err := out.Unmarshal(want); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Body, joined.Body) || out.BodyTail != nil {
+		t.Fatalf("decoded body %q tail %q", out.Body, out.BodyTail)
+	}
+}

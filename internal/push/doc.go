@@ -14,6 +14,15 @@
 // than it has subscriptions (and never more than Options.QueueSize). One push
 // per target is in flight at a time, so a slow client delays only itself.
 //
+// A gRPC push body is built once per service view (service and cluster
+// list) and change, by the first worker that needs it while the others
+// wait, and shared by every subscriber of that view: the requestId, the
+// only field that differs, comes last, so a push is the shared head plus
+// a tail of a few bytes. Targets that implement SharedTarget (the gRPC
+// connections) send the head without copying it (nacospb.Payload.BodyTail),
+// so a change fanned out to thousands of connections is encoded once and
+// copied only by the transport that writes it to each socket.
+//
 // UDP targets must be unicast: the engine refuses unspecified, multicast,
 // link-local, reserved (240/4, with 255.255.255.255) and this host's
 // directed broadcast addresses, and sends at most Options.UDPRate

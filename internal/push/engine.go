@@ -2,7 +2,6 @@ package push
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +41,19 @@ type Target interface {
 	// calls it from its own goroutines, at most once at a time per target;
 	// it must return promptly once ctx is done.
 	Request(ctx context.Context, typ, requestID string, body []byte) error
+}
+
+// SharedTarget is a Target that can send a request whose body is split in
+// two: shared, read-only bytes that the engine passes to every subscriber
+// of one service view at once, followed by a small tail of this request's
+// own (its requestId). The body on the wire is shared followed by tail.
+// The engine sends pushes through RequestShared when a target has it, so
+// fanning one view out to many connections copies none of it per
+// connection; RequestShared behaves as Request otherwise, and must neither
+// change nor keep shared beyond the request.
+type SharedTarget interface {
+	Target
+	RequestShared(ctx context.Context, typ, requestID string, shared, tail []byte) error
 }
 
 // Options configures an Engine. Zero fields take the documented defaults.
@@ -143,11 +155,14 @@ type target struct {
 	closed     bool
 }
 
-// cacheEntry is an encoded serviceInfo valid while the service's
-// generation is unchanged.
+// cacheEntry is the shared part of a push (notifyHead) of one service
+// view, valid while the service's generation is unchanged. The first
+// worker that needs it builds it; the others wait on done, so a change
+// fanned out to thousands of subscribers is built and encoded once.
 type cacheEntry struct {
 	gen  uint64
-	info json.RawMessage
+	done chan struct{} // closed once head is set
+	head []byte        // read-only once done is closed
 }
 
 // Engine pushes service changes to the subscribers held by this node. It is
@@ -162,10 +177,10 @@ type Engine struct {
 	bySvc   map[naming.ServiceKey]map[targetSub]struct{}
 	dirty   map[naming.ServiceKey]time.Time
 	// gen changes with every change of a subscribed service; cache holds
-	// push payloads built at a generation.
+	// push bodies built at a generation.
 	gen     map[naming.ServiceKey]uint64
 	genSeq  uint64
-	cache   map[naming.ServiceKey]map[string]cacheEntry // by service, then clusters
+	cache   map[naming.ServiceKey]map[string]*cacheEntry // by service, then clusters
 	depth   int
 	stopped bool
 
@@ -192,7 +207,7 @@ func New(o Options) *Engine {
 		bySvc:   map[naming.ServiceKey]map[targetSub]struct{}{},
 		dirty:   map[naming.ServiceKey]time.Time{},
 		gen:     map[naming.ServiceKey]uint64{},
-		cache:   map[naming.ServiceKey]map[string]cacheEntry{},
+		cache:   map[naming.ServiceKey]map[string]*cacheEntry{},
 		kick:    make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -587,34 +602,44 @@ func (e *Engine) work(tg *target) {
 	}
 }
 
-// payload returns the encoded serviceInfo for k, from the cache when the
-// service has not changed since it was built.
-func (e *Engine) payload(k subKey) json.RawMessage {
+// notifyHead returns the shared part of a push of k's current view: the
+// NotifySubscriberRequest up to its requestId value (see notifyHead in
+// notify.go). It is built once per service generation and cluster list and
+// shared by every subscriber; callers must not change it.
+func (e *Engine) notifyHead(k subKey) []byte {
 	e.mu.Lock()
-	gen := e.gen[k.svc]
-	if c, ok := e.cache[k.svc][k.clusters]; ok && c.gen == gen {
+	gen, subscribed := e.gen[k.svc]
+	if c := e.cache[k.svc][k.clusters]; c != nil && c.gen == gen {
 		e.mu.Unlock()
-		return c.info
+		<-c.done
+		return c.head
 	}
-	e.mu.Unlock()
-	info, _ := json.Marshal(e.builder.Build(k.svc, k.clusters, false))
-	e.mu.Lock()
-	if g, ok := e.gen[k.svc]; ok && g == gen {
+	c := &cacheEntry{gen: gen, done: make(chan struct{})}
+	if subscribed {
 		if e.cache[k.svc] == nil {
-			e.cache[k.svc] = map[string]cacheEntry{}
+			e.cache[k.svc] = map[string]*cacheEntry{}
 		}
-		e.cache[k.svc][k.clusters] = cacheEntry{gen: gen, info: info}
+		e.cache[k.svc][k.clusters] = c
 	}
 	e.mu.Unlock()
-	return info
+	e.m.built.Inc()
+	c.head = notifyHead(k.svc, e.builder.BuildJSON(k.svc, k.clusters, false))
+	close(c.done)
+	return c.head
 }
 
 func (e *Engine) pushRPC(tg *target, k subKey) {
 	id := e.builder.Stamps().RequestID()
-	body := notifyBody(id, k.svc, e.payload(k))
+	head, tail := e.notifyHead(k), notifyTail(id)
 	ctx, cancel := context.WithTimeout(e.ctx, e.o.Timeout)
 	start := time.Now()
-	err := tg.rpc.Request(ctx, TypeNotifySubscriberRequest, id, body)
+	var err error
+	if st, ok := tg.rpc.(SharedTarget); ok {
+		err = st.RequestShared(ctx, TypeNotifySubscriberRequest, id, head, tail)
+	} else {
+		body := make([]byte, 0, len(head)+len(tail))
+		err = tg.rpc.Request(ctx, TypeNotifySubscriberRequest, id, append(append(body, head...), tail...))
+	}
 	cancel()
 	switch {
 	case err == nil:

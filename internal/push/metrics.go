@@ -13,6 +13,7 @@ type metrics struct {
 	dropped               *prometheus.CounterVec
 	latency               *prometheus.HistogramVec
 	subscriptions         prometheus.Gauge
+	built                 prometheus.Counter
 	totals                totals
 }
 
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger, e *Engine) *metrics
 			Help:    "Time from sending a push to its ack, by transport.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"transport"}),
+		built: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distrod_push_bodies_built_total",
+			Help: "gRPC push bodies built: one per service view (service, cluster list) and change, shared by all its subscribers.",
+		}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "distrod_push_subscriptions", Help: "Subscriptions held by this node (gRPC and UDP).",
 		}),
@@ -60,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger, e *Engine) *metrics
 			defer e.mu.Unlock()
 			return float64(e.depth)
 		})
-		for _, c := range []prometheus.Collector{m.sent, m.failed, m.retried, m.dropped, m.latency, m.subscriptions, depth} {
+		for _, c := range []prometheus.Collector{m.sent, m.failed, m.retried, m.dropped, m.latency, m.subscriptions, m.built, depth} {
 			if err := reg.Register(c); err != nil {
 				log.Warn("push: metric not registered", "err", err)
 			}

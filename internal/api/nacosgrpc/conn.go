@@ -72,7 +72,7 @@ type conn struct {
 	qclosed bool
 }
 
-var _ push.Target = (*conn)(nil)
+var _ push.SharedTarget = (*conn)(nil)
 
 // ID returns the connection id ("<ms>_<ip>_<port>").
 func (c *conn) ID() string { return c.id }
@@ -83,6 +83,21 @@ func (c *conn) touch() { c.lastActive.Store(c.s.o.Now().UnixMilli()) }
 // with the same requestId; acks are judged by resultCode (the SDK leaves
 // success false on some of them).
 func (c *conn) Request(ctx context.Context, typ, requestID string, body []byte) error {
+	return c.request(ctx, &nacospb.Payload{Type: typ, Body: body}, requestID)
+}
+
+// RequestShared is Request for a body split into shared and tail
+// (push.SharedTarget): the message references shared, which the push
+// engine hands to every subscriber of one service view, instead of
+// copying it. Queued bytes are accounted as for Request.
+func (c *conn) RequestShared(ctx context.Context, typ, requestID string, shared, tail []byte) error {
+	return c.request(ctx, &nacospb.Payload{Type: typ, Body: shared, BodyTail: tail}, requestID)
+}
+
+// request queues p and waits for the ack of requestID. The stream's sender
+// gives back len(p.Body) queued bytes when it has sent p.
+func (c *conn) request(ctx context.Context, p *nacospb.Payload, requestID string) error {
+	typ := p.Type
 	ch := make(chan int, 1)
 	c.ackMu.Lock()
 	select {
@@ -98,12 +113,12 @@ func (c *conn) Request(ctx context.Context, typ, requestID string, body []byte) 
 		delete(c.acks, requestID)
 		c.ackMu.Unlock()
 	}()
-	n := int64(len(body))
+	n := int64(len(p.Body))
 	if err := c.reserve(n); err != nil {
 		return err
 	}
 	select {
-	case c.out <- outMsg{p: &nacospb.Payload{Type: typ, Body: body}}:
+	case c.out <- outMsg{p: p}:
 	case <-c.done:
 		c.release(n)
 		return push.ErrTargetClosed
