@@ -418,6 +418,9 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// NetConn returns the wrapped connection (see plainCreds).
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.s.mu.Lock()
@@ -473,6 +476,12 @@ func (h statsHandler) HandleConn(ctx context.Context, st stats.ConnStats) {
 	if _, end := st.(*stats.ConnEnd); end {
 		if c := connFrom(ctx); c != nil {
 			h.s.closeConn(c, "transport closed", false)
+			// grpc-go closed the connection it served, which may be the
+			// bare TCP connection under the listener wrappers (plainCreds):
+			// close them too, giving back the per-IP slot.
+			if c.raw != nil {
+				c.raw.Close()
+			}
 		}
 	}
 }
