@@ -253,10 +253,23 @@ func (s *Server) GracefulStop() {
 	}()
 	// Bi-streams never end by themselves; end them until GracefulStop
 	// returns (a connection may register while the listener closes).
+	// A bi-stream's handler is blocked receiving, so a stream ends by
+	// closing its transport, once no unary call of it is in flight (a
+	// call that starts after the close only gets 301).
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	var ending []*conn
 	for {
-		s.closeAll("server stopping", false)
+		ending = append(ending, s.closeAll("server stopping", false)...)
+		kept := ending[:0]
+		for _, c := range ending {
+			if c.calls.Load() > 0 {
+				kept = append(kept, c)
+			} else if c.raw != nil {
+				c.raw.Close()
+			}
+		}
+		ending = kept
 		select {
 		case <-done:
 			return
@@ -276,7 +289,8 @@ func (s *Server) stopDetect() {
 	s.wg.Wait()
 }
 
-func (s *Server) closeAll(reason string, kill bool) {
+// closeAll closes every registered connection and returns them.
+func (s *Server) closeAll(reason string, kill bool) []*conn {
 	s.mu.Lock()
 	cs := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -286,6 +300,7 @@ func (s *Server) closeAll(reason string, kill bool) {
 	for _, c := range cs {
 		s.closeConn(c, reason, kill)
 	}
+	return cs
 }
 
 // Connections returns the number of registered connections.
@@ -496,6 +511,11 @@ func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                  
 // (400), handler.
 func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Payload, error) {
 	c := connFrom(ctx)
+	if c != nil {
+		// GracefulStop closes a transport only once its calls are done.
+		c.calls.Add(1)
+		defer c.calls.Add(-1)
+	}
 	if in.Type == typeServerCheckRequest {
 		if !s.ready() {
 			return s.fail(in, errorf(CodeServerStatus, msgServerStarting)), nil
@@ -578,9 +598,16 @@ func reply(typ string, body any) *nacospb.Payload {
 
 // --- the bi-stream ---
 
+// streamDrainWait bounds how long a bi-stream that ended waits for its
+// sender to finish a Send before it closes the transport to unblock it.
+const streamDrainWait = 5 * time.Second
+
 // RequestBiStream serves /BiRequestStream/requestBiStream: the first
 // ConnectionSetupRequest registers the connection; client acks of server
-// requests arrive here too. This goroutine is the stream's only sender.
+// requests arrive here too. This goroutine only receives: server requests
+// are sent by a sender goroutine that runs only while some are queued
+// (conn.kick), so an idle connection costs no goroutine of its own beyond
+// this one.
 func (s *Server) RequestBiStream(st nacospb.BiStream) error {
 	c := connFrom(st.Context())
 	if c == nil {
@@ -593,30 +620,26 @@ func (s *Server) RequestBiStream(st nacospb.BiStream) error {
 	}
 	c.streamOn = true
 	c.mu.Unlock()
-	recvDone := make(chan error, 1)
-	go func() { recvDone <- s.recvLoop(c, st) }()
-	for {
-		select {
-		case m := <-c.out:
-			err := st.Send(m.p)
-			c.release(int64(len(m.p.Body)))
-			if m.sent != nil {
-				m.sent <- err
-			}
-			if err != nil {
-				s.closeConn(c, "send failed", true)
-				return err
-			}
-		case <-c.done:
-			return status.Error(codes.Unavailable, "nacosgrpc: connection closed by server")
-		case err := <-recvDone:
-			s.closeConn(c, "stream ended", false)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
+	c.sendMu.Lock()
+	c.stream = st
+	c.sendMu.Unlock()
+	err := s.recvLoop(c, st)
+	reason := "stream ended"
+	select {
+	case <-c.done:
+		// Closed by the server (GracefulStop, or a kill that ended Recv).
+		reason = "closed by server"
+	default:
 	}
+	s.closeConn(c, reason, false)
+	c.stopSender()
+	if reason == "closed by server" {
+		return status.Error(codes.Unavailable, "nacosgrpc: connection closed by server")
+	}
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
@@ -664,6 +687,7 @@ func (s *Server) sendSetupAck(c *conn) {
 	}
 	select {
 	case c.out <- outMsg{p: &nacospb.Payload{Type: typeSetupAckRequest, Body: body}}:
+		c.kick()
 	case <-c.done:
 		c.release(n)
 	}

@@ -33,7 +33,9 @@ func transportCreds(cfg *tls.Config, compatibility bool) credentials.TransportCr
 // connection. The wrappers are still closed, by the stats handler when the
 // transport ends (ConnEnd), or by grpc-go itself when the transport never
 // starts (it closes the conn it accepted).
-type plainCreds struct{ credentials.TransportCredentials }
+type plainCreds struct {
+	credentials.TransportCredentials
+}
 
 // netConner is a connection wrapper that exposes the wrapped connection.
 type netConner interface{ NetConn() net.Conn }
