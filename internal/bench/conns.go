@@ -332,9 +332,15 @@ func readNodeGauges(ctx context.Context, cfg Config) nodeGauges {
 
 func (f *connsFleet) connectAndIdle(ctx context.Context, cfg Config, res *Result) error {
 	before := readNodeGauges(ctx, cfg)
+	cpu0 := readProcCPU(cfg)
 	n, err := f.phase(res, "connect")
 	if err != nil {
 		return err
+	}
+	if cpu1 := readProcCPU(cfg); cpu0 >= 0 && cpu1 >= 0 {
+		// The node's own CPU time per handshake: what bounds its setup
+		// rate once the clients (here on the same cores) do not.
+		res.Gauge("node_cpu_us_per_connect", float64(cpu1-cpu0)/float64(time.Microsecond)/float64(n))
 	}
 	if cfg.Instances > 0 {
 		if _, err := f.phase(res, "register"); err != nil {
@@ -360,6 +366,28 @@ func (f *connsFleet) connectAndIdle(ctx context.Context, cfg Config, res *Result
 		res.Gauge("stack_inuse_kb_per_conn", (after.stackIn-before.stackIn)/1024/float64(n))
 	}
 	return nil
+}
+
+// readProcCPU returns the first node's user+system CPU time from
+// /proc/<pid>/stat, or -1 without -pids.
+func readProcCPU(cfg Config) time.Duration {
+	if len(cfg.PIDs) == 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(cfg.PIDs[0]) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name may hold spaces: the fields follow its ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	// USER_HZ is 100 on Linux.
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // listed counts the run's registrations the target lists, service by
