@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +33,7 @@ const (
 	connsPerWorker = 4000
 	// connsPerIP is the connections per client source address, below the
 	// node's default max-connections-per-ip (1024).
-	connsPerIP = 1000
+	connsPerIP = 500
 	// connsDialers is the handshakes one worker runs at once.
 	connsDialers = 256
 )
@@ -80,8 +79,8 @@ func Conns(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // Reconnect runs Conns with one registration per connection, then starts
-// the SDK's redo on every connection (on a broken stream: reconnect with a
-// growing 100ms..1s pause plus jitter, then register again), SIGKILLs the
+// the SDK's redo on every connection (on a broken stream: reconnect at
+// once, then with pauses growing by 100ms up to 5s, then register again), SIGKILLs the
 // first target (its PID from -pids), restarts it with the same command
 // line, environment and directory, and reports the time from the restart
 // until every registration is listed again (bounded by Settle), and how
@@ -158,10 +157,13 @@ func Reconnect(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	stats, _ := f.all("stats")
 	var reconnects, failures, down int
-	for _, line := range stats {
+	for i, line := range stats {
 		var r, fl, d int
 		fmt.Sscanf(line, "stats %d %d %d", &r, &fl, &d)
 		reconnects, failures, down = reconnects+r, failures+fl, down+d
+		if j := strings.Index(line, "last-error="); j >= 0 && len(line) > j+len("last-error=") {
+			res.Note("worker %d: last failed attempt: %s", i, line[j+len("last-error="):])
+		}
 	}
 	res.Gauge("registrations", float64(want))
 	res.Gauge("ready_seconds", readyAfter.Seconds())
@@ -398,9 +400,14 @@ func (f *connsFleet) listed(ctx context.Context, cfg Config) int {
 	prefix := "bench-conns-" + f.run + "-"
 	total := 0
 	for s := range min(cfg.Services, f.total) {
-		si, err := hc.List(ctx, cfg.Namespace, prefix+strconv.Itoa(s))
-		if err == nil {
-			total += len(si.Hosts)
+		// A busy node may fail a list: a failed list is retried, not
+		// counted as lost registrations.
+		for try := 0; try < 5 && ctx.Err() == nil; try++ {
+			si, err := hc.List(ctx, cfg.Namespace, prefix+strconv.Itoa(s))
+			if err == nil {
+				total += len(si.Hosts)
+				break
+			}
 		}
 	}
 	return total
@@ -408,7 +415,7 @@ func (f *connsFleet) listed(ctx context.Context, cfg Config) int {
 
 // mainConnsWorker is one worker process of the conns scenarios; it is
 // driven by the parent through stdin and answers one line per command.
-func mainConnsWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func mainConnsWorker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(connsWorkerCmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -432,7 +439,7 @@ func mainConnsWorker(ctx context.Context, args []string, stdout, stderr io.Write
 		out.Flush()
 	}
 	say("hello %d", *n)
-	sc := bufio.NewScanner(os.Stdin)
+	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
 		switch sc.Text() {
 		case "connect":
@@ -445,7 +452,8 @@ func mainConnsWorker(ctx context.Context, args []string, stdout, stderr io.Write
 			w.watch()
 			say("watching")
 		case "stats":
-			say("stats %d %d %d", w.reconnects.Load(), w.failures.Load(), w.down())
+			last, _ := w.lastErr.Load().(string)
+			say("stats %d %d %d last-error=%s", w.reconnects.Load(), w.failures.Load(), w.down(), last)
 		default:
 			say("unknown command")
 		}
@@ -474,6 +482,7 @@ type connsClientSet struct {
 	conns      []*GRPCConn
 	reconnects atomic.Int64
 	failures   atomic.Int64
+	lastErr    atomic.Value // string: the last failed attempt's error
 	watchers   sync.WaitGroup
 	stop       chan struct{}
 }
@@ -559,8 +568,9 @@ func (w *connsClientSet) register(i int) error {
 }
 
 // watch starts the SDK's redo on every connection: when its stream ends
-// the client reconnects (pausing 100ms, 200ms, ... up to 1s, with jitter,
-// between attempts) and registers its instance again.
+// the client reconnects (at once, then pausing 100ms, 200ms, ... up to 5s
+// between attempts, as nacos-sdk-go v2 does) and registers its instance
+// again.
 func (w *connsClientSet) watch() {
 	w.stop = make(chan struct{})
 	for i := range w.conns {
@@ -583,9 +593,10 @@ func (w *connsClientSet) redo(i int) {
 			}
 			c.Close()
 		}
-		for attempt := 1; ; attempt++ {
-			pause := min(time.Duration(attempt)*100*time.Millisecond, time.Second)
-			pause += rand.N(pause / 2)
+		for attempt := 0; ; attempt++ {
+			// nacos-sdk-go v2's reconnect with one server: the first try at
+			// once, then 100ms more pause after each failed one, up to 5s.
+			pause := time.Duration(min(attempt, 50)) * 100 * time.Millisecond
 			select {
 			case <-time.After(pause):
 			case <-w.stop:
@@ -596,6 +607,7 @@ func (w *connsClientSet) redo(i int) {
 			cancel()
 			if err != nil {
 				w.failures.Add(1)
+				w.lastErr.Store("dial: " + err.Error())
 				continue
 			}
 			w.mu.Lock()
@@ -605,6 +617,7 @@ func (w *connsClientSet) redo(i int) {
 				// The SDK's redo retries a failed registration on its next
 				// round; here the connection is dropped and made again.
 				w.failures.Add(1)
+				w.lastErr.Store("register: " + err.Error())
 				nc.Close()
 				continue
 			}
