@@ -248,7 +248,8 @@ func (s *Server) Stop() {
 }
 
 // GracefulStop ends every bi-stream (clients reconnect elsewhere), lets
-// in-flight unary calls finish, and stops serving.
+// in-flight unary calls finish, and stops serving. A bi-stream ends with
+// its transport, closed once the connection's unary calls are done.
 func (s *Server) GracefulStop() {
 	s.stopDetect()
 	done := make(chan struct{})
