@@ -44,6 +44,9 @@ type conn struct {
 	raw     net.Conn
 
 	lastActive atomic.Int64 // Unix ms of the last request or ack
+	// streamOpened is set when the transport reads the bi-stream's
+	// headers, before the stream's handler runs.
+	streamOpened atomic.Bool
 	probing    atomic.Bool
 	limit      *rate.Limiter // nil: no request-rate limit
 

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // Options configures a Server. Zero fields take the documented defaults.
@@ -211,6 +212,16 @@ func NewServer(o Options) (*Server, error) {
 		// (~1 KiB per connection); without it a unary call's headers
 		// travel as literals, some 100 bytes more per call.
 		grpc.HeaderTableSize(0),
+		// Marks a connection whose bi-stream arrived, on the transport's
+		// reader, before any later call of it is dispatched (awaitSetup).
+		grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
+			if info.FullMethodName == nacospb.MethodBiStream {
+				if c := connFrom(ctx); c != nil {
+					c.streamOpened.Store(true)
+				}
+			}
+			return ctx, nil
+		}),
 	)
 	nacospb.RegisterRequest(s.grpc, s)
 	nacospb.RegisterBiStream(s.grpc, s)
@@ -540,6 +551,11 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
 	}
 	c.mu.RLock()
+	if c.state == stateNew && c.streamOpened.Load() {
+		c.mu.RUnlock()
+		s.awaitSetup(ctx, c)
+		c.mu.RLock()
+	}
 	defer c.mu.RUnlock()
 	if c.state != stateRegistered {
 		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
@@ -561,6 +577,39 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 	}
 	s.m.request(in.Type, CodeSuccess)
 	return reply(typ, resp), nil
+}
+
+// setupGrace bounds how long a request waits for its connection's
+// ConnectionSetupRequest, already on the open bi-stream, to be processed.
+const setupGrace = 3 * time.Second
+
+// awaitSetup waits (at most setupGrace, or until ctx ends) while c has its
+// bi-stream open (seen by the transport: its handler may not run yet) but
+// is not registered yet. The SDK sends its first
+// request 100ms after ConnectionSetupRequest, which travelled before it on
+// the same transport; a node busy with a reconnect storm may not have run
+// the stream's handler within those 100ms, and a 301 would make the SDK
+// drop the connection and start over, feeding the storm. A connection
+// without a stream is not waited for: it gets 301 at once, as in Nacos.
+func (s *Server) awaitSetup(ctx context.Context, c *conn) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(setupGrace)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		c.mu.RLock()
+		waiting := c.state == stateNew
+		c.mu.RUnlock()
+		if !waiting {
+			return
+		}
+	}
 }
 
 func (s *Server) fail(in *nacospb.Payload, err error) *nacospb.Payload {
