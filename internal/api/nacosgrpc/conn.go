@@ -47,8 +47,8 @@ type conn struct {
 	// streamOpened is set when the transport reads the bi-stream's
 	// headers, before the stream's handler runs.
 	streamOpened atomic.Bool
-	probing    atomic.Bool
-	limit      *rate.Limiter // nil: no request-rate limit
+	probing      atomic.Bool
+	limit        *rate.Limiter // nil: no request-rate limit
 
 	mu       sync.RWMutex
 	state    connState
