@@ -585,12 +585,12 @@ const setupGrace = 3 * time.Second
 
 // awaitSetup waits (at most setupGrace, or until ctx ends) while c has its
 // bi-stream open (seen by the transport: its handler may not run yet) but
-// is not registered yet. The SDK sends its first
-// request 100ms after ConnectionSetupRequest, which travelled before it on
-// the same transport; a node busy with a reconnect storm may not have run
-// the stream's handler within those 100ms, and a 301 would make the SDK
-// drop the connection and start over, feeding the storm. A connection
-// without a stream is not waited for: it gets 301 at once, as in Nacos.
+// is not registered yet. The SDK sends its first request 100ms after
+// ConnectionSetupRequest, which travelled before it on the same transport;
+// a node busy with a reconnect storm may not have run the stream's handler
+// within those 100ms, and a 301 would make the SDK drop the connection and
+// start over, feeding the storm. A connection without a stream is not
+// waited for: it gets 301 at once, as in Nacos.
 func (s *Server) awaitSetup(ctx context.Context, c *conn) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
