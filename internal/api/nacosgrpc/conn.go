@@ -59,6 +59,9 @@ type conn struct {
 	tenant   string
 	// abilities is the client's ability table (nil: no negotiation).
 	abilities map[string]bool
+	// setupWait, made by the first request that waits for the setup
+	// (awaitSetup), is closed on registration.
+	setupWait chan struct{}
 
 	out  chan outMsg
 	done chan struct{} // closed on stateClosed

@@ -592,23 +592,23 @@ const setupGrace = 3 * time.Second
 // start over, feeding the storm. A connection without a stream is not
 // waited for: it gets 301 at once, as in Nacos.
 func (s *Server) awaitSetup(ctx context.Context, c *conn) {
-	t := time.NewTicker(5 * time.Millisecond)
+	c.mu.Lock()
+	if c.state != stateNew {
+		c.mu.Unlock()
+		return
+	}
+	if c.setupWait == nil {
+		c.setupWait = make(chan struct{})
+	}
+	registered := c.setupWait
+	c.mu.Unlock()
+	t := time.NewTimer(setupGrace)
 	defer t.Stop()
-	deadline := time.Now().Add(setupGrace)
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		c.mu.RLock()
-		waiting := c.state == stateNew
-		c.mu.RUnlock()
-		if !waiting {
-			return
-		}
+	select {
+	case <-registered:
+	case <-c.done:
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -774,6 +774,10 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	s.mu.Unlock()
 	c.state = stateRegistered
 	c.setupTimer.Stop()
+	if c.setupWait != nil {
+		close(c.setupWait)
+		c.setupWait = nil
+	}
 	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
 	c.tenant, c.abilities = req.Tenant, req.AbilityTable
 	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)
