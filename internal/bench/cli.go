@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -29,6 +30,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "baseline":
 			return mainBaseline(ctx, args[1:], stdout, stderr)
+		case connsWorkerCmd:
+			return mainConnsWorker(ctx, args[1:], os.Stdin, stdout, stderr)
 		case "list":
 			for _, s := range Scenarios() {
 				fmt.Fprintf(stdout, "%-12s %s\n", s.Name, s.Summary)

@@ -64,6 +64,9 @@ type GRPCOptions struct {
 	// documents. It runs on the receive goroutine, before the ack; body is
 	// only valid during the call. It must not block.
 	OnPushRaw func(at time.Time, body []byte)
+	// Dialer, if set, opens the TCP connection to the node's gRPC
+	// address (e.g. from a chosen source address); default net.Dialer.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // GRPCConn is one simulated nacos-sdk-go v2 naming client: one gRPC
@@ -104,14 +107,18 @@ func DialGRPC(ctx context.Context, target string, o GRPCOptions) (*GRPCConn, err
 		return nil, err
 	}
 	const window = 10 << 20 // SDK: 10 MiB windows and max inbound message
-	cc, err := grpc.NewClient("passthrough:///"+addr,
+	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		nacospb.DialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(window)),
 		grpc.WithInitialWindowSize(window),
 		grpc.WithInitialConnWindowSize(window),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 60 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if o.Dialer != nil {
+		dopts = append(dopts, grpc.WithContextDialer(o.Dialer))
+	}
+	cc, err := grpc.NewClient("passthrough:///"+addr, dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %s: %w", addr, err)
 	}

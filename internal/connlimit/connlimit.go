@@ -91,3 +91,7 @@ func (c *conn) Close() error {
 	c.once.Do(func() { c.l.release(c.ip) })
 	return c.Conn.Close()
 }
+
+// NetConn returns the wrapped connection. Whoever reads and writes it
+// directly must still Close this one, which gives back the slot.
+func (c *conn) NetConn() net.Conn { return c.Conn }

@@ -44,8 +44,11 @@ type conn struct {
 	raw     net.Conn
 
 	lastActive atomic.Int64 // Unix ms of the last request or ack
-	probing    atomic.Bool
-	limit      *rate.Limiter // nil: no request-rate limit
+	// streamOpened is set when the transport reads the bi-stream's
+	// headers, before the stream's handler runs.
+	streamOpened atomic.Bool
+	probing      atomic.Bool
+	limit        *rate.Limiter // nil: no request-rate limit
 
 	mu       sync.RWMutex
 	state    connState
@@ -56,9 +59,25 @@ type conn struct {
 	tenant   string
 	// abilities is the client's ability table (nil: no negotiation).
 	abilities map[string]bool
+	// setupWait, made by the first request that waits for the setup
+	// (awaitSetup), is closed on registration.
+	setupWait chan struct{}
 
 	out  chan outMsg
 	done chan struct{} // closed on stateClosed
+
+	// calls counts the unary calls in flight on the transport.
+	calls atomic.Int32
+
+	// sendMu guards the sender goroutine's state: stream is set when the
+	// bi-stream opens; sending while a sender runs (sendIdle is closed
+	// when it exits); sendStopped once the stream handler ended, after
+	// which no sender starts.
+	sendMu      sync.Mutex
+	stream      nacospb.BiStream
+	sending     bool
+	sendStopped bool
+	sendIdle    chan struct{}
 
 	ackMu sync.Mutex
 	acks  map[string]chan int
@@ -119,6 +138,7 @@ func (c *conn) request(ctx context.Context, p *nacospb.Payload, requestID string
 	}
 	select {
 	case c.out <- outMsg{p: p}:
+		c.kick()
 	case <-c.done:
 		c.release(n)
 		return push.ErrTargetClosed
@@ -136,6 +156,91 @@ func (c *conn) request(ctx context.Context, p *nacospb.Payload, requestID string
 		return push.ErrTargetClosed
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// kick starts the sender goroutine unless one runs (or the stream has
+// ended, or has not opened yet: nothing is queued before registration,
+// which happens on the open stream).
+func (c *conn) kick() {
+	c.sendMu.Lock()
+	if c.sending || c.sendStopped || c.stream == nil {
+		c.sendMu.Unlock()
+		return
+	}
+	c.sending = true
+	c.sendIdle = make(chan struct{})
+	st := c.stream
+	c.sendMu.Unlock()
+	go c.sendQueued(st)
+}
+
+// sendQueued sends what is queued on the bi-stream, the only sender while
+// it runs, and exits when the queue is empty (checked under sendMu, so a
+// message queued meanwhile finds either this sender still running or none,
+// and then starts one) or the connection closed.
+func (c *conn) sendQueued(st nacospb.BiStream) {
+	for {
+		select {
+		case <-c.done:
+			c.senderExit()
+			return
+		case m := <-c.out:
+			err := st.Send(m.p)
+			c.release(int64(len(m.p.Body)))
+			if m.sent != nil {
+				m.sent <- err
+			}
+			if err != nil {
+				c.senderExit()
+				c.s.closeConn(c, "send failed", true)
+				return
+			}
+		default:
+			c.sendMu.Lock()
+			if len(c.out) == 0 || c.sendStopped {
+				c.sending = false
+				close(c.sendIdle)
+				c.sendMu.Unlock()
+				return
+			}
+			c.sendMu.Unlock()
+		}
+	}
+}
+
+func (c *conn) senderExit() {
+	c.sendMu.Lock()
+	c.sending = false
+	close(c.sendIdle)
+	c.sendMu.Unlock()
+}
+
+// stopSender is called when the stream handler ends: no sender starts any
+// more, and a running one is waited for, as the stream must not be sent on
+// after its handler returns. A sender stuck in Send (a client that
+// half-closed and reads nothing) is unblocked by closing the transport
+// after streamDrainWait.
+func (c *conn) stopSender() {
+	c.sendMu.Lock()
+	c.sendStopped = true
+	var idle chan struct{}
+	if c.sending {
+		idle = c.sendIdle
+	}
+	c.sendMu.Unlock()
+	if idle == nil {
+		return
+	}
+	t := time.NewTimer(streamDrainWait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+		if c.raw != nil {
+			c.raw.Close()
+		}
+		<-idle
 	}
 }
 

@@ -59,7 +59,14 @@
 // answered with the resultCode of the shared error table
 // (nacoswire.RPCCodeOf) unless the handler chose one.
 //
-// Lock order: conn.mu, then Server.mu; neither is held while sending on a
-// stream. Store and push-engine calls are made with at most conn.mu held
+// Goroutines: an idle connection costs grpc-go's three (reader, writer,
+// keepalive) and the bi-stream handler, which only receives; server
+// requests (pushes, probes, resets, setup acks) are sent by a goroutine
+// that runs only while some are queued. The plaintext port hands grpc-go
+// the bare TCP connection, whose read buffer comes from a pool only while
+// data is ready (tls.go, plainCreds).
+//
+// Lock order: conn.mu, then Server.mu; neither (nor conn.sendMu) is held
+// while sending on a stream. Store and push-engine calls are made with at most conn.mu held
 // for reading.
 package nacosgrpc

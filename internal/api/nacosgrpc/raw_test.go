@@ -365,3 +365,21 @@ func TestServer_RefusesConnectionsUntilReady(t *testing.T) {
 	r2.waitRegistered()
 	r2.mustCall(typeInstanceRequest, instanceBody, typeInstanceResponse, 200)
 }
+
+// TestServer_RequestRightAfterSetupWaitsForIt: a request sent right after
+// ConnectionSetupRequest, without the SDK's 100ms pause (as a busy node
+// sees it when the stream's handler runs late), is served once the setup
+// is processed instead of getting 301.
+func TestServer_RequestRightAfterSetupWaitsForIt(t *testing.T) {
+	e := startEnv(t, nil)
+	for i := range 20 {
+		r := dialRaw(t, e.addr)
+		r.mustCall(typeServerCheckRequest, `{"requestId":"","module":"internal"}`, typeServerCheckResponse, 200)
+		r.setup()
+		m := r.mustCall(typeInstanceRequest, instanceBody, typeInstanceResponse, 200)
+		if m["success"] != true {
+			t.Fatalf("connection %d: InstanceResponse = %v", i, m)
+		}
+		r.close()
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // Options configures a Server. Zero fields take the documented defaults.
@@ -206,6 +207,21 @@ func NewServer(o Options) (*Server, error) {
 		// after each flush, keep an idle connection cheap.
 		grpc.ReadBufferSize(8<<10),
 		grpc.WriteBufferSize(8<<10),
+		// No HPACK dynamic table for the client's headers: each table held
+		// the few headers of the connection's calls for its whole life
+		// (~1 KiB per connection); without it a unary call's headers
+		// travel as literals, some 100 bytes more per call.
+		grpc.HeaderTableSize(0),
+		// Marks a connection whose bi-stream arrived, on the transport's
+		// reader, before any later call of it is dispatched (awaitSetup).
+		grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
+			if info.FullMethodName == nacospb.MethodBiStream {
+				if c := connFrom(ctx); c != nil {
+					c.streamOpened.Store(true)
+				}
+			}
+			return ctx, nil
+		}),
 	)
 	nacospb.RegisterRequest(s.grpc, s)
 	nacospb.RegisterBiStream(s.grpc, s)
@@ -243,7 +259,8 @@ func (s *Server) Stop() {
 }
 
 // GracefulStop ends every bi-stream (clients reconnect elsewhere), lets
-// in-flight unary calls finish, and stops serving.
+// in-flight unary calls finish, and stops serving. A bi-stream ends with
+// its transport, closed once the connection's unary calls are done.
 func (s *Server) GracefulStop() {
 	s.stopDetect()
 	done := make(chan struct{})
@@ -253,10 +270,23 @@ func (s *Server) GracefulStop() {
 	}()
 	// Bi-streams never end by themselves; end them until GracefulStop
 	// returns (a connection may register while the listener closes).
+	// A bi-stream's handler is blocked receiving, so a stream ends by
+	// closing its transport, once no unary call of it is in flight (a
+	// call that starts after the close only gets 301).
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	var ending []*conn
 	for {
-		s.closeAll("server stopping", false)
+		ending = append(ending, s.closeAll("server stopping", false)...)
+		kept := ending[:0]
+		for _, c := range ending {
+			if c.calls.Load() > 0 {
+				kept = append(kept, c)
+			} else if c.raw != nil {
+				c.raw.Close()
+			}
+		}
+		ending = kept
 		select {
 		case <-done:
 			return
@@ -276,7 +306,8 @@ func (s *Server) stopDetect() {
 	s.wg.Wait()
 }
 
-func (s *Server) closeAll(reason string, kill bool) {
+// closeAll closes every registered connection and returns them.
+func (s *Server) closeAll(reason string, kill bool) []*conn {
 	s.mu.Lock()
 	cs := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -286,6 +317,7 @@ func (s *Server) closeAll(reason string, kill bool) {
 	for _, c := range cs {
 		s.closeConn(c, reason, kill)
 	}
+	return cs
 }
 
 // Connections returns the number of registered connections.
@@ -418,6 +450,9 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// NetConn returns the wrapped connection (see plainCreds).
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.s.mu.Lock()
@@ -473,6 +508,12 @@ func (h statsHandler) HandleConn(ctx context.Context, st stats.ConnStats) {
 	if _, end := st.(*stats.ConnEnd); end {
 		if c := connFrom(ctx); c != nil {
 			h.s.closeConn(c, "transport closed", false)
+			// grpc-go closed the connection it served, which may be the
+			// bare TCP connection under the listener wrappers (plainCreds):
+			// close them too, giving back the per-IP slot.
+			if c.raw != nil {
+				c.raw.Close()
+			}
 		}
 	}
 }
@@ -487,6 +528,11 @@ func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                  
 // (400), handler.
 func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Payload, error) {
 	c := connFrom(ctx)
+	if c != nil {
+		// GracefulStop closes a transport only once its calls are done.
+		c.calls.Add(1)
+		defer c.calls.Add(-1)
+	}
 	if in.Type == typeServerCheckRequest {
 		if !s.ready() {
 			return s.fail(in, errorf(CodeServerStatus, msgServerStarting)), nil
@@ -505,6 +551,11 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
 	}
 	c.mu.RLock()
+	if c.state == stateNew && c.streamOpened.Load() {
+		c.mu.RUnlock()
+		s.awaitSetup(ctx, c)
+		c.mu.RLock()
+	}
 	defer c.mu.RUnlock()
 	if c.state != stateRegistered {
 		return s.fail(in, errorf(CodeUnregistered, msgUnregistered)), nil
@@ -526,6 +577,39 @@ func (s *Server) Request(ctx context.Context, in *nacospb.Payload) (*nacospb.Pay
 	}
 	s.m.request(in.Type, CodeSuccess)
 	return reply(typ, resp), nil
+}
+
+// setupGrace bounds how long a request waits for its connection's
+// ConnectionSetupRequest, already on the open bi-stream, to be processed.
+const setupGrace = 3 * time.Second
+
+// awaitSetup waits (at most setupGrace, or until ctx ends) while c has its
+// bi-stream open (seen by the transport: its handler may not run yet) but
+// is not registered yet. The SDK sends its first request 100ms after
+// ConnectionSetupRequest, which travelled before it on the same transport;
+// a node busy with a reconnect storm may not have run the stream's handler
+// within those 100ms, and a 301 would make the SDK drop the connection and
+// start over, feeding the storm. A connection without a stream is not
+// waited for: it gets 301 at once, as in Nacos.
+func (s *Server) awaitSetup(ctx context.Context, c *conn) {
+	c.mu.Lock()
+	if c.state != stateNew {
+		c.mu.Unlock()
+		return
+	}
+	if c.setupWait == nil {
+		c.setupWait = make(chan struct{})
+	}
+	registered := c.setupWait
+	c.mu.Unlock()
+	t := time.NewTimer(setupGrace)
+	defer t.Stop()
+	select {
+	case <-registered:
+	case <-c.done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 func (s *Server) fail(in *nacospb.Payload, err error) *nacospb.Payload {
@@ -569,9 +653,16 @@ func reply(typ string, body any) *nacospb.Payload {
 
 // --- the bi-stream ---
 
+// streamDrainWait bounds how long a bi-stream that ended waits for its
+// sender to finish a Send before it closes the transport to unblock it.
+const streamDrainWait = 5 * time.Second
+
 // RequestBiStream serves /BiRequestStream/requestBiStream: the first
 // ConnectionSetupRequest registers the connection; client acks of server
-// requests arrive here too. This goroutine is the stream's only sender.
+// requests arrive here too. This goroutine only receives: server requests
+// are sent by a sender goroutine that runs only while some are queued
+// (conn.kick), so an idle connection costs no goroutine of its own beyond
+// this one.
 func (s *Server) RequestBiStream(st nacospb.BiStream) error {
 	c := connFrom(st.Context())
 	if c == nil {
@@ -584,30 +675,26 @@ func (s *Server) RequestBiStream(st nacospb.BiStream) error {
 	}
 	c.streamOn = true
 	c.mu.Unlock()
-	recvDone := make(chan error, 1)
-	go func() { recvDone <- s.recvLoop(c, st) }()
-	for {
-		select {
-		case m := <-c.out:
-			err := st.Send(m.p)
-			c.release(int64(len(m.p.Body)))
-			if m.sent != nil {
-				m.sent <- err
-			}
-			if err != nil {
-				s.closeConn(c, "send failed", true)
-				return err
-			}
-		case <-c.done:
-			return status.Error(codes.Unavailable, "nacosgrpc: connection closed by server")
-		case err := <-recvDone:
-			s.closeConn(c, "stream ended", false)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
+	c.sendMu.Lock()
+	c.stream = st
+	c.sendMu.Unlock()
+	err := s.recvLoop(c, st)
+	reason := "stream ended"
+	select {
+	case <-c.done:
+		// Closed by the server (GracefulStop, or a kill that ended Recv).
+		reason = "closed by server"
+	default:
 	}
+	s.closeConn(c, reason, false)
+	c.stopSender()
+	if reason == "closed by server" {
+		return status.Error(codes.Unavailable, "nacosgrpc: connection closed by server")
+	}
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 func (s *Server) recvLoop(c *conn, st nacospb.BiStream) error {
@@ -655,6 +742,7 @@ func (s *Server) sendSetupAck(c *conn) {
 	}
 	select {
 	case c.out <- outMsg{p: &nacospb.Payload{Type: typeSetupAckRequest, Body: body}}:
+		c.kick()
 	case <-c.done:
 		c.release(n)
 	}
@@ -686,6 +774,10 @@ func (s *Server) register(c *conn, clientIP string, req *connectionSetupRequest)
 	s.mu.Unlock()
 	c.state = stateRegistered
 	c.setupTimer.Stop()
+	if c.setupWait != nil {
+		close(c.setupWait)
+		c.setupWait = nil
+	}
 	c.clientIP, c.version, c.labels = clientIP, req.ClientVersion, req.Labels
 	c.tenant, c.abilities = req.Tenant, req.AbilityTable
 	s.log.Debug("connection registered", "conn", c.id, "version", req.ClientVersion, "labels", req.Labels)

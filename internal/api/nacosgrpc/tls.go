@@ -16,13 +16,47 @@ import (
 // apart by each connection's first byte.
 func transportCreds(cfg *tls.Config, compatibility bool) credentials.TransportCredentials {
 	if cfg == nil {
-		return insecure.NewCredentials()
+		return plainCreds{insecure.NewCredentials()}
 	}
 	creds := credentials.NewTLS(cfg)
 	if !compatibility {
 		return creds
 	}
 	return &tlsOrPlain{tls: creds}
+}
+
+// plainCreds is plaintext that hands grpc-go the accepted *net.TCPConn
+// itself instead of the listener wrappers (trackedConn, the per-IP
+// limit's conn). grpc-go reads a bare TCP connection with a read buffer
+// taken from a pool only while data is ready, where a wrapped one gets a
+// bufio.Reader of ReadBufferSize for its whole life: 8 KiB per idle
+// connection. The wrappers are still closed, by the stats handler when the
+// transport ends (ConnEnd), or by grpc-go itself when the transport never
+// starts (it closes the conn it accepted).
+type plainCreds struct {
+	credentials.TransportCredentials
+}
+
+// netConner is a connection wrapper that exposes the wrapped connection.
+type netConner interface{ NetConn() net.Conn }
+
+func (c plainCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	inner := conn
+	for {
+		w, ok := inner.(netConner)
+		if !ok {
+			break
+		}
+		inner = w.NetConn()
+	}
+	if _, ok := inner.(*net.TCPConn); !ok {
+		inner = conn
+	}
+	return inner, plainInfo{credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
+}
+
+func (c plainCreds) Clone() credentials.TransportCredentials {
+	return plainCreds{c.TransportCredentials.Clone()}
 }
 
 // tlsRecordHandshake is the first byte of every TLS connection (the record
