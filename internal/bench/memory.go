@@ -23,6 +23,7 @@ func init() {
 			setDefault(&c.Services, 1000)
 			setDefault(&c.Clients, 32)
 			setDefaultDuration(&c.Settle, 3*time.Minute)
+			setDefaultDuration(&c.Duration, 30*time.Second)
 		}, Run: Memory})
 }
 
@@ -31,13 +32,14 @@ func init() {
 // snapshot. It loads the instances over Clients gRPC connections spread
 // over all targets (the connections stay open: the data is bound to
 // them), waits until every node serves the first and last service, and
-// reads each node's RSS and bytes per instance at once, as scale does.
-// When the node serves /debug/pprof (DISTROD_PPROF=true), it also reads
+// reads each node's RSS and bytes per instance at once, as scale does, and
+// again after Duration (default 30s) without load (idle.*). When the node
+// serves /debug/pprof (DISTROD_PPROF=true), it also reads
 // the Go heap's figures (live heap after a forced collection, the heap the
 // runtime holds, what it returned to the OS) and saves a heap profile in
 // a temporary directory named in the result. With -pids it then SIGKILLs
 // the last target, restarts it as join does, times it until ready, and
-// reads the same figures there once it serves the data.
+// reads the same figures there (joined.*) once it serves the data.
 func Memory(ctx context.Context, cfg Config) (*Result, error) {
 	res := newResult("memory", cfg)
 	dir, err := os.MkdirTemp("", "distrod-memory-*")
@@ -64,8 +66,13 @@ func Memory(ctx context.Context, cfg Config) (*Result, error) {
 			res.Note("node %d (%s): sample services incomplete after %s", i, t, cfg.Settle)
 		}
 	}
-	for i, t := range cfg.Targets {
-		memoryFigures(ctx, cfg, res, i, t, before[i], total, dir, "")
+	rssAt(ctx, cfg, res, before, total, "")
+	if !idle(ctx, cfg.Duration) {
+		return nil, ctx.Err()
+	}
+	rssAt(ctx, cfg, res, before, total, "idle.")
+	for _, t := range cfg.Targets {
+		heapFigures(ctx, res, t, total, dir, "")
 	}
 	if len(cfg.PIDs) != len(cfg.Targets) || len(cfg.Targets) < 2 {
 		res.Note("heap profiles in %s; no -pids: no restart", dir)
@@ -82,25 +89,46 @@ func Memory(ctx context.Context, cfg Config) (*Result, error) {
 		res.Note("%s: loaded data not served after the restart", joiner)
 	}
 	rcfg := cfg
-	rcfg.PIDs = append([]int(nil), cfg.PIDs...)
-	rcfg.PIDs[last] = pid
-	memoryFigures(ctx, rcfg, res, last, joiner, 0, total, dir, "joined.")
+	rcfg.Targets = []string{joiner}
+	rcfg.PIDs = []int{pid}
+	rssAt(ctx, rcfg, res, []int64{0}, total, "joined.")
+	if !idle(ctx, cfg.Duration) {
+		return nil, ctx.Err()
+	}
+	rssAt(ctx, rcfg, res, []int64{0}, total, "joined.idle.")
+	heapFigures(ctx, res, joiner, total, dir, "joined.")
 	res.Note("heap profiles in %s; %s restarted as pid %d", dir, joiner, pid)
 	return res, nil
 }
 
-// memoryFigures records node i's RSS (less base, its RSS before the load)
-// per instance and, when it serves pprof, its Go heap figures; it saves the
-// node's heap profile in dir. prefix distinguishes a restarted node.
-func memoryFigures(ctx context.Context, cfg Config, res *Result, i int, t string, base int64, total float64, dir, prefix string) {
-	rss := readRSS(ctx, cfg, i)
-	if rss <= 0 {
-		res.Note("node %d (%s): RSS unavailable (give -pids or serve /metrics)", i, t)
-	} else {
-		res.Gauge(prefix+"rss_mib."+t, float64(rss)/(1<<20))
-		res.Gauge(prefix+"bytes_per_instance."+t, float64(rss-base)/total)
+// idle waits d (the node is left alone) and reports whether ctx is still
+// live.
+func idle(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
-	// debug=1 after gc=1: the live heap and the runtime's view of memory.
+}
+
+// rssAt records each node's RSS and, less base (its RSS before the load),
+// per instance, under names starting with prefix.
+func rssAt(ctx context.Context, cfg Config, res *Result, base []int64, total float64, prefix string) {
+	for i, t := range cfg.Targets {
+		rss := readRSS(ctx, cfg, i)
+		if rss <= 0 {
+			res.Note("node %d (%s): RSS unavailable (give -pids or serve /metrics)", i, t)
+			continue
+		}
+		res.Gauge(prefix+"rss_mib."+t, float64(rss)/(1<<20))
+		res.Gauge(prefix+"bytes_per_instance."+t, float64(rss-base[i])/total)
+	}
+}
+
+// heapFigures records, when node t serves pprof, its Go heap figures after
+// a forced collection, and saves its heap profile in dir.
+func heapFigures(ctx context.Context, res *Result, t string, total float64, dir, prefix string) {
 	code, body, err := getBody(ctx, http.MethodGet, "http://"+t+"/debug/pprof/heap?gc=1&debug=1")
 	if err != nil || code != http.StatusOK {
 		return
