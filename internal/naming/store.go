@@ -88,8 +88,7 @@ type pubMeta struct {
 }
 
 type client struct {
-	id   string
-	kind ClientKind
+	id string
 	// services holds the live publications.
 	services pubIndex[*Publication]
 	// recs holds the record metadata of every publication, live or
@@ -101,8 +100,9 @@ type client struct {
 	// continues the replicated beat deadline; it only waits a short grace
 	// before it flips health, so a client whose beats were still on their
 	// way to the old owner is not marked unhealthy by the takeover.
-	owned      bool
 	ownedSince int64
+	owned      bool
+	kind       ClientKind
 }
 
 // takeOwnership notes that this node acts as the client's owner from now on
@@ -117,27 +117,26 @@ func newClient(id string) *client {
 	return &client{id: id, kind: ClientKindOf(id)}
 }
 
-// pubIndex maps a client's services to V (a pointer type). Most clients
-// publish one service (an HTTP client per endpoint, an application's
-// connection): that entry is held inline, and a map is made only for a
-// second one. get returns nil (the zero V) for a service it lacks, as a map
-// index does.
+// pubIndex maps a client's services to V, a pointer type whose stored
+// values are never nil. Most clients publish one service (an HTTP client
+// per endpoint, an application's connection): that entry is held inline,
+// and a map is made only for a second one. get returns nil (the zero V) for
+// a service it lacks, as a map index does.
 type pubIndex[V comparable] struct {
 	key ServiceKey
-	val V
-	one bool             // key/val hold the only entry (m is nil)
+	val V                // the only entry's value when m is nil; zero: none
 	m   map[ServiceKey]V // every entry, when there are two or more
 }
 
 func (x *pubIndex[V]) lookup(k ServiceKey) (V, bool) {
+	var zero V
 	if x.m != nil {
 		v, ok := x.m[k]
 		return v, ok
 	}
-	if x.one && x.key == k {
+	if x.val != zero && x.key == k {
 		return x.val, true
 	}
-	var zero V
 	return zero, false
 }
 
@@ -146,41 +145,43 @@ func (x *pubIndex[V]) get(k ServiceKey) V {
 	return v
 }
 
+// set stores v (not nil) for k.
 func (x *pubIndex[V]) set(k ServiceKey, v V) {
+	var zero V
 	switch {
 	case x.m != nil:
 		x.m[k] = v
-	case !x.one || x.key == k:
-		x.key, x.val, x.one = k, v, true
+	case x.val == zero || x.key == k:
+		x.key, x.val = k, v
 	default:
 		x.m = map[ServiceKey]V{x.key: x.val, k: v}
-		var zero V
-		x.key, x.val, x.one = ServiceKey{}, zero, false
+		x.key, x.val = ServiceKey{}, zero
 	}
 }
 
 func (x *pubIndex[V]) del(k ServiceKey) {
 	var zero V
 	if x.m == nil {
-		if x.one && x.key == k {
-			x.key, x.val, x.one = ServiceKey{}, zero, false
+		if x.val != zero && x.key == k {
+			x.key, x.val = ServiceKey{}, zero
 		}
 		return
 	}
 	delete(x.m, k)
 	if len(x.m) == 1 {
 		for k, v := range x.m {
-			x.key, x.val, x.one = k, v, true
+			x.key, x.val = k, v
 		}
 		x.m = nil
 	}
 }
 
 func (x *pubIndex[V]) len() int {
+	var zero V
 	if x.m != nil {
 		return len(x.m)
 	}
-	if x.one {
+	if x.val != zero {
 		return 1
 	}
 	return 0
@@ -188,8 +189,9 @@ func (x *pubIndex[V]) len() int {
 
 // all yields every entry, in no particular order.
 func (x *pubIndex[V]) all(yield func(ServiceKey, V) bool) {
+	var zero V
 	if x.m == nil {
-		if x.one {
+		if x.val != zero {
 			yield(x.key, x.val)
 		}
 		return
