@@ -1350,7 +1350,8 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		m = &pubMeta{}
 		c.recs.set(k, m)
 	}
-	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
+	// Owners are the few member addresses: one copy each, not one per record.
+	m.version, m.owner, m.tombstone = r.Version, unique.Make(r.Owner).Value(), r.Tombstone
 	// What the replicas know of the beats is what the record carried, not the
 	// beats this node saw itself (those it still has to pass on).
 	m.beatSent = carried
