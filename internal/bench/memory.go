@@ -28,10 +28,12 @@ func init() {
 }
 
 // Memory measures what holding Services x Instances instances costs each
-// node, on the nodes that took the writes and on one that loaded them by
-// snapshot. It loads the instances over Clients gRPC connections spread
-// over all targets (the connections stay open: the data is bound to
-// them), waits until every node serves the first and last service, and
+// node: on the nodes that took the writes, on one that received them all by
+// sync, and on that one again once it loaded them by snapshot. It loads the
+// instances over Clients gRPC connections spread over the targets but the
+// last when it will restart it (all targets without -pids; the connections
+// stay open: the data is bound to them), waits until every node serves the
+// first and last service, and
 // reads each node's RSS and bytes per instance at once, as scale does, and
 // again after Duration (default 30s) without load (idle.*). When the node
 // serves /debug/pprof (DISTROD_PPROF=true), it also reads
@@ -50,7 +52,15 @@ func Memory(ctx context.Context, cfg Config) (*Result, error) {
 	before := readAllRSS(ctx, cfg)
 	rec := NewRecorder()
 	start := time.Now()
-	conns, err := loadCluster(ctx, cfg, cfg.Targets, prefix, rec)
+	// The node to restart takes no writes: the records of connections it
+	// held would be removed with them when it is killed. It is then the
+	// replica node (all its data arrived by sync), the others the writers.
+	writers := cfg.Targets
+	restart := len(cfg.PIDs) == len(cfg.Targets) && len(cfg.Targets) >= 2
+	if restart {
+		writers = cfg.Targets[:len(cfg.Targets)-1]
+	}
+	conns, err := loadCluster(ctx, cfg, writers, prefix, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +84,7 @@ func Memory(ctx context.Context, cfg Config) (*Result, error) {
 	for _, t := range cfg.Targets {
 		heapFigures(ctx, res, t, total, dir, "")
 	}
-	if len(cfg.PIDs) != len(cfg.Targets) || len(cfg.Targets) < 2 {
+	if !restart {
 		res.Note("heap profiles in %s; no -pids: no restart", dir)
 		return res, nil
 	}
