@@ -3,6 +3,8 @@ package naming
 import (
 	"slices"
 	"testing"
+
+	"github.com/distrod/distrod/internal/hlc"
 )
 
 func members(p *pubSet) []string {
@@ -93,5 +95,61 @@ func TestPubIndex_InlineThenMap(t *testing.T) {
 	x.del(c)
 	if x.len() != 0 || len(x.sortedKeys()) != 0 {
 		t.Fatal("empty again")
+	}
+}
+
+func TestValidClusterName_MatchesNacosPattern(t *testing.T) {
+	for name, want := range map[string]bool{
+		"DEFAULT": true, "c-1": true, "A9z": true, "-": true,
+		"": false, "c_1": false, "c 1": false, "c.1": false, "é": false, "c\x00": false,
+	} {
+		if got := validClusterName(name); got != want {
+			t.Errorf("validClusterName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestStore_InternedMetadataCountsEveryHolder(t *testing.T) {
+	src := newTestStore("n1:8848")
+	meta := map[string]string{"v": "1"}
+	for i := range 20 {
+		ins := []Instance{inst("10.0.0.1", 1000+i), inst("10.0.0.2", 1000+i)}
+		ins[0].Metadata, ins[1].Metadata = meta, map[string]string{"v": "1"}
+		if err := src.Publish(1000, "conn-"+string(rune('a'+i)), svcA, Publication{Batch: true, Instances: ins}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := newTestStore("n2:8848")
+	for _, m := range src.Metas() {
+		r, _ := src.Get(m.Key)
+		if _, err := dst.Apply(2000, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*Store{src, dst} {
+		if len(s.metaIntern) != 1 {
+			t.Fatalf("%d interned maps, want 1", len(s.metaIntern))
+		}
+		for _, e := range s.metaIntern {
+			if e.refs != 40 {
+				t.Fatalf("refs = %d, want 40 (one per instance)", e.refs)
+			}
+		}
+	}
+	for i := range 20 {
+		dst.RemoveClient(3000, "conn-"+string(rune('a'+i)))
+	}
+	if len(dst.metaIntern) != 0 {
+		t.Fatalf("%d interned maps left after every holder went", len(dst.metaIntern))
+	}
+	// A map interned again after its entry left the table starts afresh.
+	r, _ := src.Get(src.Metas()[0].Key)
+	if _, err := dst.Apply(4000, Record{RecordMeta: RecordMeta{Key: r.Key, Version: hlc.Version{Clock: 1 << 62}, Owner: r.Owner, Tag: r.Tag}, Data: r.Data}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range dst.metaIntern {
+		if e.refs != 2 {
+			t.Fatalf("refs = %d after re-adding, want 2", e.refs)
+		}
 	}
 }

@@ -366,8 +366,12 @@ type Store struct {
 	services    map[ServiceKey]*service
 	byNamespace map[string]map[ServiceKey]*service
 	metaIntern  map[string]*internedMeta
-	instances   int
-	limits      Limits
+	// lastMeta is the entry the map lastMetaIn was last interned as (see
+	// internMetaLocked); an entry whose refs dropped to 0 left the table.
+	lastMeta   *internedMeta
+	lastMetaIn map[string]string
+	instances  int
+	limits     Limits
 
 	// unhealthyMs and deleteMs are the expiry defaults for instances whose
 	// metadata sets none.
@@ -611,7 +615,11 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	}
 	for i := range np.Instances {
 		in := &np.Instances[i]
-		in.ClusterName = unique.Make(in.ClusterName).Value()
+		if in.ClusterName != DefaultCluster {
+			in.ClusterName = unique.Make(in.ClusterName).Value()
+		} else {
+			in.ClusterName = DefaultCluster // a constant: no copy, no lookup
+		}
 		in.Metadata = s.internMetaLocked(in.Metadata)
 	}
 	sv := s.serviceLocked(k, true)
@@ -667,16 +675,31 @@ func (s *Store) internMetaLocked(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	key := metaKey(m)
-	if e, ok := s.metaIntern[key]; ok {
+	// Decoded records share one map per distinct metadata (codec.go), so
+	// the instances of a snapshot mostly pass the map the previous one
+	// passed: it then needs no canonical key.
+	if e := s.lastMeta; e != nil && e.refs > 0 && sameMap(s.lastMetaIn, m) {
 		e.refs++
 		return e.m
 	}
-	if len(s.metaIntern) >= maxInternedMeta {
+	key := metaKey(m)
+	e, ok := s.metaIntern[key]
+	switch {
+	case ok:
+		e.refs++
+	case len(s.metaIntern) >= maxInternedMeta:
 		return m
+	default:
+		e = &internedMeta{m: m, refs: 1}
+		s.metaIntern[key] = e
 	}
-	s.metaIntern[key] = &internedMeta{m: m, refs: 1}
-	return m
+	s.lastMeta, s.lastMetaIn = e, m
+	return e.m
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // stampLocked gives c's publication record for k a new version for a
@@ -692,7 +715,7 @@ func (s *Store) releaseMetaLocked(p *Publication) {
 		}
 		key := metaKey(m)
 		e, ok := s.metaIntern[key]
-		if !ok || reflect.ValueOf(e.m).UnsafePointer() != reflect.ValueOf(m).UnsafePointer() {
+		if !ok || !sameMap(e.m, m) {
 			continue
 		}
 		if e.refs--; e.refs <= 0 {
