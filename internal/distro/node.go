@@ -64,6 +64,7 @@ type Node struct {
 
 type counters struct {
 	verifyRoundsSent     uint64
+	verifyDigestsSkipped uint64
 	verifyDigestsSent    uint64
 	verifyDigestsRecv    uint64
 	verifyBucketsDiffer  uint64
