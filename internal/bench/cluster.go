@@ -125,18 +125,28 @@ func loadCluster(ctx context.Context, cfg Config, targets []string, prefix strin
 	if err != nil {
 		return nil, err
 	}
+	// One Recorder per client (a Recorder is not safe for concurrent use),
+	// merged into rec at the end.
+	recs := make([]*Recorder, cfg.Clients)
 	_ = forEachClient(cfg.Clients, func(c int) error {
+		r := NewRecorder()
+		recs[c] = r
 		insts := make([]Instance, cfg.Instances)
 		for s := c; s < cfg.Services; s += cfg.Clients {
 			for j := range insts {
 				insts[j] = BenchInstance(uint64(s)*uint64(cfg.Instances) + uint64(j))
 			}
-			observe(ctx, rec, OpBatch, func() error {
+			observe(ctx, r, OpBatch, func() error {
 				return conns[c].BatchRegister(ctx, cfg.Namespace, prefix+strconv.Itoa(s), insts)
 			})
 		}
 		return nil
 	})
+	for _, r := range recs {
+		if r != nil {
+			rec.Merge(r)
+		}
+	}
 	return conns, nil
 }
 

@@ -528,6 +528,23 @@ type Config struct {
 	// together; pushes beyond it wait and are retried. Default 256 MiB.
 	PushMaxBytes int64 `yaml:"push-max-bytes"`
 
+	// ---- Memory ----
+
+	// MemoryLimitPercent sets Go's soft memory limit to this percentage
+	// of the process's cgroup memory limit when GOMEMLIMIT is not set and
+	// such a limit exists (containers): the collector then works harder
+	// near the limit instead of the process being killed at it. 0 leaves
+	// the runtime's default (no limit). GOMEMLIMIT and GOGC, when set, are
+	// honoured as Go honours them. Default 90.
+	MemoryLimitPercent int `yaml:"memory-limit-percent"`
+
+	// MemoryReleaseInterval is how often the node checks whether it holds
+	// much more heap than it uses while quiet (after a burst of writes or
+	// a snapshot load) and then returns the free memory to the OS at once.
+	// 0 turns the check off (the Go runtime returns it gradually, as far as
+	// its collector's goal allows). Default 10s.
+	MemoryReleaseInterval time.Duration `yaml:"memory-release-interval"`
+
 	// ---- Logging ----
 
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
@@ -622,6 +639,9 @@ func DefaultConfig() Config {
 		GRPCMaxStreams:            128,
 		PushMaxBytesPerConnection: 16 << 20,
 		PushMaxBytes:              256 << 20,
+
+		MemoryLimitPercent:    90,
+		MemoryReleaseInterval: 10 * time.Second,
 
 		LogLevel:  "info",
 		LogFormat: LogFormatText,

@@ -46,6 +46,9 @@ func TestClientLimits_ValidateRejectsBadValues(t *testing.T) {
 		{func(c *Config) { c.UDPPushRate = -1 }, ErrInvalidLimit, "udp-push-rate"},
 		{func(c *Config) { c.GRPCSetupTimeout = 0 }, ErrInvalidDuration, "grpc-setup-timeout"},
 		{func(c *Config) { c.UDPPushTrustedNets = []string{"nope"} }, ErrInvalidValue, "udp-push-trusted-nets"},
+		{func(c *Config) { c.MemoryLimitPercent = 101 }, ErrInvalidLimit, "memory-limit-percent"},
+		{func(c *Config) { c.MemoryLimitPercent = -1 }, ErrInvalidLimit, "memory-limit-percent"},
+		{func(c *Config) { c.MemoryReleaseInterval = -time.Second }, ErrInvalidDuration, "memory-release-interval"},
 	} {
 		cfg := DefaultLocalConfig()
 		c.mod(&cfg)
@@ -56,6 +59,7 @@ func TestClientLimits_ValidateRejectsBadValues(t *testing.T) {
 	}
 	cfg := DefaultLocalConfig()
 	cfg.MaxNamespaces, cfg.MaxConnectionsPerIP, cfg.UDPPushRate = 0, 0, 0
+	cfg.MemoryLimitPercent, cfg.MemoryReleaseInterval = 0, 0
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("0 = no limit must be valid: %v", err)
 	}

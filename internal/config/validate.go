@@ -180,10 +180,10 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		add(fmt.Errorf("%w: data-dir is empty: the control plane needs a directory (default data, under home)", ErrInvalidValue))
 	}
-	// Durations: every one must be positive.
+	// Durations: every one must be positive, except those where 0 means off.
 	rv := reflect.ValueOf(c)
 	for _, s := range settings() {
-		if s.field.Type == durationType {
+		if s.field.Type == durationType && !zeroMeansOff[s.key] {
 			if d := time.Duration(rv.FieldByIndex(s.field.Index).Int()); d <= 0 {
 				add(fmt.Errorf("%w: %s is %v", ErrInvalidDuration, s.key, d))
 			}
@@ -291,6 +291,12 @@ func (c Config) Validate() error {
 			add(fmt.Errorf("%w: %s is %v", ErrInvalidDuration, d.key, d.v))
 		}
 	}
+	if c.MemoryLimitPercent < 0 || c.MemoryLimitPercent > 100 {
+		add(fmt.Errorf("%w: memory-limit-percent is %d; use 0 (off) or 1..100", ErrInvalidLimit, c.MemoryLimitPercent))
+	}
+	if c.MemoryReleaseInterval < 0 {
+		add(fmt.Errorf("%w: memory-release-interval is %v; use 0 (off) or a positive duration", ErrInvalidDuration, c.MemoryReleaseInterval))
+	}
 	if _, err := c.UDPPushTrustedPrefixes(); err != nil {
 		add(err)
 	}
@@ -346,6 +352,10 @@ func (c Config) checkMemberPorts(members []string) []error {
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
+
+// zeroMeansOff lists the durations for which 0 turns a feature off; they
+// may not be negative (checked in Validate).
+var zeroMeansOff = map[string]bool{"memory-release-interval": true}
 
 func validPort(p int) bool { return p >= 1 && p <= 65535 }
 

@@ -16,9 +16,8 @@ type entry struct {
 	meta    Meta
 	keyHash uint64
 	bucket  uint32
-	hash    uint64    // recordHash(keyHash, meta.Version)
-	attrib  string    // owner the live record is attributed to (digest it counts in)
-	seenAt  time.Time // when this version was indexed here (tombstone TTL)
+	hash    uint64 // recordHash(keyHash, meta.Version)
+	attrib  string // owner the live record is attributed to (digest it counts in)
 }
 
 // Node is the pure Distro state machine of one cluster member. It is not
@@ -41,8 +40,8 @@ type Node struct {
 	buckets     []map[string]*entry          // all entries by digest bucket
 	digests     map[string][]uint64          // attributed owner -> per-bucket sums (live only)
 	conns       map[string]map[string]*entry // live connection records (Tag == "") by Owner
-	tombs       map[string]*entry
-	total       uint64 // sum of recordHash over live entries: Status().Digest
+	tombs       map[string]time.Time         // tombstones: when each version was indexed here (TTL)
+	total       uint64                       // sum of recordHash over live entries: Status().Digest
 	live        int
 	sortedKeys  []string // cache for snapshot serving; valid iff sortedOK
 	sortedOK    bool
@@ -65,6 +64,7 @@ type Node struct {
 
 type counters struct {
 	verifyRoundsSent     uint64
+	verifyDigestsSkipped uint64
 	verifyDigestsSent    uint64
 	verifyDigestsRecv    uint64
 	verifyBucketsDiffer  uint64
@@ -108,7 +108,7 @@ func New(cfg Config, store Storage, rng *rand.Rand) (*Node, error) {
 		buckets:   make([]map[string]*entry, cfg.VerifyBuckets),
 		digests:   make(map[string][]uint64),
 		conns:     make(map[string]map[string]*entry),
-		tombs:     make(map[string]*entry),
+		tombs:     make(map[string]time.Time),
 		peers:     make(map[string]*peer),
 		downSince: make(map[string]time.Time),
 		seq:       rng.Uint64(),
@@ -350,8 +350,7 @@ func (n *Node) indexMeta(now time.Time, m Meta) bool {
 	}
 	e.meta = m
 	e.hash = recordHash(e.keyHash, m.Version)
-	e.seenAt = now
-	n.addContrib(e)
+	n.addContrib(now, e)
 	return true
 }
 
@@ -370,9 +369,9 @@ func (n *Node) countOwned(attrib string, d int) {
 	}
 }
 
-func (n *Node) addContrib(e *entry) {
+func (n *Node) addContrib(now time.Time, e *entry) {
 	if e.meta.Tombstone {
-		n.tombs[e.meta.Key] = e
+		n.tombs[e.meta.Key] = now
 		return
 	}
 	e.attrib = n.attribute(e.meta)
@@ -538,8 +537,7 @@ func (n *Node) collectTombstones(now time.Time) {
 		return
 	}
 	for _, k := range sortedKeys(n.tombs) {
-		e := n.tombs[k]
-		if now.Sub(e.seenAt) < n.cfg.TombstoneTTL || n.pendingAnywhere(k) {
+		if now.Sub(n.tombs[k]) < n.cfg.TombstoneTTL || n.pendingAnywhere(k) {
 			continue
 		}
 		if n.dropLocal(k) {

@@ -568,3 +568,53 @@ func TestObserve_OwnWriteQueuedWhateverTheView(t *testing.T) {
 		}
 	}
 }
+
+func TestVerify_SkipsAPeerWithAFullQueueBoundedly(t *testing.T) {
+	nw := readyNet(t, fastCfg, "a:1", "b:1") // SyncBatchMaxRecords 8
+	a, b := nw.nodes["a:1"], nw.nodes["b:1"]
+	digests := func() int {
+		n := 0
+		for _, e := range nw.sent {
+			if _, ok := e.Msg.(*distro.VerifyDigest); ok && e.To == "b:1" {
+				n++
+			}
+		}
+		return n
+	}
+	// Syncs to b are lost: a full batch stays queued for it.
+	nw.drop = func(from, to string, m distro.Message) bool { return to == "b:1" && m.Type() == distro.MsgSyncBatch }
+	for i := range 20 {
+		a.write(ms(0), fmt.Sprintf("k%02d", i), "", ver(1), false)
+	}
+	nw.sent = nil
+	nw.run(ms(10), ms(3000), 10*time.Millisecond) // ~30 verify rounds
+	sent, skipped := digests(), a.node.Status().VerifyDigestsSkipped
+	if sent == 0 {
+		t.Fatal("a full queue must not stop verification for good")
+	}
+	if skipped == 0 || sent > 6 {
+		t.Fatalf("%d digests sent and %d skipped in ~30 rounds with a full queue; want most skipped", sent, skipped)
+	}
+	if _, ok := get(t, b, "k07"); !ok {
+		t.Fatal("verification did not repair the records the lost syncs never delivered")
+	}
+	// The queue drains: every round verifies.
+	nw.drop = nil
+	nw.run(ms(3010), ms(13000), 10*time.Millisecond) // past the retry back-off
+	nw.sent = nil
+	nw.run(ms(13010), ms(14000), 10*time.Millisecond)
+	if n := digests(); n < 9 {
+		t.Fatalf("%d digests in ~10 rounds with nothing queued, want one a round", n)
+	}
+}
+
+func TestVerify_AShortQueueNeverSkips(t *testing.T) {
+	nw := readyNet(t, fastCfg, "a:1", "b:1")
+	a := nw.nodes["a:1"]
+	nw.drop = func(from, to string, m distro.Message) bool { return to == "b:1" && m.Type() == distro.MsgSyncBatch }
+	a.write(ms(0), "k1", "", ver(1), false)
+	nw.run(ms(10), ms(1000), 10*time.Millisecond)
+	if n := a.node.Status().VerifyDigestsSkipped; n != 0 {
+		t.Fatalf("%d rounds skipped with one record queued", n)
+	}
+}

@@ -28,11 +28,14 @@ type Status struct {
 
 	Peers []PeerStatus
 
-	VerifyRoundsSent    uint64 // verify rounds started by this node
-	VerifyDigestsSent   uint64 // VerifyDigest messages sent (all peers)
-	VerifyDigestsRecv   uint64 // VerifyDigest messages compared
-	VerifyBucketsDiffer uint64 // buckets that differed in received digests
-	VerifyKeysRecv      uint64 // VerifyKeys messages planned
+	VerifyRoundsSent  uint64 // verify rounds started by this node
+	VerifyDigestsSent uint64 // VerifyDigest messages sent (all peers)
+	// VerifyDigestsSkipped counts the digests not sent to a peer because
+	// a full sync batch or more was queued for it (see verifyRound).
+	VerifyDigestsSkipped uint64
+	VerifyDigestsRecv    uint64 // VerifyDigest messages compared
+	VerifyBucketsDiffer  uint64 // buckets that differed in received digests
+	VerifyKeysRecv       uint64 // VerifyKeys messages planned
 
 	RepairsPulled  uint64 // records installed from Records (pull) answers
 	RepairsPushed  uint64 // keys pushed back because this node held a newer version
@@ -95,30 +98,31 @@ type SnapshotStatus struct {
 // passed to the most recent call of any method taking now.
 func (n *Node) Status() Status {
 	s := Status{
-		Self:                n.self,
-		Ready:               n.ready,
-		ReadyAt:             n.readyAt,
-		Members:             append([]Member(nil), n.members...),
-		Ring:                append([]string(nil), n.ring...),
-		Keys:                len(n.idx),
-		Live:                n.live,
-		Tombstones:          len(n.tombs),
-		Digest:              n.total,
-		VerifyRoundsSent:    n.c.verifyRoundsSent,
-		VerifyDigestsSent:   n.c.verifyDigestsSent,
-		VerifyDigestsRecv:   n.c.verifyDigestsRecv,
-		VerifyBucketsDiffer: n.c.verifyBucketsDiffer,
-		VerifyKeysRecv:      n.c.verifyKeysRecv,
-		RepairsPulled:       n.c.repairsPulled,
-		RepairsPushed:       n.c.repairsPushed,
-		RepairsDropped:      n.c.repairsDropped,
-		TombstonesCollected: n.c.tombstonesCollected,
-		OwnerCleanupDrops:   n.c.ownerCleanupDrops,
-		RecordsApplied:      n.c.recordsApplied,
-		RecordsStale:        n.c.recordsStale,
-		RecordsRefreshed:    n.c.recordsRefreshed,
-		SyncBatchesRecv:     n.c.syncBatchesRecv,
-		Unreachable:         n.c.unreachable,
+		Self:                 n.self,
+		Ready:                n.ready,
+		ReadyAt:              n.readyAt,
+		Members:              append([]Member(nil), n.members...),
+		Ring:                 append([]string(nil), n.ring...),
+		Keys:                 len(n.idx),
+		Live:                 n.live,
+		Tombstones:           len(n.tombs),
+		Digest:               n.total,
+		VerifyRoundsSent:     n.c.verifyRoundsSent,
+		VerifyDigestsSent:    n.c.verifyDigestsSent,
+		VerifyDigestsSkipped: n.c.verifyDigestsSkipped,
+		VerifyDigestsRecv:    n.c.verifyDigestsRecv,
+		VerifyBucketsDiffer:  n.c.verifyBucketsDiffer,
+		VerifyKeysRecv:       n.c.verifyKeysRecv,
+		RepairsPulled:        n.c.repairsPulled,
+		RepairsPushed:        n.c.repairsPushed,
+		RepairsDropped:       n.c.repairsDropped,
+		TombstonesCollected:  n.c.tombstonesCollected,
+		OwnerCleanupDrops:    n.c.ownerCleanupDrops,
+		RecordsApplied:       n.c.recordsApplied,
+		RecordsStale:         n.c.recordsStale,
+		RecordsRefreshed:     n.c.recordsRefreshed,
+		SyncBatchesRecv:      n.c.syncBatchesRecv,
+		Unreachable:          n.c.unreachable,
 		Snapshot: SnapshotStatus{
 			Started:   n.loadStarted,
 			StartedAt: n.loadStart,

@@ -73,6 +73,9 @@ type peer struct {
 	retries       uint64 // keys re-queued after a failure
 	verifySent    uint64
 	verifyRecv    uint64
+	// verifySkipped counts the verify rounds skipped in a row for this
+	// peer while records were queued for it (see verifyRound).
+	verifySkipped int
 
 	snap snapPeer
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -120,13 +121,14 @@ func decodePublication(data []byte) (*Publication, error) {
 		return nil, err
 	}
 	p.Instances = make([]Instance, 0, n)
+	var scratch []byte
 	err = walk(data[1:], func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
 			p.Batch = x != 0
 		case num == 2 && typ == protowire.BytesType:
 			var in Instance
-			if err := decodeInstance(v, &in); err != nil {
+			if err := decodeInstance(v, &in, &scratch); err != nil {
 				return err
 			}
 			p.Instances = append(p.Instances, in)
@@ -139,8 +141,66 @@ func decodePublication(data []byte) (*Publication, error) {
 	return p, nil
 }
 
-func decodeInstance(b []byte, in *Instance) error {
-	return walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+// metaCache shares decoded metadata maps. The instances of a record, and
+// of the many records a peer sends, mostly carry identical metadata, which
+// the store interns anyway (internMetaLocked): decoding each copy into a
+// map of its own only made garbage, a map per instance during a snapshot
+// load. It is keyed by the encoded entries and emptied when full. Shared
+// maps are never modified: stored metadata is replaced, never changed in
+// place.
+var metaCache struct {
+	sync.Mutex
+	m map[string]map[string]string
+}
+
+// metaCacheMax bounds the maps metaCache holds.
+const metaCacheMax = 4096
+
+// decodeMetadata returns the metadata map of the encoded entries enc (each
+// length-prefixed), shared through metaCache.
+func decodeMetadata(enc []byte) (map[string]string, error) {
+	metaCache.Lock()
+	m, ok := metaCache.m[string(enc)]
+	metaCache.Unlock()
+	if ok {
+		return m, nil
+	}
+	m = make(map[string]string, 2)
+	for b := enc; len(b) > 0; {
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, fmt.Errorf("%w: %w", errBadRecord, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var k, val string
+		err := walk(v, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
+			switch num {
+			case 1:
+				k = string(v)
+			case 2:
+				val = string(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		m[k] = val
+	}
+	metaCache.Lock()
+	if metaCache.m == nil || len(metaCache.m) >= metaCacheMax {
+		metaCache.m = make(map[string]map[string]string)
+	}
+	metaCache.m[string(enc)] = m
+	metaCache.Unlock()
+	return m, nil
+}
+
+// decodeInstance decodes one instance; scratch is a buffer it may reuse.
+func decodeInstance(b []byte, in *Instance, scratch *[]byte) error {
+	meta := (*scratch)[:0]
+	defer func() { *scratch = meta[:0] }()
+	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
 		case 1:
 			in.InstanceID = string(v)
@@ -160,25 +220,13 @@ func decodeInstance(b []byte, in *Instance) error {
 		case 7:
 			in.Ephemeral = x != 0
 		case 8:
-			in.ClusterName = string(v)
+			if string(v) == DefaultCluster {
+				in.ClusterName = DefaultCluster // no copy of the common name
+			} else {
+				in.ClusterName = string(v)
+			}
 		case 9:
-			var k, val string
-			err := walk(v, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
-				switch num {
-				case 1:
-					k = string(v)
-				case 2:
-					val = string(v)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if in.Metadata == nil {
-				in.Metadata = make(map[string]string, 2)
-			}
-			in.Metadata[k] = val
+			meta = protowire.AppendBytes(meta, v) // v is nil (an empty entry) unless a bytes field
 		case 10:
 			if x > math.MaxInt64 {
 				return fmt.Errorf("%w: last beat %d", errBadRecord, x)
@@ -187,6 +235,11 @@ func decodeInstance(b []byte, in *Instance) error {
 		}
 		return nil
 	})
+	if err != nil || len(meta) == 0 {
+		return err
+	}
+	in.Metadata, err = decodeMetadata(meta)
+	return err
 }
 
 // walk calls fn for each field of one message: v for bytes fields, x for

@@ -48,3 +48,40 @@ func FuzzCodec_Decode(f *testing.F) {
 		}
 	})
 }
+
+func TestCodec_DecodedInstancesShareIdenticalMetadata(t *testing.T) {
+	meta := map[string]string{"version": "1.2", "zone": "a"}
+	p := &Publication{Instances: []Instance{
+		{IP: "10.0.0.1", Port: 1, ClusterName: DefaultCluster, Metadata: meta},
+		{IP: "10.0.0.2", Port: 1, ClusterName: "c-2", Metadata: map[string]string{"zone": "a", "version": "1.2"}},
+		{IP: "10.0.0.3", Port: 1, ClusterName: DefaultCluster, Metadata: map[string]string{"zone": "b"}},
+	}}
+	got, err := decodePublication(encodePublication(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
+	}
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	if !same(got.Instances[0].Metadata, got.Instances[1].Metadata) {
+		t.Fatal("identical metadata decoded into two maps")
+	}
+	if same(got.Instances[0].Metadata, got.Instances[2].Metadata) {
+		t.Fatal("different metadata share a map")
+	}
+	again, err := decodePublication(encodePublication(p))
+	if err != nil || !same(again.Instances[0].Metadata, got.Instances[0].Metadata) {
+		t.Fatalf("a second record does not share the first's map: %v", err)
+	}
+	// Far more distinct maps than the cache holds still decode right.
+	for i := range 2 * metaCacheMax {
+		m := map[string]string{"i": string(rune('a' + i%26)), "n": string(rune(i))}
+		q, err := decodePublication(encodePublication(&Publication{Instances: []Instance{{IP: "10.0.0.1", Metadata: m}}}))
+		if err != nil || !reflect.DeepEqual(q.Instances[0].Metadata, m) {
+			t.Fatalf("map %d: %v %v", i, q, err)
+		}
+	}
+}

@@ -104,7 +104,7 @@ func (s *Store) AssignID(g *Snowflake, nowMs int64, clientID string, svc Service
 	}
 	s.mu.RLock()
 	if c := s.clients[clientID]; c != nil {
-		if p := c.services[svc]; p != nil {
+		if p := c.services.get(svc); p != nil {
 			for i := range p.Instances {
 				o := &p.Instances[i] // stored instances are normalized
 				if o.IP == in.IP && o.Port == in.Port && o.ClusterName == cluster && o.InstanceID != "" {

@@ -3,7 +3,6 @@ package naming
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +124,20 @@ type Instance struct {
 	LastBeat int64 `json:"-"`
 }
 
-var clusterNameRE = regexp.MustCompile(`^[0-9a-zA-Z-]+$`)
+// validClusterName reports whether name matches [0-9a-zA-Z-]+, as Nacos
+// requires (a loop: it runs for every instance of every record applied).
+func validClusterName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Normalize applies defaults (cluster DEFAULT) and validates the instance the
 // way Nacos does. It does not touch Weight, Healthy or Enabled: clients'
@@ -137,7 +149,7 @@ func (in *Instance) Normalize() error {
 	if len(in.ClusterName) > MaxClusterNameLen {
 		return tooLong("cluster", MaxClusterNameLen)
 	}
-	if !clusterNameRE.MatchString(in.ClusterName) {
+	if !validClusterName(in.ClusterName) {
 		return fmt.Errorf("%w: Param 'cluster' is illegal, it should be format as '[0-9a-zA-Z-]+'", ErrInvalidParam)
 	}
 	if err := CheckIP(in.IP); err != nil {

@@ -98,9 +98,9 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 	}
 	picked := make(map[addrKey]pick, 8)
 	ov := s.overlayFor(k)
-	for id := range sv.publishers {
+	for id := range sv.publishers.all {
 		c := s.clients[id]
-		p := c.services[k]
+		p := c.services.get(k)
 		for i := range p.Instances {
 			in := &p.Instances[i]
 			if ov != nil {
@@ -116,7 +116,7 @@ func (s *Store) Service(k ServiceKey, q Query) ServiceView {
 				continue
 			}
 			ak := addrKey{in.IP, in.Port, in.ClusterName}
-			v := c.recs[k].version
+			v := c.recs.get(k).version
 			if old, ok := picked[ak]; ok && !v.Newer(old.v) {
 				continue
 			}
@@ -203,13 +203,13 @@ func (s *Store) FindInstance(k ServiceKey, ip string, port int, cluster string) 
 	if sv == nil {
 		sv = &service{key: k}
 	}
-	ids := make([]string, 0, len(sv.publishers))
-	for id := range sv.publishers {
+	ids := make([]string, 0, sv.publishers.len())
+	for id := range sv.publishers.all {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		p := s.clients[id].services[k]
+		p := s.clients[id].services.get(k)
 		for i := range p.Instances {
 			in := &p.Instances[i]
 			if in.IP == ip && in.Port == port && (cluster == "" || in.ClusterName == cluster) {
@@ -260,8 +260,8 @@ func (s *Store) Services(ns string, keep func(ServiceKey) bool) []ServiceSummary
 			sum.Explicit, sum.Meta = true, cm
 		}
 		clusters := map[string]bool{}
-		for id := range sv.publishers {
-			for _, in := range s.clients[id].services[k].Instances {
+		for id := range sv.publishers.all {
+			for _, in := range s.clients[id].services.get(k).Instances {
 				sum.InstanceCount++
 				if in.Healthy {
 					sum.HealthyCount++
@@ -339,8 +339,8 @@ func (s *Store) Stats() Stats {
 		}
 	}
 	for _, c := range s.clients {
-		st.Tombstones += len(c.recs) - len(c.services)
-		if len(c.services) == 0 {
+		st.Tombstones += c.recs.len() - c.services.len()
+		if c.services.len() == 0 {
 			continue
 		}
 		st.Clients++
@@ -370,8 +370,8 @@ func (s *Store) Client(id string) (ClientView, bool) {
 	if c == nil {
 		return ClientView{}, false
 	}
-	v := ClientView{Meta: c.summary(), Kind: c.kind, Services: make(map[ServiceKey]Publication, len(c.services))}
-	for k, p := range c.services {
+	v := ClientView{Meta: c.summary(), Kind: c.kind, Services: make(map[ServiceKey]Publication, c.services.len())}
+	for k, p := range c.services.all {
 		v.Services[k] = *p.clone()
 	}
 	return v, true
@@ -382,7 +382,7 @@ func (s *Store) ClientIDs() []string {
 	s.mu.RLock()
 	out := make([]string, 0, len(s.clients))
 	for id, c := range s.clients {
-		if len(c.services) > 0 {
+		if c.services.len() > 0 {
 			out = append(out, id)
 		}
 	}

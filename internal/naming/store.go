@@ -88,21 +88,21 @@ type pubMeta struct {
 }
 
 type client struct {
-	id   string
-	kind ClientKind
+	id string
 	// services holds the live publications.
-	services map[ServiceKey]*Publication
+	services pubIndex[*Publication]
 	// recs holds the record metadata of every publication, live or
-	// tombstoned: services[k] exists iff recs[k] exists and is live.
-	recs map[ServiceKey]*pubMeta
+	// tombstoned: services has k iff recs has k and it is live.
+	recs pubIndex[*pubMeta]
 	// owned and ownedSince say whether, and since when, this node has been
 	// responsible for the client: since ExpireCheck first found it so, or
 	// since the client wrote to it as its owner. A new owner
 	// continues the replicated beat deadline; it only waits a short grace
 	// before it flips health, so a client whose beats were still on their
 	// way to the old owner is not marked unhealthy by the takeover.
-	owned      bool
 	ownedSince int64
+	owned      bool
+	kind       ClientKind
 }
 
 // takeOwnership notes that this node acts as the client's owner from now on
@@ -114,11 +114,107 @@ func (c *client) takeOwnership(now int64) {
 }
 
 func newClient(id string) *client {
-	return &client{id: id, kind: ClientKindOf(id), services: map[ServiceKey]*Publication{}, recs: map[ServiceKey]*pubMeta{}}
+	return &client{id: id, kind: ClientKindOf(id)}
+}
+
+// pubIndex maps a client's services to V, a pointer type whose stored
+// values are never nil. Most clients publish one service (an HTTP client
+// per endpoint, an application's connection): that entry is held inline,
+// and a map is made only for a second one. get returns nil (the zero V) for
+// a service it lacks, as a map index does.
+type pubIndex[V comparable] struct {
+	key ServiceKey
+	val V                // the only entry's value when m is nil; zero: none
+	m   map[ServiceKey]V // every entry, when there are two or more
+}
+
+func (x *pubIndex[V]) lookup(k ServiceKey) (V, bool) {
+	var zero V
+	if x.m != nil {
+		v, ok := x.m[k]
+		return v, ok
+	}
+	if x.val != zero && x.key == k {
+		return x.val, true
+	}
+	return zero, false
+}
+
+func (x *pubIndex[V]) get(k ServiceKey) V {
+	v, _ := x.lookup(k)
+	return v
+}
+
+// set stores v (not nil) for k.
+func (x *pubIndex[V]) set(k ServiceKey, v V) {
+	var zero V
+	switch {
+	case x.m != nil:
+		x.m[k] = v
+	case x.val == zero || x.key == k:
+		x.key, x.val = k, v
+	default:
+		x.m = map[ServiceKey]V{x.key: x.val, k: v}
+		x.key, x.val = ServiceKey{}, zero
+	}
+}
+
+func (x *pubIndex[V]) del(k ServiceKey) {
+	var zero V
+	if x.m == nil {
+		if x.val != zero && x.key == k {
+			x.key, x.val = ServiceKey{}, zero
+		}
+		return
+	}
+	delete(x.m, k)
+	if len(x.m) == 1 {
+		for k, v := range x.m {
+			x.key, x.val = k, v
+		}
+		x.m = nil
+	}
+}
+
+func (x *pubIndex[V]) len() int {
+	var zero V
+	if x.m != nil {
+		return len(x.m)
+	}
+	if x.val != zero {
+		return 1
+	}
+	return 0
+}
+
+// all yields every entry, in no particular order.
+func (x *pubIndex[V]) all(yield func(ServiceKey, V) bool) {
+	var zero V
+	if x.m == nil {
+		if x.val != zero {
+			yield(x.key, x.val)
+		}
+		return
+	}
+	for k, v := range x.m {
+		if !yield(k, v) {
+			return
+		}
+	}
+}
+
+// sortedKeys returns the services in key order.
+func (x *pubIndex[V]) sortedKeys() []ServiceKey {
+	keys := make([]ServiceKey, 0, x.len())
+	for k := range x.all {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	return keys
 }
 
 func (c *client) recMeta(k ServiceKey) RecordMeta {
-	m := c.recs[k]
+	m := c.recs.get(k)
 	return RecordMeta{Key: PubKey(c.id, k), Version: m.version, Owner: m.owner, Tag: TagOf(c.id), Tombstone: m.tombstone}
 }
 
@@ -126,12 +222,12 @@ func (c *client) recMeta(k ServiceKey) RecordMeta {
 // writer, and whether it publishes nothing.
 func (c *client) summary() RecordMeta {
 	var best *pubMeta
-	for _, m := range c.recs {
+	for _, m := range c.recs.all {
 		if best == nil || m.version.Newer(best.version) {
 			best = m
 		}
 	}
-	r := RecordMeta{Key: c.id, Tag: TagOf(c.id), Tombstone: len(c.services) == 0}
+	r := RecordMeta{Key: c.id, Tag: TagOf(c.id), Tombstone: c.services.len() == 0}
 	if best != nil {
 		r.Version, r.Owner = best.version, best.owner
 	}
@@ -176,7 +272,7 @@ func ClientOfKey(key string) string {
 
 type service struct {
 	key        ServiceKey
-	publishers map[string]struct{}
+	publishers pubSet
 	// meta is nil for a service that exists only because it has publishers.
 	meta        *ServiceMeta
 	metaVersion hlc.Version
@@ -187,7 +283,69 @@ type service struct {
 	instances int
 }
 
-func (s *service) exists() bool { return s.meta != nil || len(s.publishers) > 0 }
+func (s *service) exists() bool { return s.meta != nil || s.publishers.len() > 0 }
+
+// pubSet is the set of ids of the clients publishing a service. Most
+// services have one publisher (an application registers from one place, or
+// a batch registration): it is held inline, and a map is made only for a
+// second one.
+type pubSet struct {
+	one  string              // the only member, when more is nil
+	more map[string]struct{} // every member, when there are two or more
+}
+
+func (p *pubSet) len() int {
+	if p.more != nil {
+		return len(p.more)
+	}
+	if p.one != "" {
+		return 1
+	}
+	return 0
+}
+
+func (p *pubSet) add(id string) {
+	switch {
+	case p.more != nil:
+		p.more[id] = struct{}{}
+	case p.one == "" || p.one == id:
+		p.one = id
+	default:
+		p.more = map[string]struct{}{p.one: {}, id: {}}
+		p.one = ""
+	}
+}
+
+func (p *pubSet) remove(id string) {
+	if p.more == nil {
+		if p.one == id {
+			p.one = ""
+		}
+		return
+	}
+	delete(p.more, id)
+	if len(p.more) == 1 {
+		for k := range p.more {
+			p.one = k
+		}
+		p.more = nil
+	}
+}
+
+// all yields every member (in no particular order).
+func (p *pubSet) all(yield func(string) bool) {
+	if p.more == nil {
+		if p.one != "" {
+			yield(p.one)
+		}
+		return
+	}
+	for id := range p.more {
+		if !yield(id) {
+			return
+		}
+	}
+}
 
 func (s *service) recordMeta() RecordMeta {
 	k := ServiceRecordKey(s.key)
@@ -207,10 +365,13 @@ type Store struct {
 	clients     map[string]*client
 	services    map[ServiceKey]*service
 	byNamespace map[string]map[ServiceKey]*service
-	byRecordKey map[string]*service
 	metaIntern  map[string]*internedMeta
-	instances   int
-	limits      Limits
+	// lastMeta is the entry the map lastMetaIn was last interned as (see
+	// internMetaLocked); an entry whose refs dropped to 0 left the table.
+	lastMeta   *internedMeta
+	lastMetaIn map[string]string
+	instances  int
+	limits     Limits
 
 	// unhealthyMs and deleteMs are the expiry defaults for instances whose
 	// metadata sets none.
@@ -367,7 +528,6 @@ func NewStore(self string, clock *hlc.Clock) *Store {
 		clients:     make(map[string]*client),
 		services:    make(map[ServiceKey]*service),
 		byNamespace: make(map[string]map[ServiceKey]*service),
-		byRecordKey: make(map[string]*service),
 		metaIntern:  make(map[string]*internedMeta),
 		limits:      DefaultLimits(),
 		unhealthyMs: DefaultBeatTimeoutMs,
@@ -405,7 +565,7 @@ func (s *Store) emit(chs []Change) {
 func (s *Store) serviceLocked(k ServiceKey, create bool) *service {
 	sv := s.services[k]
 	if sv == nil && create {
-		sv = &service{key: k, publishers: make(map[string]struct{})}
+		sv = &service{key: k}
 		s.services[k] = sv
 		ns := s.byNamespace[k.Namespace]
 		if ns == nil {
@@ -413,7 +573,6 @@ func (s *Store) serviceLocked(k ServiceKey, create bool) *service {
 			s.byNamespace[k.Namespace] = ns
 		}
 		ns[k] = sv
-		s.byRecordKey[ServiceRecordKey(k)] = sv
 	}
 	return sv
 }
@@ -423,7 +582,6 @@ func (s *Store) gcServiceLocked(sv *service) {
 		return
 	}
 	delete(s.services, sv.key)
-	delete(s.byRecordKey, ServiceRecordKey(sv.key))
 	if ns := s.byNamespace[sv.key.Namespace]; ns != nil {
 		delete(ns, sv.key)
 		if len(ns) == 0 {
@@ -436,17 +594,17 @@ func (s *Store) gcServiceLocked(sv *service) {
 // k, keeping the index in step, and reports whether the content changed.
 // It costs O(1) in the number of services the client publishes.
 func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
-	old, had := c.services[k]
+	old, had := c.services.lookup(k)
 	if np == nil {
 		if !had {
 			return false
 		}
-		delete(c.services, k)
+		c.services.del(k)
 		s.instances -= len(old.Instances)
 		s.releaseMetaLocked(old)
 		if sv := s.services[k]; sv != nil {
 			sv.instances -= len(old.Instances)
-			delete(sv.publishers, c.id)
+			sv.publishers.remove(c.id)
 			sv.revision++
 			s.gcServiceLocked(sv)
 		}
@@ -457,7 +615,11 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	}
 	for i := range np.Instances {
 		in := &np.Instances[i]
-		in.ClusterName = unique.Make(in.ClusterName).Value()
+		if in.ClusterName != DefaultCluster {
+			in.ClusterName = unique.Make(in.ClusterName).Value()
+		} else {
+			in.ClusterName = DefaultCluster // a constant: no copy, no lookup
+		}
 		in.Metadata = s.internMetaLocked(in.Metadata)
 	}
 	sv := s.serviceLocked(k, true)
@@ -468,8 +630,8 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	}
 	s.instances += len(np.Instances)
 	sv.instances += len(np.Instances)
-	c.services[k] = np
-	sv.publishers[c.id] = struct{}{}
+	c.services.set(k, np)
+	sv.publishers.add(c.id)
 	sv.revision++
 	return true
 }
@@ -513,16 +675,31 @@ func (s *Store) internMetaLocked(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	key := metaKey(m)
-	if e, ok := s.metaIntern[key]; ok {
+	// Decoded records share one map per distinct metadata (codec.go), so
+	// the instances of a snapshot mostly pass the map the previous one
+	// passed: it then needs no canonical key.
+	if e := s.lastMeta; e != nil && e.refs > 0 && sameMap(s.lastMetaIn, m) {
 		e.refs++
 		return e.m
 	}
-	if len(s.metaIntern) >= maxInternedMeta {
+	key := metaKey(m)
+	e, ok := s.metaIntern[key]
+	switch {
+	case ok:
+		e.refs++
+	case len(s.metaIntern) >= maxInternedMeta:
 		return m
+	default:
+		e = &internedMeta{m: m, refs: 1}
+		s.metaIntern[key] = e
 	}
-	s.metaIntern[key] = &internedMeta{m: m, refs: 1}
-	return m
+	s.lastMeta, s.lastMetaIn = e, m
+	return e.m
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // stampLocked gives c's publication record for k a new version for a
@@ -538,7 +715,7 @@ func (s *Store) releaseMetaLocked(p *Publication) {
 		}
 		key := metaKey(m)
 		e, ok := s.metaIntern[key]
-		if !ok || reflect.ValueOf(e.m).UnsafePointer() != reflect.ValueOf(m).UnsafePointer() {
+		if !ok || !sameMap(e.m, m) {
 			continue
 		}
 		if e.refs--; e.refs <= 0 {
@@ -576,14 +753,14 @@ const (
 )
 
 func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.Version) Change {
-	m := c.recs[k]
+	m := c.recs.get(k)
 	if m == nil {
 		m = &pubMeta{}
-		c.recs[k] = m
+		c.recs.set(k, m)
 	}
 	m.version = version(m)
 	m.owner = s.self
-	p := c.services[k]
+	p := c.services.get(k)
 	m.tombstone = p == nil
 	m.beatSent = p.newestBeat()
 	return Change{Record: c.recMeta(k), Local: true, Services: []ServiceKey{k}}
@@ -632,7 +809,7 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		s.clients[clientID] = c
 	}
 	c.takeOwnership(now)
-	if old, ok := c.services[svc]; ok && old.sameContent(np) {
+	if old, ok := c.services.lookup(svc); ok && old.sameContent(np) {
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
 		}
@@ -651,8 +828,8 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		s.emit([]Change{ch})
 		return nil
 	}
-	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
-		if len(c.recs) == 0 {
+	if err := s.checkWriteLocked(svc, c.services.get(svc), np.Instances); err != nil {
+		if c.recs.len() == 0 {
 			delete(s.clients, clientID)
 		}
 		s.mu.Unlock()
@@ -676,7 +853,7 @@ func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
 	}
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if s.flaws.NoBlindTombstone && (c == nil || c.services[svc] == nil) {
+	if s.flaws.NoBlindTombstone && (c == nil || c.services.get(svc) == nil) {
 		s.mu.Unlock()
 		return false
 	}
@@ -700,12 +877,12 @@ func (s *Store) Unpublish(now int64, clientID string, svc ServiceKey) bool {
 func (s *Store) RemoveClient(now int64, clientID string) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || len(c.services) == 0 {
+	if c == nil || c.services.len() == 0 {
 		s.mu.Unlock()
 		return false
 	}
-	keys := make([]ServiceKey, 0, len(c.services))
-	for k := range c.services {
+	keys := make([]ServiceKey, 0, c.services.len())
+	for k := range c.services.all {
 		keys = append(keys, k)
 	}
 	sortKeys(keys)
@@ -725,11 +902,11 @@ func (s *Store) RemoveClient(now int64, clientID string) bool {
 func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip string, port int, cluster string, fn func(*Instance)) error {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.services[svc] == nil {
+	if c == nil || c.services.get(svc) == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
 	}
-	np := c.services[svc].clone()
+	np := c.services.get(svc).clone()
 	found := false
 	for i := range np.Instances {
 		in := &np.Instances[i]
@@ -746,7 +923,7 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 		s.mu.Unlock()
 		return fmt.Errorf("%w: instance %s:%d of %s", ErrInstanceNotFound, ip, port, svc.Grouped())
 	}
-	if err := s.checkWriteLocked(svc, c.services[svc], np.Instances); err != nil {
+	if err := s.checkWriteLocked(svc, c.services.get(svc), np.Instances); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -766,12 +943,12 @@ func (s *Store) UpdateInstance(now int64, clientID string, svc ServiceKey, ip st
 func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port int) bool {
 	s.mu.Lock()
 	c := s.clients[clientID]
-	if c == nil || c.services[svc] == nil {
+	if c == nil || c.services.get(svc) == nil {
 		s.mu.Unlock()
 		return false
 	}
 	c.takeOwnership(now)
-	pub := c.services[svc]
+	pub := c.services.get(svc)
 	found, revive := false, false
 	for i := range pub.Instances {
 		in := &pub.Instances[i]
@@ -836,7 +1013,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 	var chs []Change
 	ids := make([]string, 0, 64)
 	for id, c := range s.clients {
-		if c.kind == KindIPPort && len(c.services) > 0 {
+		if c.kind == KindIPPort && c.services.len() > 0 {
 			ids = append(ids, id)
 		}
 	}
@@ -848,7 +1025,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 			c.owned = false
 		} else {
 			if !c.owned && s.flaws.FreshDeadline {
-				for _, p := range c.services {
+				for _, p := range c.services.all {
 					for i := range p.Instances {
 						p.Instances[i].LastBeat = now
 					}
@@ -856,7 +1033,7 @@ func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
 			}
 			c.takeOwnership(now)
 		}
-		for _, k := range sortedServiceKeys(c.services) {
+		for _, k := range c.services.sortedKeys() {
 			if owned {
 				if ch, ok := s.expireLocked(now, c, k, true, true); ok {
 					chs = append(chs, ch)
@@ -885,7 +1062,7 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 	if hold && now < s.holdUntil {
 		return Change{}, false
 	}
-	p := c.services[k]
+	p := c.services.get(k)
 	var keep []Instance
 	dirty, weight := false, uint16(weightFlip)
 	for i := range p.Instances {
@@ -925,7 +1102,7 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 // began; otherwise it refreshes the replicas without a version once they
 // lag half a beat timeout behind.
 func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnly bool) (Change, bool) {
-	p, m := c.services[k], c.recs[k]
+	p, m := c.services.get(k), c.recs.get(k)
 	beat, since := p.newestBeat(), s.contestedSince
 	reflected := m.version.ReflectedBeat()
 	switch {
@@ -948,7 +1125,7 @@ func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnl
 // expiry, in one step (readers never see the instance missing). A
 // deregistration (a client action) is never countered.
 func (s *Store) counterExpiryLocked(now int64, c *client, k ServiceKey, r Record) (Change, bool) {
-	local := c.services[k]
+	local := c.services.get(k)
 	if !r.Tombstone || !r.Version.Derived() || local == nil || s.flaws.NoContestedBeats {
 		return Change{}, false
 	}
@@ -956,7 +1133,7 @@ func (s *Store) counterExpiryLocked(now int64, c *client, k ServiceKey, r Record
 	if beat <= r.Version.ReflectedBeat() || beat <= r.Version.Millis() {
 		return Change{}, false
 	}
-	m := c.recs[k]
+	m := c.recs.get(k)
 	m.version, m.owner, m.tombstone = r.Version, r.Owner, true
 	ch := s.deriveLocked(now, c, k, beat, weightBeats) // content unchanged: still live
 	ch.Services = nil
@@ -988,15 +1165,6 @@ func refreshOf(p *Publication, defaultMs int64) int64 {
 		}
 	}
 	return r
-}
-
-func sortedServiceKeys[V any](m map[ServiceKey]V) []ServiceKey {
-	keys := make([]ServiceKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortKeys(keys)
-	return keys
 }
 
 // takeoverGrace is how long a new owner waits before it marks an instance
@@ -1052,7 +1220,7 @@ func (s *Store) DeleteService(now int64, k ServiceKey) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: service %s not found", ErrServiceNotFound, k.Grouped())
 	}
-	if len(sv.publishers) > 0 {
+	if sv.publishers.len() > 0 {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: service %s has instances, can not delete", ErrServiceHasInstances, k.Grouped())
 	}
@@ -1112,7 +1280,7 @@ func (s *Store) Get(key string) (Record, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if strings.HasPrefix(key, "svc:") {
-		if sv := s.byRecordKey[key]; sv != nil && !sv.metaVersion.IsZero() {
+		if sv := s.serviceOfRecordLocked(key); sv != nil && !sv.metaVersion.IsZero() {
 			return s.serviceRecordLocked(sv), true
 		}
 		return Record{}, false
@@ -1122,11 +1290,11 @@ func (s *Store) Get(key string) (Record, bool) {
 		return Record{}, false
 	}
 	c := s.clients[id]
-	if c == nil || c.recs[k] == nil {
+	if c == nil || c.recs.get(k) == nil {
 		return Record{}, false
 	}
 	r := Record{RecordMeta: c.recMeta(k)}
-	if p := c.services[k]; p != nil {
+	if p := c.services.get(k); p != nil {
 		r.Data = encodePublication(p)
 	}
 	return r, true
@@ -1174,7 +1342,7 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	s.clock.Observe(r.Version)
 	s.mu.Lock()
 	c := s.clients[id]
-	if c != nil && c.recs[k] != nil && !r.Version.Newer(c.recs[k].version) {
+	if c != nil && c.recs.get(k) != nil && !r.Version.Newer(c.recs.get(k).version) {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -1188,24 +1356,25 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 		return true, nil
 	}
 	carried := np.newestBeat() // before local beats are merged in
-	if old := c.services[k]; old != nil && np != nil {
+	if old := c.services.get(k); old != nil && np != nil {
 		keepLocalBeats(old, np)
 	}
 	changed := s.putPubLocked(c, k, np)
 	if !changed && np != nil {
 		// Same content at a newer version (a last-beat refresh): only the
 		// deadline moves.
-		old := c.services[k].Instances
+		old := c.services.get(k).Instances
 		for i := range old {
 			old[i].LastBeat = max(old[i].LastBeat, np.Instances[i].LastBeat)
 		}
 	}
-	m := c.recs[k]
+	m := c.recs.get(k)
 	if m == nil {
 		m = &pubMeta{}
-		c.recs[k] = m
+		c.recs.set(k, m)
 	}
-	m.version, m.owner, m.tombstone = r.Version, r.Owner, r.Tombstone
+	// Owners are the few member addresses: one copy each, not one per record.
+	m.version, m.owner, m.tombstone = r.Version, unique.Make(r.Owner).Value(), r.Tombstone
 	// What the replicas know of the beats is what the record carried, not the
 	// beats this node saw itself (those it still has to pass on).
 	m.beatSent = carried
@@ -1281,6 +1450,20 @@ func (s *Store) applyService(r Record) (bool, error) {
 	return true, nil
 }
 
+// serviceOfRecordLocked returns the service whose metadata record key is
+// key, nil if there is none.
+func (s *Store) serviceOfRecordLocked(key string) *service {
+	k, err := parseServiceRecordKey(key)
+	if err != nil {
+		return nil
+	}
+	sv := s.services[k]
+	if sv == nil || ServiceRecordKey(k) != key {
+		return nil
+	}
+	return sv
+}
+
 func parseServiceRecordKey(key string) (ServiceKey, error) {
 	rest := strings.TrimPrefix(key, "svc:")
 	i := strings.Index(rest, "##")
@@ -1308,10 +1491,10 @@ func (s *Store) Refresh(now int64, r Record) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.clients[id]
-	if c == nil || c.recs[k] == nil || c.recs[k].version != r.Version || c.services[k] == nil {
+	if c == nil || c.recs.get(k) == nil || c.recs.get(k).version != r.Version || c.services.get(k) == nil {
 		return false
 	}
-	old := c.services[k].Instances
+	old := c.services.get(k).Instances
 	if len(old) != len(np.Instances) {
 		return false
 	}
@@ -1321,7 +1504,7 @@ func (s *Store) Refresh(now int64, r Record) bool {
 			old[i].LastBeat, moved = b, true
 		}
 	}
-	c.recs[k].beatSent = max(c.recs[k].beatSent, np.newestBeat())
+	c.recs.get(k).beatSent = max(c.recs.get(k).beatSent, np.newestBeat())
 	return moved
 }
 
@@ -1330,7 +1513,7 @@ func (s *Store) Refresh(now int64, r Record) bool {
 func (s *Store) Drop(key string) bool {
 	s.mu.Lock()
 	if strings.HasPrefix(key, "svc:") {
-		sv := s.byRecordKey[key]
+		sv := s.serviceOfRecordLocked(key)
 		if sv == nil || sv.metaVersion.IsZero() {
 			s.mu.Unlock()
 			return false
@@ -1345,7 +1528,7 @@ func (s *Store) Drop(key string) bool {
 	}
 	id, k, err := ParsePubKey(key)
 	c := s.clients[id]
-	if err != nil || c == nil || c.recs[k] == nil {
+	if err != nil || c == nil || c.recs.get(k) == nil {
 		s.mu.Unlock()
 		return false
 	}
@@ -1353,8 +1536,8 @@ func (s *Store) Drop(key string) bool {
 	if s.putPubLocked(c, k, nil) {
 		ch.Services = []ServiceKey{k}
 	}
-	delete(c.recs, k)
-	if len(c.recs) == 0 {
+	c.recs.del(k)
+	if c.recs.len() == 0 {
 		delete(s.clients, id)
 	}
 	s.mu.Unlock()
@@ -1368,11 +1551,11 @@ func (s *Store) Metas() []RecordMeta {
 	s.mu.RLock()
 	n := len(s.services)
 	for _, c := range s.clients {
-		n += len(c.recs)
+		n += c.recs.len()
 	}
 	out := make([]RecordMeta, 0, n)
 	for _, c := range s.clients {
-		for k := range c.recs {
+		for k := range c.recs.all {
 			out = append(out, c.recMeta(k))
 		}
 	}

@@ -28,6 +28,8 @@ var readElsewhere = map[string]string{
 	"DebugAccess":               "mountDebug (access.go)",
 	"FaultInjection":            "mountDebug (access.go)",
 	"Pprof":                     "mountDebug (access.go)",
+	"MemoryLimitPercent":        "memoryDefaults (memory.go; memlimit's tests)",
+	"MemoryReleaseInterval":     "memoryDefaults (memory.go; memlimit's tests)",
 	"HTTPTLSCertFile":           "loadTLS (tls.go, tls_test.go)",
 	"HTTPTLSKeyFile":            "loadTLS (tls.go, tls_test.go)",
 	"HTTPTLSClientCAFile":       "loadTLS (tls.go, tls_test.go)",
@@ -91,6 +93,7 @@ func nonDefaultConfig(t *testing.T) config.Config {
 	c.DebugAccess = config.AccessOpen
 	c.FaultInjection = true
 	c.Pprof = true
+	c.MemoryLimitPercent, c.MemoryReleaseInterval = 80, 20*time.Second
 	c.ProbeInterval = 700 * time.Millisecond
 	c.ProbeTimeout = 2 * time.Second
 	c.SuspectAfter = 2

@@ -244,6 +244,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.push.Stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
+	go func() { defer wg.Done(); s.memoryDefaults(ctx) }()
+	wg.Add(1)
 	go func() { defer wg.Done(); s.securityWarnings(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.probeLoop(ctx) }()

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"unique"
 
 	"github.com/distrod/distrod/internal/distro"
 	"github.com/distrod/distrod/internal/hlc"
@@ -30,7 +31,10 @@ func toPBRecords(rs []distro.Record) []*pb.Record {
 func fromPBRecords(rs []*pb.Record) []distro.Record {
 	out := make([]distro.Record, len(rs))
 	for i, r := range rs {
-		out[i] = distro.Record{Key: r.GetKey(), Version: fromPBVersion(r.GetVersion()), Owner: r.GetOwner(), Tag: r.GetTag(), Tombstone: r.GetTombstone(), Data: r.GetData()}
+		// Owners are the few member addresses, and every node keeps each
+		// record's owner: one shared copy each instead of one per record.
+		owner := unique.Make(r.GetOwner()).Value()
+		out[i] = distro.Record{Key: r.GetKey(), Version: fromPBVersion(r.GetVersion()), Owner: owner, Tag: r.GetTag(), Tombstone: r.GetTombstone(), Data: r.GetData()}
 	}
 	return out
 }
