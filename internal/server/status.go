@@ -125,9 +125,14 @@ type SnapshotStatus struct {
 	StartedAt string `json:"startedAt,omitempty"`
 	// Loading, Done and GaveUp count the peers still streaming, fully
 	// loaded, and given up (no progress for the load timeout).
-	Loading int    `json:"loading"`
-	Done    int    `json:"done"`
-	GaveUp  int    `json:"gaveUp"`
+	Loading int `json:"loading"`
+	Done    int `json:"done"`
+	GaveUp  int `json:"gaveUp"`
+	// Refused counts the peers given up at once because they were DOWN
+	// refusing connections; Overdue the streams the node stopped waiting
+	// for when snapshot-load-max passed.
+	Refused int    `json:"refused"`
+	Overdue int    `json:"overdue"`
 	Records uint64 `json:"records"`
 	// ChunksServed counts the chunks this node served to others.
 	ChunksServed uint64 `json:"chunksServed"`
@@ -156,6 +161,7 @@ func distroStatus(ds distro.Status) *DistroStatus {
 		Snapshot: SnapshotStatus{
 			Started: ds.Snapshot.Started, StartedAt: rfc3339(ds.Snapshot.StartedAt),
 			Loading: ds.Snapshot.Loading, Done: ds.Snapshot.Done, GaveUp: ds.Snapshot.GaveUp,
+			Refused: ds.Snapshot.Refused, Overdue: ds.Snapshot.Overdue,
 			Records: ds.Snapshot.Records, ChunksServed: ds.Snapshot.Served,
 		},
 	}

@@ -407,6 +407,25 @@ func (c *Cluster) crash(sn *simNode) {
 	c.onCrash(sn)
 }
 
+// deadRestart SIGKILLs a node other than dead and restarts it at once,
+// while dead is DOWN in every view (Options.DeadRestart).
+func (c *Cluster) deadRestart(dead *simNode) {
+	var cands []*simNode
+	for _, sn := range c.upNodes() {
+		if sn != dead {
+			cands = append(cands, sn)
+		}
+	}
+	if len(cands) < 2 {
+		return // keep one live peer to load from
+	}
+	sn := cands[c.rng.IntN(len(cands))]
+	c.crash(sn)
+	c.restart(sn)
+	c.lastFault = maxTime(c.lastFault, c.now.Add(c.opt.DownWithin()+c.opt.Config(sn.addr).OwnerGrace))
+	c.res.DeadRestart, c.res.DeadRestartReady = sn.addr, -1
+}
+
 func (c *Cluster) restart(sn *simNode) {
 	if sn.up {
 		return
@@ -543,6 +562,14 @@ func (c *Cluster) step() {
 		if !sn.ready && sn.sh.Ready() {
 			sn.ready = true
 			c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
+			if sn.addr == c.res.DeadRestart && c.res.DeadRestartReady < 0 {
+				c.res.DeadRestartReady = c.now.Sub(sn.boot)
+				for _, ps := range sn.sh.Status().Peers {
+					if ps.Addr == c.res.Killed {
+						c.res.DeadRestartLoad = ps.Snapshot
+					}
+				}
+			}
 			c.checkLoaded(sn)
 		}
 	}
@@ -606,12 +633,15 @@ func (c *Cluster) Run() Result {
 	for _, sn := range c.nodes {
 		c.restart(sn)
 	}
-	if !c.opt.NoKill && c.rng.IntN(2) == 0 {
+	if kill := c.rng.IntN(2) == 0; !c.opt.NoKill && (kill || c.opt.DeadRestart) {
 		// Prefer a node that was up during chaos: it has clients to lose.
 		victim := alive[c.rng.IntN(len(alive))]
 		c.res.Killed = victim.addr
 		c.crash(victim)
 		c.lastFault = c.now.Add(c.opt.DownWithin() + c.opt.Config(victim.addr).OwnerGrace)
+		if c.opt.DeadRestart {
+			c.schedule(c.opt.DownWithin()+c.opt.Step, func() { c.deadRestart(victim) })
+		}
 	}
 	quietEnd := c.now.Add(c.opt.Quiet)
 	for c.now.Before(quietEnd) {
