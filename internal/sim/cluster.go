@@ -325,6 +325,7 @@ func (c *Cluster) afterCall(sn *simNode) {
 		c.event("view", "%s %s", sn.addr, viewString(sn.sh.View()))
 	}
 	sn.seen = cnt
+	c.noteReady(sn)
 }
 
 func viewString(v membership.View) string {
@@ -559,20 +560,27 @@ func (c *Cluster) step() {
 	for _, sn := range c.upNodes() {
 		sn.sh.Tick(sn.t(c.now))
 		c.afterCall(sn)
-		if !sn.ready && sn.sh.Ready() {
-			sn.ready = true
-			c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
-			if sn.addr == c.res.DeadRestart && c.res.DeadRestartReady < 0 {
-				c.res.DeadRestartReady = c.now.Sub(sn.boot)
-				for _, ps := range sn.sh.Status().Peers {
-					if ps.Addr == c.res.Killed {
-						c.res.DeadRestartLoad = ps.Snapshot
-					}
-				}
+	}
+}
+
+// noteReady checks I5 at the call that made sn ready (a Tick, a view
+// change, a message), before any later input restarts the background load
+// of a peer it gave up on.
+func (c *Cluster) noteReady(sn *simNode) {
+	if sn.ready || !sn.up || sn.load == nil || !sn.sh.Ready() {
+		return
+	}
+	sn.ready = true
+	c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
+	if sn.addr == c.res.DeadRestart && c.res.DeadRestartReady < 0 {
+		c.res.DeadRestartReady = c.now.Sub(sn.boot)
+		for _, ps := range sn.sh.Status().Peers {
+			if ps.Addr == c.res.Killed {
+				c.res.DeadRestartLoad = ps.Snapshot
 			}
-			c.checkLoaded(sn)
 		}
 	}
+	c.checkLoaded(sn)
 }
 
 // Run executes the standard scenario: Chaos (faults and workload), then
