@@ -122,7 +122,8 @@
 // background). A lone node in a fresh cluster is ready after LoadTimeout
 // (at once if its peers refuse), a standalone one at once (I5). A peer
 // given up during the load is loaded from again, in the background, as
-// soon as it is heard from or comes back UP. Until ready the node neither
+// soon as it is heard from or comes back UP (a Refused one that comes back
+// UP while the node still loads gates readiness again). Until ready the node neither
 // sends nor answers verifies, but it serves snapshots and applies syncs.
 //
 // # Dead owners

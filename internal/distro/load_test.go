@@ -153,3 +153,35 @@ func TestSnapshot_LoadMaxBoundsATricklingLoad(t *testing.T) {
 		t.Fatalf("snapshot status %+v", st)
 	}
 }
+
+func TestSnapshot_RefusedPeerBackDuringTheLoadIsWaitedFor(t *testing.T) {
+	nw := newNet(t, fastCfg, "a:1", "b:1", "dead:1")
+	a, b, d := nw.nodes["a:1"], nw.nodes["b:1"], nw.nodes["dead:1"]
+	inject(d, t0, conn("only-on-dead", "dead:1", 1, false))
+	a.node.SetMembers(t0, restartView("b:1", distro.StateUp, false))
+	d.node.SetMembers(t0, restartView("b:1", distro.StateUp, false))
+	// a:1's stream stalls, so b:1 is still loading when dead:1 answers
+	// again after a refusal: it was never dead, its snapshot now gates.
+	nw.drop = func(from, to string, m distro.Message) bool {
+		return from == "a:1" && m.Type() == distro.MsgSnapshotChunk || from == "dead:1" || to == "dead:1"
+	}
+	b.node.SetMembers(t0, restartView("b:1", distro.StateDown, true))
+	nw.pump(t0)
+	if got := peerStatus(t, b, "dead:1").Snapshot; got != "refused" || b.node.Ready() {
+		t.Fatalf("dead:1 %q, ready %v; want refused and not ready (a:1 stalls)", got, b.node.Ready())
+	}
+	b.node.SetMembers(ms(10), restartView("b:1", distro.StateUp, false))
+	nw.drop = func(from, to string, m distro.Message) bool {
+		return from == "a:1" && m.Type() == distro.MsgSnapshotChunk
+	}
+	nw.pump(ms(10))
+	if got := peerStatus(t, b, "dead:1").Snapshot; got != "done" {
+		t.Fatalf("dead:1 %q after it answered again during the load, want done", got)
+	}
+	if _, ok := get(t, b, "only-on-dead"); !ok {
+		t.Fatal("dead:1's records were not loaded")
+	}
+	if b.node.Ready() {
+		t.Fatal("ready while a:1 still streams")
+	}
+}

@@ -169,7 +169,9 @@ func (n *Node) attribute(m Meta) string {
 // state, and starts the snapshot load on its first call. Members that turn
 // DOWN (or disappear) start their OwnerGrace clock; a member coming back
 // from DOWN has its retry backoff reset and, if it was given up during the
-// snapshot load, is loaded from again.
+// snapshot load, is loaded from again (a member given up as refusing
+// connections is waited for again if the node is still loading). A DOWN
+// member with Member.Refused is given up at once.
 func (n *Node) SetMembers(now time.Time, members []Member) {
 	n.now = now
 	st := make(map[string]MemberState, len(members)+1)
@@ -227,7 +229,10 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 		if old == StateDown {
 			p.failures = 0
 			p.backoffUntil = time.Time{}
-			if p.snap.givenUp() && n.ready {
+			// Loaded again: in the background once ready; and at once,
+			// gating readiness, if it was given up only because nothing
+			// listened there (something does now).
+			if p.snap.givenUp() && n.ready || p.snap.state == snapRefused {
 				n.startSnapshot(now, p)
 			}
 		}
