@@ -112,7 +112,10 @@ type PeerStatus struct {
 	VerifySent     uint64 `json:"verifySent"`
 	VerifyReceived uint64 `json:"verifyReceived"`
 	// Snapshot is this node's load of the peer's snapshot: "idle",
-	// "loading", "done" or "gave-up".
+	// "loading", "overdue" (still streaming after snapshot-load-max made
+	// the node ready), "done", "gave-up" (no progress for the load
+	// timeout) or "refused" (given up at once: the peer was DOWN refusing
+	// connections).
 	Snapshot        string `json:"snapshot"`
 	SnapshotRecords uint64 `json:"snapshotRecords"`
 	SnapshotChunks  uint64 `json:"snapshotChunks"`
