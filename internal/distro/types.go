@@ -118,6 +118,14 @@ type Member struct {
 	Refused bool
 }
 
+// String returns "addr STATE", with " refused" for a Refused DOWN member.
+func (m Member) String() string {
+	if m.Refused && m.State == StateDown {
+		return m.Addr + " " + m.State.String() + " refused"
+	}
+	return m.Addr + " " + m.State.String()
+}
+
 // Envelope is one outgoing message and its destination address.
 type Envelope struct {
 	To  string
