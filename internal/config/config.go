@@ -344,6 +344,13 @@ type Config struct {
 	// fresh cluster. Default 5s.
 	SnapshotLoadTimeout time.Duration `yaml:"snapshot-load-timeout"`
 
+	// SnapshotLoadMax bounds the whole snapshot load of a starting node:
+	// after it the node reports ready even if a peer still streams its
+	// snapshot (slowly, but never stalling for snapshot-load-timeout); the
+	// stream goes on in the background. Must be >= SnapshotLoadTimeout.
+	// Default 2m.
+	SnapshotLoadMax time.Duration `yaml:"snapshot-load-max"`
+
 	// TombstoneTTL is how long a delete is remembered so that a late or
 	// replayed change cannot resurrect the record. Must cover at least
 	// three verify rounds. Default 60s.
@@ -597,6 +604,7 @@ func DefaultConfig() Config {
 		SyncRetryMax:        5 * time.Second,
 		VerifyInterval:      time.Second,
 		SnapshotLoadTimeout: 5 * time.Second,
+		SnapshotLoadMax:     2 * time.Minute,
 		TombstoneTTL:        60 * time.Second,
 		OwnerGrace:          10 * time.Second,
 

@@ -200,6 +200,9 @@ func (c Config) Validate() error {
 		add(fmt.Errorf("%w: instance-delete-after (%v) is below instance-unhealthy-after (%v)",
 			ErrTimingOrder, c.InstanceDeleteAfter, c.InstanceUnhealthyAfter))
 	}
+	if c.SnapshotLoadTimeout > 0 && c.SnapshotLoadMax < c.SnapshotLoadTimeout {
+		add(fmt.Errorf("%w: snapshot-load-max (%v) is below snapshot-load-timeout (%v)", ErrTimingOrder, c.SnapshotLoadMax, c.SnapshotLoadTimeout))
+	}
 	if c.VerifyInterval > 0 && c.TombstoneTTL < 3*c.VerifyInterval {
 		add(fmt.Errorf("%w: tombstone-ttl (%v) must cover at least three verify rounds (3 x verify-interval = %v), or deleted data can come back",
 			ErrTimingOrder, c.TombstoneTTL, 3*c.VerifyInterval))

@@ -75,8 +75,15 @@ type Config struct {
 
 	// LoadTimeout bounds the startup snapshot load: a peer that made no
 	// progress (no chunk) for this long is given up. A lone node in a fresh
-	// cluster becomes ready after it. Default 5s.
+	// cluster becomes ready after it (unless its peers refuse connections,
+	// see Member.Refused). Default 5s.
 	LoadTimeout time.Duration
+	// LoadMax bounds the whole startup snapshot load: LoadMax after it
+	// started the node turns ready even if a peer still streams (a peer
+	// that sends chunks forever, each within LoadTimeout); the streams
+	// still running go on in the background. Default 2m, far above the
+	// load of millions of records. Must be at least LoadTimeout.
+	LoadMax time.Duration
 	// SnapshotRequestTimeout is how long one SnapshotRequest may stay
 	// unanswered before it is re-sent. Default 1s.
 	SnapshotRequestTimeout time.Duration
@@ -104,6 +111,7 @@ func DefaultConfig(self string) Config {
 		VerifyMaxKeys:          4096,
 		TombstoneTTL:           60 * time.Second,
 		LoadTimeout:            5 * time.Second,
+		LoadMax:                2 * time.Minute,
 		SnapshotRequestTimeout: time.Second,
 		OwnerGrace:             10 * time.Second,
 	}
@@ -124,7 +132,7 @@ func (c Config) Validate() error {
 		{"SyncDelay", c.SyncDelay}, {"SyncTimeout", c.SyncTimeout},
 		{"RetryBackoffBase", c.RetryBackoffBase}, {"RetryBackoffMax", c.RetryBackoffMax},
 		{"VerifyInterval", c.VerifyInterval}, {"TombstoneTTL", c.TombstoneTTL},
-		{"LoadTimeout", c.LoadTimeout}, {"SnapshotRequestTimeout", c.SnapshotRequestTimeout},
+		{"LoadTimeout", c.LoadTimeout}, {"LoadMax", c.LoadMax}, {"SnapshotRequestTimeout", c.SnapshotRequestTimeout},
 		{"OwnerGrace", c.OwnerGrace},
 	}
 	for _, f := range durations {
@@ -134,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.SyncDelay >= c.SyncTimeout {
 		return bad("SyncDelay %v must be below SyncTimeout %v", c.SyncDelay, c.SyncTimeout)
+	}
+	if c.LoadMax < c.LoadTimeout {
+		return bad("LoadMax %v is below LoadTimeout %v", c.LoadMax, c.LoadTimeout)
 	}
 	if c.RetryBackoffMax < c.RetryBackoffBase {
 		return bad("RetryBackoffMax %v is below RetryBackoffBase %v", c.RetryBackoffMax, c.RetryBackoffBase)

@@ -114,12 +114,17 @@
 // On its first SetMembers the node asks every peer for its full content
 // (tombstones included) in key order, SyncBatchMaxRecords per chunk, with
 // the last key as cursor; chunks are applied by version. Ready turns true
-// when every peer that was a member during the load finished its stream or
-// made no progress for LoadTimeout; a lone node in a fresh cluster is ready
-// after LoadTimeout, a standalone one at once (I5). A peer given up during
-// the load is loaded from again, in the background, as soon as it is heard
-// from or comes back UP. Until ready the node neither sends nor answers
-// verifies, but it serves snapshots and applies syncs.
+// when every peer that was a member during the load finished its stream,
+// made no progress for LoadTimeout, or is DOWN with Member.Refused (its
+// port refused connections: no process, nothing to load; a peer DOWN by
+// timeouts may be cut off, not dead, and is waited for); or LoadMax after
+// the load started, whatever still streams (the streams go on in the
+// background). A lone node in a fresh cluster is ready after LoadTimeout
+// (at once if its peers refuse), a standalone one at once (I5). A peer
+// given up during the load is loaded from again, in the background, as
+// soon as it is heard from or comes back UP (a Refused one that comes back
+// UP while the node still loads gates readiness again). Until ready the node neither
+// sends nor answers verifies, but it serves snapshots and applies syncs.
 //
 // # Dead owners
 //

@@ -137,8 +137,10 @@ func (n *Node) send(to string, m Message) {
 }
 
 // Ready reports whether the startup snapshot load finished: every peer that
-// was a member before the load ended either streamed its whole snapshot or
-// made no progress for Config.LoadTimeout (invariant I5).
+// was a member before the load ended either streamed its whole snapshot,
+// made no progress for Config.LoadTimeout, or is DOWN refusing connections
+// (Member.Refused: nothing listens there); or Config.LoadMax passed since
+// the load started (invariant I5).
 func (n *Node) Ready() bool { return n.ready }
 
 // Owner returns the owner of an ip:port tag: the member with the highest
@@ -167,10 +169,13 @@ func (n *Node) attribute(m Meta) string {
 // state, and starts the snapshot load on its first call. Members that turn
 // DOWN (or disappear) start their OwnerGrace clock; a member coming back
 // from DOWN has its retry backoff reset and, if it was given up during the
-// snapshot load, is loaded from again.
+// snapshot load, is loaded from again (a member given up as refusing
+// connections is waited for again if the node is still loading). A DOWN
+// member with Member.Refused is given up at once.
 func (n *Node) SetMembers(now time.Time, members []Member) {
 	n.now = now
 	st := make(map[string]MemberState, len(members)+1)
+	refused := make(map[string]bool)
 	for _, m := range members {
 		if m.Addr == "" {
 			continue
@@ -180,6 +185,7 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 			s = StateDown
 		}
 		st[m.Addr] = s
+		refused[m.Addr] = s == StateDown && m.Refused
 	}
 	st[n.self] = StateUp
 	addrs := sortedKeys(st)
@@ -212,7 +218,7 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 			}
 		}
 		old := p.state
-		p.state = s
+		p.state, p.refused = s, refused[a]
 		if s == StateDown {
 			if _, down := n.downSince[a]; !down {
 				n.downSince[a] = now
@@ -223,7 +229,10 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 		if old == StateDown {
 			p.failures = 0
 			p.backoffUntil = time.Time{}
-			if p.snap.state == snapGaveUp && n.ready {
+			// Loaded again: in the background once ready; and at once,
+			// gating readiness, if it was given up only because nothing
+			// listened there (something does now).
+			if p.snap.givenUp() && n.ready || p.snap.state == snapRefused {
 				n.startSnapshot(now, p)
 			}
 		}
@@ -254,6 +263,7 @@ func (n *Node) SetMembers(now time.Time, members []Member) {
 			n.startSnapshot(now, n.peers[a])
 		}
 	}
+	n.giveUpRefused()
 	n.checkReady(now)
 }
 
@@ -443,7 +453,7 @@ func (n *Node) sortedIndexKeys() []string {
 // ignored.
 func (n *Node) Step(now time.Time, from string, msg Message) {
 	n.now = now
-	if p := n.peers[from]; p != nil && p.snap.state == snapGaveUp && n.ready {
+	if p := n.peers[from]; p != nil && p.snap.givenUp() && n.ready {
 		// A peer we gave up on during the load is reachable again: load
 		// what it holds in the background before verifying against it.
 		n.startSnapshot(now, p)

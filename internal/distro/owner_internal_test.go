@@ -68,7 +68,7 @@ func TestOwner_MatchesBruteForceOracle(t *testing.T) {
 }
 
 func TestOwner_EqualViewsEqualOwners(t *testing.T) {
-	view := []Member{{"a:1", StateUp}, {"b:1", StateSuspicious}, {"c:1", StateUp}, {"d:1", StateDown}}
+	view := []Member{{Addr: "a:1", State: StateUp}, {Addr: "b:1", State: StateSuspicious}, {Addr: "c:1", State: StateUp}, {Addr: "d:1", State: StateDown}}
 	rev := []Member{view[3], view[2], view[1], view[0]}
 	x, y := testNode(t, "a:1"), testNode(t, "c:1")
 	x.SetMembers(testEpoch, view)
@@ -124,7 +124,7 @@ func TestOwner_StandaloneOwnsEverything(t *testing.T) {
 	if n.Owner("1.2.3.4:80") != "solo:1" {
 		t.Fatal("standalone node must own every tag")
 	}
-	n.SetMembers(testEpoch, []Member{{"solo:1", StateDown}, {"other:1", StateDown}})
+	n.SetMembers(testEpoch, []Member{{Addr: "solo:1", State: StateDown}, {Addr: "other:1", State: StateDown}})
 	if n.Owner("1.2.3.4:80") != "solo:1" {
 		t.Fatal("self is always on the ring; the only live member owns everything")
 	}
@@ -134,7 +134,7 @@ func TestOwner_StandaloneOwnsEverything(t *testing.T) {
 }
 
 func TestRing_AgreesWithNodeOwner(t *testing.T) {
-	view := []Member{{"a:1", StateUp}, {"b:1", StateSuspicious}, {"c:1", StateDown}, {"d:1", StateUp}}
+	view := []Member{{Addr: "a:1", State: StateUp}, {Addr: "b:1", State: StateSuspicious}, {Addr: "c:1", State: StateDown}, {Addr: "d:1", State: StateUp}}
 	n := testNode(t, "a:1")
 	n.SetMembers(testEpoch, view)
 	r := NewRing([]string{"d:1", "b:1", "a:1"})

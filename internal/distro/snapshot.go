@@ -22,13 +22,20 @@ func (n *Node) requestChunk(now time.Time, p *peer) {
 	n.send(p.addr, &SnapshotRequest{Session: p.snap.session, After: p.snap.cursor, Limit: n.cfg.SyncBatchMaxRecords})
 }
 
-// tickSnapshot re-sends timed-out chunk requests and gives up on peers that
-// made no progress for LoadTimeout.
+// tickSnapshot re-sends timed-out chunk requests, gives up on peers that
+// made no progress for LoadTimeout and, LoadMax after the load started,
+// stops the node's readiness from waiting for the streams still running.
 func (n *Node) tickSnapshot(now time.Time) {
+	overdue := !n.ready && now.Sub(n.loadStart) >= n.cfg.LoadMax
 	for _, a := range n.peerAddrs {
 		p := n.peers[a]
 		if p.snap.state != snapLoading {
 			continue
+		}
+		if overdue && p.snap.gating {
+			// The whole load took too long (a peer trickling chunks
+			// forever): the node turns ready, the stream goes on.
+			p.snap.gating, p.snap.overdue = false, true
 		}
 		if now.Sub(p.snap.lastProgress) >= n.cfg.LoadTimeout {
 			p.snap.state = snapGaveUp
@@ -39,6 +46,20 @@ func (n *Node) tickSnapshot(now time.Time) {
 			n.requestChunk(now, p)
 		case p.snap.sentAt.IsZero() && !p.snap.retryAt.IsZero() && !now.Before(p.snap.retryAt):
 			n.requestChunk(now, p)
+		}
+	}
+}
+
+// giveUpRefused abandons the load from every peer that is DOWN and refused
+// connections: no process listens there, so there is nothing to load, and
+// readiness must not wait LoadTimeout for it. A peer that is DOWN by
+// timeouts alone may be cut off rather than dead; it is still waited for.
+// An abandoned peer is loaded again once heard from or back UP.
+func (n *Node) giveUpRefused() {
+	for _, a := range n.peerAddrs {
+		if p := n.peers[a]; p.refused && p.snap.state == snapLoading {
+			p.snap.state = snapRefused
+			p.snap.sentAt, p.snap.retryAt = time.Time{}, time.Time{}
 		}
 	}
 }

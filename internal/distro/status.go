@@ -77,7 +77,9 @@ type PeerStatus struct {
 	VerifySent    uint64
 	VerifyRecv    uint64
 	// Snapshot is this node's load of the peer's snapshot: "idle",
-	// "loading", "done" or "gave-up".
+	// "loading", "overdue" (still loading, in the background, after
+	// LoadMax made the node ready), "done", "gave-up" (no progress for
+	// LoadTimeout) or "refused" (the peer was DOWN refusing connections).
 	Snapshot        string
 	SnapshotRecords uint64
 	SnapshotChunks  uint64
@@ -90,8 +92,12 @@ type SnapshotStatus struct {
 	Loading   int // peers still streaming
 	Done      int // peers fully loaded
 	GaveUp    int // peers given up (no progress for LoadTimeout)
-	Records   uint64
-	Served    uint64 // chunks this node served to others
+	Refused   int // peers given up as DOWN and refusing connections
+	// Overdue is the number of peers whose stream LoadMax stopped the
+	// node's readiness from waiting for (they may have finished since).
+	Overdue int
+	Records uint64
+	Served  uint64 // chunks this node served to others
 }
 
 // Status returns the node's current status. Ages are measured at the time
@@ -140,6 +146,12 @@ func (n *Node) Status() Status {
 			VerifySent: p.verifySent, VerifyRecv: p.verifyRecv,
 			Snapshot: p.snap.state.String(), SnapshotRecords: p.snap.records, SnapshotChunks: p.snap.chunks,
 		}
+		if p.snap.overdue {
+			s.Snapshot.Overdue++
+			if p.snap.state == snapLoading {
+				ps.Snapshot = "overdue"
+			}
+		}
 		for _, e := range p.pending { // order-independent: min and count
 			if age := now.Sub(e.since); age > ps.OldestPending {
 				ps.OldestPending = age
@@ -158,6 +170,8 @@ func (n *Node) Status() Status {
 			s.Snapshot.Done++
 		case snapGaveUp:
 			s.Snapshot.GaveUp++
+		case snapRefused:
+			s.Snapshot.Refused++
 		}
 		s.Snapshot.Records += p.snap.records
 		s.Peers = append(s.Peers, ps)

@@ -27,7 +27,8 @@ const (
 	snapIdle snapState = iota
 	snapLoading
 	snapDone
-	snapGaveUp
+	snapGaveUp  // no progress for LoadTimeout
+	snapRefused // the member is DOWN and refused connections
 )
 
 func (s snapState) String() string {
@@ -38,6 +39,8 @@ func (s snapState) String() string {
 		return "done"
 	case snapGaveUp:
 		return "gave-up"
+	case snapRefused:
+		return "refused"
 	}
 	return "idle"
 }
@@ -46,6 +49,7 @@ func (s snapState) String() string {
 type snapPeer struct {
 	state        snapState
 	gating       bool // started before Ready: Ready waits for it
+	overdue      bool // LoadMax made the node ready while this load ran
 	session      uint64
 	cursor       string
 	sentAt       time.Time // request outstanding since; zero if none
@@ -55,10 +59,15 @@ type snapPeer struct {
 	chunks       uint64
 }
 
+// givenUp reports whether the load from this peer was abandoned (it is
+// loaded again, in the background, once the peer is heard from or back UP).
+func (s *snapPeer) givenUp() bool { return s.state == snapGaveUp || s.state == snapRefused }
+
 // peer is everything the node keeps about one other member.
 type peer struct {
-	addr  string
-	state MemberState
+	addr    string
+	state   MemberState
+	refused bool // DOWN and refusing connections (Member.Refused)
 
 	pending      map[string]*pend
 	anchor       time.Time // merge-window start of the unsent entries; zero if none unsent

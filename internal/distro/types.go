@@ -110,6 +110,20 @@ type Member struct {
 	// address byte-identically, or ownership views differ.
 	Addr  string
 	State MemberState
+	// Refused marks a DOWN member whose port refused the connection (or
+	// whose host had no route) at the last attempt: no process listens
+	// there, so it holds nothing the snapshot load could wait for, and the
+	// load gives it up at once. A member that only timed out (it may be
+	// cut off, not dead) is not Refused. Ignored unless State is DOWN.
+	Refused bool
+}
+
+// String returns "addr STATE", with " refused" for a Refused DOWN member.
+func (m Member) String() string {
+	if m.Refused && m.State == StateDown {
+		return m.Addr + " " + m.State.String() + " refused"
+	}
+	return m.Addr + " " + m.State.String()
 }
 
 // Envelope is one outgoing message and its destination address.

@@ -50,13 +50,19 @@ type Member struct {
 	// LastSeen is the time of the last successful probe or message heard;
 	// zero if none yet. For this node, the time the table was created.
 	LastSeen time.Time
+	// Refused is true when a probe of the member failed because its port
+	// refused the connection or its host had no route (nothing listened
+	// there: the process was gone) and no success or message came since.
+	// Probes that merely time out never set it: that may be a partition.
+	Refused bool
 }
 
 // View is an immutable, deterministic snapshot of a Table.
 type View struct {
-	// Version increases whenever the member set or a member's State
-	// changes. FailCount and LastSeen updates alone do not change it, so a
-	// consumer can skip views whose Version it has already applied.
+	// Version increases whenever the member set, a member's State or its
+	// Refused flag changes. FailCount and LastSeen updates alone do not
+	// change it, so a consumer can skip views whose Version it has already
+	// applied.
 	Version uint64
 	// Self is this node's address; it is always among Members, Up.
 	Self string
@@ -123,6 +129,7 @@ func (tc TableConfig) Validate() error {
 // entry is the mutable per-member record.
 type entry struct {
 	state     State
+	refused   bool
 	fails     int
 	lastSeen  time.Time
 	nextProbe time.Time
@@ -206,13 +213,25 @@ func (t *Table) ProbeResult(now time.Time, addr string, ok bool, err error) bool
 	}
 	e.fails++
 	state := e.state
+	refused := isRefused(err)
 	switch {
-	case e.fails >= t.cfg.DownAfter || isRefused(err):
+	case e.fails >= t.cfg.DownAfter || refused:
 		state = Down
 	case e.fails >= t.cfg.SuspectAfter && state == Up:
 		state = Suspicious
 	}
-	return t.setState(e, state)
+	return t.set(e, state, e.refused || refused)
+}
+
+// set gives e state and refused, and counts one view version if either
+// changed.
+func (t *Table) set(e *entry, s State, refused bool) bool {
+	if e.state == s && e.refused == refused {
+		return false
+	}
+	e.state, e.refused = s, refused
+	t.version++
+	return true
 }
 
 // Heard records that a message from addr arrived at now, which proves the
@@ -233,16 +252,7 @@ func (t *Table) succeed(now time.Time, e *entry) bool {
 	if now.After(e.lastSeen) {
 		e.lastSeen = now
 	}
-	return t.setState(e, Up)
-}
-
-func (t *Table) setState(e *entry, s State) bool {
-	if e.state == s {
-		return false
-	}
-	e.state = s
-	t.version++
-	return true
+	return t.set(e, Up, false)
 }
 
 // peer returns the entry of a member other than self, or nil.
@@ -289,7 +299,7 @@ func (t *Table) Member(addr string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return Member{Addr: addr, State: e.state, FailCount: e.fails, LastSeen: e.lastSeen}, true
+	return Member{Addr: addr, State: e.state, FailCount: e.fails, LastSeen: e.lastSeen, Refused: e.refused}, true
 }
 
 // View returns a snapshot of the table, members sorted by address.
@@ -297,17 +307,22 @@ func (t *Table) View() View {
 	v := View{Version: t.version, Self: t.cfg.Self, Members: make([]Member, len(t.addrs))}
 	for i, a := range t.addrs {
 		e := t.members[a]
-		v.Members[i] = Member{Addr: a, State: e.state, FailCount: e.fails, LastSeen: e.lastSeen}
+		v.Members[i] = Member{Addr: a, State: e.state, FailCount: e.fails, LastSeen: e.lastSeen, Refused: e.refused}
 	}
 	return v
 }
 
 // isRefused reports whether err says the peer actively refused the
-// connection (nothing listens there), which Nacos treats as DOWN at once.
-// gRPC flattens errors into text, hence the string match as a fallback.
+// connection (nothing listens there), which Nacos treats as DOWN at once,
+// or that its host has no route (the host is gone). gRPC flattens errors
+// into text, hence the string match as a fallback.
 func isRefused(err error) bool {
 	if err == nil {
 		return false
 	}
-	return errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(strings.ToLower(err.Error()), "connection refused")
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no route to host")
 }

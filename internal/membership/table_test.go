@@ -268,7 +268,8 @@ func TestView_AddrsAndInState(t *testing.T) {
 
 // TestTable_MatchesOracle drives the table with random operations and
 // checks every member against a naive model of the rules, and that the
-// version moves exactly when the member set or a state changes.
+// version moves exactly when the member set, a state or a Refused flag
+// changes.
 func TestTable_MatchesOracle(t *testing.T) {
 	addrs := []string{peerA, peerB, "10.0.0.4:8848", "10.0.0.5:8848"}
 	for seed := int64(1); seed <= 20; seed++ {
@@ -338,6 +339,9 @@ func TestTable_MatchesOracle(t *testing.T) {
 					case o.fails >= suspect:
 						want = Suspicious
 					}
+					if m.Refused != o.refused {
+						t.Fatalf("seed %d op %d: %s refused=%v, oracle %v", seed, i, m.Addr, m.Refused, o.refused)
+					}
 					if m.FailCount != o.fails {
 						t.Fatalf("seed %d op %d: %s fails %d, oracle %d", seed, i, m.Addr, m.FailCount, o.fails)
 					}
@@ -358,10 +362,45 @@ func TestTable_MatchesOracle(t *testing.T) {
 	}
 }
 
-func stateOf(v View) map[string]State {
-	m := map[string]State{}
+// stateOf is what the view version follows: each member's state and
+// Refused flag.
+func stateOf(v View) map[string]string {
+	m := map[string]string{}
 	for _, x := range v.Members {
-		m[x.Addr] = x.State
+		m[x.Addr] = fmt.Sprintf("%s/%v", x.State, x.Refused)
 	}
 	return m
+}
+
+func TestTable_RefusedMarksTheMemberUntilItAnswers(t *testing.T) {
+	tb := newTable(t, 1, 3, peerA)
+	tb.ProbeResult(at(0), peerA, false, errTimeout)
+	tb.ProbeResult(at(1), peerA, false, errTimeout)
+	tb.ProbeResult(at(2), peerA, false, errTimeout)
+	if m, _ := tb.Member(peerA); m.State != Down || m.Refused {
+		t.Fatalf("after timeouts: %+v, want DOWN and not refused (it may be cut off)", m)
+	}
+	v := tb.Version()
+	if !tb.ProbeResult(at(3), peerA, false, &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}) {
+		t.Fatal("a refusal of a DOWN member must change the view (the Distro core reads Refused)")
+	}
+	if m, _ := tb.Member(peerA); !m.Refused || tb.Version() != v+1 || !tb.View().Members[0].Refused && !tb.View().Members[1].Refused {
+		t.Fatalf("after a refusal: %+v, version %d (was %d)", m, tb.Version(), v)
+	}
+	if tb.ProbeResult(at(4), peerA, false, errTimeout) {
+		t.Fatal("a later timeout changed the view")
+	}
+	if m, _ := tb.Member(peerA); !m.Refused {
+		t.Fatal("a later timeout cleared Refused: the process that refused has not come back")
+	}
+	tb.ProbeResult(at(5), peerA, false, errors.New("rpc error: code = Unavailable desc = connection error: dial tcp 10.0.0.2:9849: connect: no route to host"))
+	tb.Heard(at(6), peerA)
+	if m, _ := tb.Member(peerA); m.Refused || m.State != Up {
+		t.Fatalf("after a message: %+v, want UP and not refused", m)
+	}
+	tb2 := newTable(t, 1, 3, peerA)
+	tb2.ProbeResult(at(0), peerA, false, errors.New("dial tcp 10.0.0.2:9849: connect: no route to host"))
+	if m, _ := tb2.Member(peerA); m.State != Down || !m.Refused {
+		t.Fatalf("no route to host: %+v, want DOWN and refused", m)
+	}
 }

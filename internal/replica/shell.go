@@ -371,7 +371,7 @@ func (s *Shell) applyMembers(now time.Time) {
 	present := make(map[string]bool, len(view.Members))
 	for _, m := range view.Members {
 		present[m.Addr] = true
-		ms = append(ms, distro.Member{Addr: m.Addr, State: MemberState(m.State)})
+		ms = append(ms, distro.Member{Addr: m.Addr, State: MemberState(m.State), Refused: m.Refused})
 	}
 	s.node.SetMembers(now, ms)
 	s.ring = distro.NewRing(view.InState(membership.Up, membership.Suspicious))

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -68,9 +69,11 @@ func TestShell_ExpiresOnlyOnceReady(t *testing.T) {
 	if err := store.Publish(t0.UnixMilli(), id, svc, naming.Publication{Instances: []naming.Instance{in}}); err != nil {
 		t.Fatal(err)
 	}
-	// b never answers the snapshot request: the node stays loading for
+	// b never answers the snapshot request (its probes time out, DOWN
+	// after two: it may be cut off): the node stays loading for
 	// LoadTimeout, and must not expire meanwhile even if it owns the tag.
-	sh.ProbeResult(t0, "b:1", errors.Join(errors.New("dial"), syscall.ECONNREFUSED))
+	sh.ProbeResult(t0, "b:1", context.DeadlineExceeded)
+	sh.ProbeResult(t0, "b:1", context.DeadlineExceeded)
 	now := t0
 	for now.Before(t0.Add(5 * time.Second)) {
 		now = now.Add(10 * time.Millisecond)
@@ -223,4 +226,34 @@ func TestShell_CutOffNodeHoldsRemovals(t *testing.T) {
 	if _, ok := listed(); ok {
 		t.Fatal("not removed once the rejoin hold ended")
 	}
+}
+
+func TestShell_RefusedProbeEndsTheLoadOfThatPeer(t *testing.T) {
+	sh, _ := newTestShell(t, "a:1", "b:1", "c:1")
+	// c answers and streams its (empty) snapshot; b's port refuses: its
+	// process is gone, there is nothing to wait LoadTimeout for.
+	sh.Receive(t0.Add(time.Millisecond), "c:1", &distro.SnapshotChunk{Session: sessionTo(t, sh, "c:1"), Done: true})
+	if sh.Ready() {
+		t.Fatal("ready before b:1 was known dead")
+	}
+	sh.ProbeResult(t0.Add(2*time.Millisecond), "b:1", errors.Join(errors.New("dial"), syscall.ECONNREFUSED))
+	if !sh.Ready() {
+		t.Fatalf("not ready after b:1 refused: %+v", sh.Status().Snapshot)
+	}
+	if st := sh.Status().Snapshot; st.Refused != 1 || st.Done != 1 {
+		t.Fatalf("snapshot status %+v, want b refused and c done", st)
+	}
+}
+
+// sessionTo returns the session of the snapshot request the core last
+// queued for peer (the outbox must still hold it).
+func sessionTo(t *testing.T, sh *Shell, peer string) uint64 {
+	t.Helper()
+	for _, env := range sh.Outbox() {
+		if req, ok := env.Msg.(*distro.SnapshotRequest); ok && env.To == peer {
+			return req.Session
+		}
+	}
+	t.Fatalf("no snapshot request to %s", peer)
+	return 0
 }

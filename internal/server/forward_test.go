@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -295,10 +296,11 @@ func TestForward_ExpiredWriteIsRefusedByTheOwner(t *testing.T) {
 func TestSDKv2_ConnectsToTheReadyServerOnly(t *testing.T) {
 	// The SDK retries a "starting" server for this long before moving on.
 	t.Setenv("nacos.remote.client.grpc.timeout", "1000")
-	peer := testutil.PortBlock(t) // a member that never answers
+	peer := silentPeer(t) // a member that never answers
 	port := testutil.PortBlock(t)
 	cfg := clusterConfig(t, port, []string{"127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:" + strconv.Itoa(peer)})
 	cfg.SnapshotLoadTimeout = 10 * time.Minute
+	cfg.SnapshotLoadMax = 10 * time.Minute
 	starting := runNode(t, cfg)
 	scfg := config.DefaultLocalConfig()
 	scfg.Port = testutil.PortBlock(t)
@@ -339,4 +341,33 @@ func TestSDKv2_ConnectsToTheReadyServerOnly(t *testing.T) {
 	}
 	t.Logf("refused server checks on the loading node: %v",
 		counterValue(t, starting.srv.reg, "distrod_grpc_requests_total", map[string]string{"type": "ServerCheckRequest", "code": "300"}))
+}
+
+// silentPeer returns the HTTP port of a member whose cluster port accepts
+// connections and never says a word: probes of it time out, so a node
+// loading from it waits the load timeout. (A closed port would refuse the
+// connection, and the load gives a member that refuses up at once.)
+func silentPeer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn // kept referenced: open until the test ends
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range held {
+					_ = c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return ln.Addr().(*net.TCPAddr).Port - config.DefaultConfig().ClusterPortOffset
 }

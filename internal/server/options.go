@@ -177,6 +177,7 @@ func distroConfig(cfg config.Config) distro.Config {
 	d.RetryBackoffMax = cfg.SyncRetryMax
 	d.VerifyInterval = cfg.VerifyInterval
 	d.LoadTimeout = cfg.SnapshotLoadTimeout
+	d.LoadMax = cfg.SnapshotLoadMax
 	d.TombstoneTTL = cfg.TombstoneTTL
 	d.OwnerGrace = cfg.OwnerGrace
 	d.SyncBatchMaxRecords = clusterBatchMaxRecords

@@ -107,6 +107,7 @@ func nonDefaultConfig(t *testing.T) config.Config {
 	c.SyncRetryMax = 6 * time.Second
 	c.VerifyInterval = 2 * time.Second
 	c.SnapshotLoadTimeout = 8 * time.Second
+	c.SnapshotLoadMax = 3 * time.Minute
 	c.TombstoneTTL = 90 * time.Second
 	c.OwnerGrace = 12 * time.Second
 	c.BeatInterval = 4 * time.Second
@@ -200,6 +201,7 @@ func arrivals(c config.Config, o options) map[string]arrival {
 		"SyncRetryMax":            same(d.RetryBackoffMax, c.SyncRetryMax),
 		"VerifyInterval":          same(d.VerifyInterval, c.VerifyInterval),
 		"SnapshotLoadTimeout":     same(d.LoadTimeout, c.SnapshotLoadTimeout),
+		"SnapshotLoadMax":         same(d.LoadMax, c.SnapshotLoadMax),
 		"TombstoneTTL":            same(d.TombstoneTTL, c.TombstoneTTL),
 		"OwnerGrace":              same(d.OwnerGrace, c.OwnerGrace),
 		"BeatInterval":            same(o.http.BeatIntervalMs, c.BeatInterval.Milliseconds()),

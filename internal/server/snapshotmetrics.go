@@ -45,6 +45,7 @@ func (s *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.peers, prometheus.GaugeValue, float64(sn.Loading), "loading")
 	ch <- prometheus.MustNewConstMetric(s.peers, prometheus.GaugeValue, float64(sn.Done), "done")
 	ch <- prometheus.MustNewConstMetric(s.peers, prometheus.GaugeValue, float64(sn.GaveUp), "gave_up")
+	ch <- prometheus.MustNewConstMetric(s.peers, prometheus.GaugeValue, float64(sn.Refused), "refused")
 	ch <- prometheus.MustNewConstMetric(s.records, prometheus.CounterValue, float64(sn.Records))
 	ch <- prometheus.MustNewConstMetric(s.served, prometheus.CounterValue, float64(sn.Served))
 }

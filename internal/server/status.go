@@ -112,7 +112,10 @@ type PeerStatus struct {
 	VerifySent     uint64 `json:"verifySent"`
 	VerifyReceived uint64 `json:"verifyReceived"`
 	// Snapshot is this node's load of the peer's snapshot: "idle",
-	// "loading", "done" or "gave-up".
+	// "loading", "overdue" (still streaming after snapshot-load-max made
+	// the node ready), "done", "gave-up" (no progress for the load
+	// timeout) or "refused" (given up at once: the peer was DOWN refusing
+	// connections).
 	Snapshot        string `json:"snapshot"`
 	SnapshotRecords uint64 `json:"snapshotRecords"`
 	SnapshotChunks  uint64 `json:"snapshotChunks"`
@@ -125,9 +128,14 @@ type SnapshotStatus struct {
 	StartedAt string `json:"startedAt,omitempty"`
 	// Loading, Done and GaveUp count the peers still streaming, fully
 	// loaded, and given up (no progress for the load timeout).
-	Loading int    `json:"loading"`
-	Done    int    `json:"done"`
-	GaveUp  int    `json:"gaveUp"`
+	Loading int `json:"loading"`
+	Done    int `json:"done"`
+	GaveUp  int `json:"gaveUp"`
+	// Refused counts the peers given up at once because they were DOWN
+	// refusing connections; Overdue the streams the node stopped waiting
+	// for when snapshot-load-max passed.
+	Refused int    `json:"refused"`
+	Overdue int    `json:"overdue"`
 	Records uint64 `json:"records"`
 	// ChunksServed counts the chunks this node served to others.
 	ChunksServed uint64 `json:"chunksServed"`
@@ -156,6 +164,7 @@ func distroStatus(ds distro.Status) *DistroStatus {
 		Snapshot: SnapshotStatus{
 			Started: ds.Snapshot.Started, StartedAt: rfc3339(ds.Snapshot.StartedAt),
 			Loading: ds.Snapshot.Loading, Done: ds.Snapshot.Done, GaveUp: ds.Snapshot.GaveUp,
+			Refused: ds.Snapshot.Refused, Overdue: ds.Snapshot.Overdue,
 			Records: ds.Snapshot.Records, ChunksServed: ds.Snapshot.Served,
 		},
 	}

@@ -325,6 +325,7 @@ func (c *Cluster) afterCall(sn *simNode) {
 		c.event("view", "%s %s", sn.addr, viewString(sn.sh.View()))
 	}
 	sn.seen = cnt
+	c.noteReady(sn)
 }
 
 func viewString(v membership.View) string {
@@ -405,6 +406,25 @@ func (c *Cluster) crash(sn *simNode) {
 		}
 	}
 	c.onCrash(sn)
+}
+
+// deadRestart SIGKILLs a node other than dead and restarts it at once,
+// while dead is DOWN in every view (Options.DeadRestart).
+func (c *Cluster) deadRestart(dead *simNode) {
+	var cands []*simNode
+	for _, sn := range c.upNodes() {
+		if sn != dead {
+			cands = append(cands, sn)
+		}
+	}
+	if len(cands) < 2 {
+		return // keep one live peer to load from
+	}
+	sn := cands[c.rng.IntN(len(cands))]
+	c.crash(sn)
+	c.restart(sn)
+	c.lastFault = maxTime(c.lastFault, c.now.Add(c.opt.DownWithin()+c.opt.Config(sn.addr).OwnerGrace))
+	c.res.DeadRestart, c.res.DeadRestartReady = sn.addr, -1
 }
 
 func (c *Cluster) restart(sn *simNode) {
@@ -540,12 +560,27 @@ func (c *Cluster) step() {
 	for _, sn := range c.upNodes() {
 		sn.sh.Tick(sn.t(c.now))
 		c.afterCall(sn)
-		if !sn.ready && sn.sh.Ready() {
-			sn.ready = true
-			c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
-			c.checkLoaded(sn)
+	}
+}
+
+// noteReady checks I5 at the call that made sn ready (a Tick, a view
+// change, a message), before any later input restarts the background load
+// of a peer it gave up on.
+func (c *Cluster) noteReady(sn *simNode) {
+	if sn.ready || !sn.up || sn.load == nil || !sn.sh.Ready() {
+		return
+	}
+	sn.ready = true
+	c.event("ready", "%s after %v", sn.addr, c.now.Sub(sn.boot))
+	if sn.addr == c.res.DeadRestart && c.res.DeadRestartReady < 0 {
+		c.res.DeadRestartReady = c.now.Sub(sn.boot)
+		for _, ps := range sn.sh.Status().Peers {
+			if ps.Addr == c.res.Killed {
+				c.res.DeadRestartLoad = ps.Snapshot
+			}
 		}
 	}
+	c.checkLoaded(sn)
 }
 
 // Run executes the standard scenario: Chaos (faults and workload), then
@@ -606,12 +641,15 @@ func (c *Cluster) Run() Result {
 	for _, sn := range c.nodes {
 		c.restart(sn)
 	}
-	if !c.opt.NoKill && c.rng.IntN(2) == 0 {
+	if kill := c.rng.IntN(2) == 0; !c.opt.NoKill && (kill || c.opt.DeadRestart) {
 		// Prefer a node that was up during chaos: it has clients to lose.
 		victim := alive[c.rng.IntN(len(alive))]
 		c.res.Killed = victim.addr
 		c.crash(victim)
 		c.lastFault = c.now.Add(c.opt.DownWithin() + c.opt.Config(victim.addr).OwnerGrace)
+		if c.opt.DeadRestart {
+			c.schedule(c.opt.DownWithin()+c.opt.Step, func() { c.deadRestart(victim) })
+		}
 	}
 	quietEnd := c.now.Add(c.opt.Quiet)
 	for c.now.Before(quietEnd) {

@@ -67,7 +67,11 @@
 // unhealthy after 1.5s, deleted after 3s), and Chaos lasts until 6s after
 // it heals. Then Quiet (10s): links heal, flaps end, crashed nodes restart,
 // only delays remain; in half the seeds one node dies for good at its
-// start. Alive clients keep beating and redo-reconnecting throughout.
+// start, and in a fifth of the seeds (DeadRestart) it does and, once every
+// view holds it DOWN, another node is SIGKILLed and restarted at once: a
+// restart next to a member that is dead for good, whose load gives the
+// dead member up when its port refuses connections. Alive clients keep
+// beating and redo-reconnecting throughout.
 //
 // # Invariants
 //
@@ -112,9 +116,11 @@
 //   - I5 ready means loaded: when a (re)started node turns ready, it holds
 //     at least the version of every live record that each peer reachable
 //     throughout the load held, unchanged, since the node's boot (a peer
-//     the core gave up on after LoadTimeout without progress is exempt, as
-//     designed, and counted); and it turns ready within ReadyWithin (10s,
-//     for throttled loads).
+//     the core gave up on after LoadTimeout without progress, or stopped
+//     waiting for at LoadMax, is exempt, as designed, and counted; a peer
+//     given up as refusing connections is not: the network refuses only
+//     for a process that is down); and it turns ready within ReadyWithin
+//     (10s, for throttled loads).
 //   - I6 one owner: every 200ms, nodes with equal views agree on the owner
 //     of every tag, and the ring the server routes with agrees with the
 //     core.

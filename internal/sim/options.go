@@ -100,6 +100,12 @@ type Options struct {
 	Flaws naming.Flaws
 	// NoKill disables the permanent death of a node at the start of Quiet.
 	NoKill bool
+	// DeadRestart makes a node die for good at the start of Quiet (unless
+	// NoKill) and, once every view holds it DOWN, SIGKILLs and restarts
+	// another node at once: a restart while a member is permanently dead
+	// (Result.DeadRestart*). Its readiness must not wait LoadTimeout for
+	// the dead member, whose port refuses connections.
+	DeadRestart bool
 
 	// Watch, if not empty, adds to Trace every change of the records of
 	// the client whose id contains it, on every node (debugging).
@@ -161,5 +167,6 @@ func DefaultOptions(seed uint64) Options {
 	if seed%4 == 0 {
 		o.LongPartition = time.Duration(20+seed/4%21) * time.Second
 	}
+	o.DeadRestart = seed%5 == 1
 	return o
 }

@@ -256,3 +256,37 @@ func TestRun_CatchesStoreFlaws(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_RestartWithDeadMemberDoesNotWaitLoadTimeout restarts a node
+// while another is dead for good (Options.DeadRestart): the dead member's
+// port refuses connections, so the restarted node gives its load up at
+// once instead of waiting LoadTimeout, and every invariant still holds.
+// Every probe of (and send to) a dead process is refused here, as a real
+// kernel refuses a closed port; the standard runs refuse half of them.
+func TestRun_RestartWithDeadMemberDoesNotWaitLoadTimeout(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 10
+	}
+	loadTimeout := sim.Config("x:1").LoadTimeout
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			opt := sim.DefaultOptions(seed)
+			opt.DeadRestart = true
+			opt.Faults.Refuse = 1
+			res := sim.Run(opt)
+			report(t, res)
+			if res.DeadRestart == "" {
+				t.Fatalf("no restart while %q was dead: %s", res.Killed, res.Summary())
+			}
+			if res.DeadRestartLoad != "refused" {
+				t.Errorf("%s turned ready with its load of the dead %s %q, want refused", res.DeadRestart, res.Killed, res.DeadRestartLoad)
+			}
+			if res.DeadRestartReady < 0 || res.DeadRestartReady >= loadTimeout {
+				t.Errorf("%s turned ready %v after its restart, want before LoadTimeout %v", res.DeadRestart, res.DeadRestartReady, loadTimeout)
+			}
+			t.Logf("seed %d: %s ready %v after its restart next to the dead %s", seed, res.DeadRestart, res.DeadRestartReady, res.Killed)
+		})
+	}
+}

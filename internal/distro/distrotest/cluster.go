@@ -56,6 +56,7 @@ func SimConfig(addr string) distro.Config {
 	c.VerifyMaxKeys = 8
 	c.TombstoneTTL = 3 * time.Second
 	c.LoadTimeout = time.Second
+	c.LoadMax = 8 * time.Second
 	c.SnapshotRequestTimeout = 300 * time.Millisecond
 	c.OwnerGrace = 1500 * time.Millisecond
 	return c
