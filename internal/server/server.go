@@ -320,7 +320,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.store.ExpireCheck(now.UnixMilli(), func(string) bool { return true })
+			s.store.ExpireDue(now.UnixMilli(), func(string) bool { return true })
 		}
 	}
 }
