@@ -57,9 +57,23 @@ type expiryIndex struct {
 	// inPass suppresses touches while a check visits clients (it arms
 	// each visited client itself afterwards).
 	inPass bool
-	// stopwatch, if set, measures passes (monotonic nanoseconds).
+	// stopwatch, if set, measures passes (monotonic nanoseconds); observe,
+	// if set, is told about each pass after the lock is released.
 	stopwatch func() int64
+	observe   func(ExpiryPass)
 	stats     ExpiryStats
+}
+
+// ExpiryPass describes one expiry check (see SetExpiryObserver).
+type ExpiryPass struct {
+	// Full: the check judged every IP-port client (ExpireCheck, or
+	// ExpireDue after OwnersChanged or a change of the expiry settings).
+	Full bool
+	// Visited is the number of clients judged, Rearmed those whose armed
+	// time came but had moved later, Changes the changes emitted.
+	Visited, Rearmed, Changes int
+	// Nanos is how long the check held the store's lock.
+	Nanos int64
 }
 
 // ExpiryStats counts the work of heartbeat expiry checks since the store
@@ -76,8 +90,8 @@ type ExpiryStats struct {
 	// removals, beat refreshes and records).
 	Changes uint64
 	// Nanos is the total time spent holding the store's lock in checks,
-	// LastNanos that of the latest check, LastVisited the clients it
-	// visited (zero without SetExpiryStopwatch).
+	// LastNanos that of the latest check (zero without a stopwatch, see
+	// SetExpiryObserver), LastVisited the clients it visited.
 	Nanos, LastNanos int64
 	LastVisited      int
 	// Scheduled is the number of entries in the schedule now (stale
@@ -85,12 +99,14 @@ type ExpiryStats struct {
 	Scheduled, Touched int
 }
 
-// SetExpiryStopwatch sets a monotonic clock in nanoseconds that expiry
-// checks use to measure how long they hold the store's lock (ExpiryStats).
-// It only measures: expiry decisions use the time the caller passes in.
-func (s *Store) SetExpiryStopwatch(f func() int64) {
+// SetExpiryObserver sets a monotonic clock in nanoseconds that expiry
+// checks use to measure how long they hold the store's lock (ExpiryStats,
+// ExpiryPass) and, if observe is not nil, a function told about every
+// check once the lock is released (metrics). The clock only measures:
+// expiry decisions use the time the caller passes in. Call before use.
+func (s *Store) SetExpiryObserver(stopwatch func() int64, observe func(ExpiryPass)) {
 	s.mu.Lock()
-	s.exp.stopwatch = f
+	s.exp.stopwatch, s.exp.observe = stopwatch, observe
 	s.mu.Unlock()
 }
 
@@ -125,6 +141,7 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 	}
 	start := s.startPassLocked()
 	var ids []string
+	rearmed := 0
 	for _, id := range s.exp.touched {
 		if c := s.clients[id]; c != nil && c.dueAt == dueTouched {
 			c.dueAt = notArmed
@@ -146,7 +163,7 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 		if t := s.nextDueLocked(c, now); t > now {
 			// Its deadline moved (a beat arrived): nothing to do yet.
 			s.armLocked(c, t)
-			s.exp.stats.Rearmed++
+			rearmed++
 			continue
 		}
 		ids = append(ids, e.id)
@@ -155,14 +172,15 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 		s.rebuildHeapLocked()
 	}
 	sort.Strings(ids)
-	return s.expirePassLocked(now, owns, &passOf{ids: ids, start: start})
+	return s.expirePassLocked(now, owns, &passOf{ids: ids, start: start, rearmed: rearmed})
 }
 
 // passOf is a due pass in progress: the clients to visit (sorted) and when
 // the pass started.
 type passOf struct {
-	ids   []string
-	start int64
+	ids     []string
+	start   int64
+	rearmed int
 }
 
 func (s *Store) startPassLocked() int64 {
@@ -179,6 +197,7 @@ func (s *Store) startPassLocked() int64 {
 func (s *Store) expirePassLocked(now int64, owns func(tag string) bool, due *passOf) int {
 	var ids []string
 	var start int64
+	rearmed := 0
 	full := due == nil
 	if full {
 		start = s.startPassLocked()
@@ -195,7 +214,7 @@ func (s *Store) expirePassLocked(now int64, owns func(tag string) bool, due *pas
 		s.exp.heap = s.exp.heap[:0]
 		s.exp.full = false
 	} else {
-		ids, start = due.ids, due.start
+		ids, start, rearmed = due.ids, due.start, due.rearmed
 	}
 	var chs []Change
 	for _, id := range ids {
@@ -210,14 +229,20 @@ func (s *Store) expirePassLocked(now int64, owns func(tag string) bool, due *pas
 		st.FullPasses++
 	}
 	st.Visited += uint64(len(ids))
+	st.Rearmed += uint64(rearmed)
 	st.Changes += uint64(len(chs))
 	st.LastVisited = len(ids)
+	pass := ExpiryPass{Full: full, Visited: len(ids), Rearmed: rearmed, Changes: len(chs)}
 	if s.exp.stopwatch != nil {
-		d := s.exp.stopwatch() - start
-		st.Nanos += d
-		st.LastNanos = d
+		pass.Nanos = s.exp.stopwatch() - start
+		st.Nanos += pass.Nanos
+		st.LastNanos = pass.Nanos
 	}
+	observe := s.exp.observe
 	s.mu.Unlock()
+	if observe != nil {
+		observe(pass)
+	}
 	s.emit(chs)
 	return len(chs)
 }
@@ -255,7 +280,7 @@ func (s *Store) nextDueLocked(c *client, now int64) int64 {
 	}
 	t := notArmed
 	for k, p := range c.services {
-		if s.beatsToPassLocked(c, k, false) {
+		if s.beatsToPass(p, c.recs[k], false) {
 			return now
 		}
 		if !c.owned {
@@ -311,7 +336,11 @@ func afterMs(base, d int64) int64 {
 // beatsToPassLocked reports whether passBeatsLocked(c, k, contestedOnly)
 // would act now.
 func (s *Store) beatsToPassLocked(c *client, k ServiceKey, contestedOnly bool) bool {
-	p, m := c.services[k], c.recs[k]
+	return s.beatsToPass(c.services[k], c.recs[k], contestedOnly)
+}
+
+// beatsToPass is beatsToPassLocked for publication p with record m.
+func (s *Store) beatsToPass(p *Publication, m *pubMeta, contestedOnly bool) bool {
 	beat, since := p.newestBeat(), s.contestedSince
 	reflected := m.version.ReflectedBeat()
 	return since > 0 && beat > reflected && reflected < since && m.version.Millis() < since ||
@@ -396,4 +425,64 @@ func (s *Store) takeOwnershipLocked(c *client, now int64) {
 		s.touchLocked(c)
 	}
 	c.takeOwnership(now)
+}
+
+// expiresLocked reports whether expireLocked(now, c, k, _, flips) would
+// change p (the rejoin hold aside): an instance past its delete timeout,
+// or, with flips, a healthy one past its beat timeout and the takeover
+// grace. It spares the check a copy of every publication it judges.
+func (s *Store) expiresLocked(now int64, c *client, p *Publication, flips bool) bool {
+	for i := range p.Instances {
+		in := &p.Instances[i]
+		idle := now - in.LastBeat
+		del := in.metaMs(MetaDeleteTimeout, s.deleteMs)
+		if s.isolated {
+			del *= 2
+		}
+		if idle > del {
+			return true
+		}
+		if flips && in.Healthy && idle > in.metaMs(MetaBeatTimeout, s.unhealthyMs) && now-c.ownedSince >= takeoverGrace(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedKeys returns the keys of c's live publications in order (most
+// clients publish one: no sort).
+func (c *client) sortedKeys() []ServiceKey {
+	if len(c.services) == 1 {
+		for k := range c.services {
+			return []ServiceKey{k}
+		}
+	}
+	return sortedServiceKeys(c.services)
+}
+
+// InstanceMeta returns the value of metadata key of the instance ip:port
+// that clientID publishes for service k, as readers see it (overlay
+// applied), and whether that instance exists. It answers a heartbeat
+// without FindInstance's walk over every publisher of the service.
+func (s *Store) InstanceMeta(clientID string, k ServiceKey, ip string, port int, key string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := s.clients[clientID]
+	if c == nil || c.services[k] == nil {
+		return "", false
+	}
+	p := c.services[k]
+	for i := range p.Instances {
+		in := &p.Instances[i]
+		if in.IP != ip || in.Port != port {
+			continue
+		}
+		if ov := s.overlayFor(k); ov != nil {
+			out := in.Clone()
+			ov(&out)
+			return out.Metadata[key], true
+		}
+		return in.Metadata[key], true
+	}
+	return "", false
 }

@@ -872,7 +872,8 @@ func (s *Store) expireClientLocked(now int64, c *client, owns func(tag string) b
 		}
 		c.takeOwnership(now)
 	}
-	for _, k := range sortedServiceKeys(c.services) {
+	keys := c.sortedKeys()
+	for _, k := range keys {
 		if owned {
 			if ch, ok := s.expireLocked(now, c, k, true, true); ok {
 				chs = append(chs, ch)
@@ -899,6 +900,9 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 		return Change{}, false
 	}
 	p := c.services[k]
+	if !s.expiresLocked(now, c, p, flips) {
+		return Change{}, false
+	}
 	var keep []Instance
 	dirty, weight := false, uint16(weightFlip)
 	for i := range p.Instances {
@@ -939,6 +943,9 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 // lag half a beat timeout behind.
 func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnly bool) (Change, bool) {
 	p, m := c.services[k], c.recs[k]
+	if !s.beatsToPass(p, m, contestedOnly) {
+		return Change{}, false
+	}
 	beat, since := p.newestBeat(), s.contestedSince
 	reflected := m.version.ReflectedBeat()
 	switch {

@@ -76,6 +76,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	s.store.SetExpiry(opts.unhealthyAfterMs, opts.deleteAfterMs)
 	s.store.SetLimits(opts.limits)
 	s.reg.MustRegister(newStoreCollector(s.store))
+	watchExpiry(s.store, s.reg)
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
 	// One wire builder, with this node's one set of Stamps, builds and
