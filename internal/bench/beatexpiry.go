@@ -433,17 +433,17 @@ func expiryReport(res *Result, before, after map[string]float64) {
 	}
 	d := func(k string) float64 { return after[k] - before[k] }
 	for _, kind := range []string{"due", "full"} {
-		sum := d(`distrod_expiry_pass_seconds_sum{kind="` + kind + `"}`)
-		n := d(`distrod_expiry_pass_seconds_count{kind="` + kind + `"}`)
+		sum := d(`distrod_expiry_lock_hold_seconds_sum{kind="` + kind + `"}`)
+		n := d(`distrod_expiry_lock_hold_seconds_count{kind="` + kind + `"}`)
 		if n <= 0 {
 			continue
 		}
 		res.Gauge("expiry_"+kind+"_passes", n)
-		res.Gauge("expiry_"+kind+"_lock_ms_mean", sum/n*1e3)
+		res.Gauge("expiry_"+kind+"_longest_hold_ms_mean", sum/n*1e3)
 		// The largest bucket bound a pass of the window fell into.
 		worst := 0.0
 		for k, v := range after {
-			pre := `distrod_expiry_pass_seconds_bucket{kind="` + kind + `",le="`
+			pre := `distrod_expiry_lock_hold_seconds_bucket{kind="` + kind + `",le="`
 			if !strings.HasPrefix(k, pre) || v-before[k] <= 0 {
 				continue
 			}
@@ -457,9 +457,10 @@ func expiryReport(res *Result, before, after map[string]float64) {
 			}
 		}
 		if worst > 0 {
-			res.Gauge("expiry_"+kind+"_lock_ms_max_bound", worst*1e3)
+			res.Gauge("expiry_"+kind+"_longest_hold_ms_max_bound", worst*1e3)
 		}
 	}
+	res.Gauge("expiry_lock_ms_per_check", d("distrod_expiry_lock_seconds_total")*1e3/max(1, d(`distrod_expiry_lock_hold_seconds_count{kind="due"}`)+d(`distrod_expiry_lock_hold_seconds_count{kind="full"}`)))
 	res.Gauge("expiry_clients_visited", d("distrod_expiry_clients_visited_total"))
 	res.Gauge("expiry_clients_rearmed", d("distrod_expiry_clients_rearmed_total"))
 	res.Gauge("expiry_changes", d("distrod_expiry_changes_total"))

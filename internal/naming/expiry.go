@@ -3,6 +3,7 @@ package naming
 import (
 	"math"
 	"sort"
+	"sync"
 )
 
 // The expiry index keeps ExpireDue's work proportional to what needs
@@ -49,6 +50,8 @@ type dueEntry struct {
 // expiryIndex is the Store's schedule of IP-port clients for ExpireDue
 // (guarded by Store.mu).
 type expiryIndex struct {
+	// passMu serializes checks (a check releases mu between chunks).
+	passMu  sync.Mutex
 	heap    []dueEntry
 	touched []string
 	// full makes the next ExpireDue visit every client (initially, and
@@ -72,8 +75,10 @@ type ExpiryPass struct {
 	// Visited is the number of clients judged, Rearmed those whose armed
 	// time came but had moved later, Changes the changes emitted.
 	Visited, Rearmed, Changes int
-	// Nanos is how long the check held the store's lock.
-	Nanos int64
+	// Nanos is how long the check held the store's lock in all;
+	// LongestHoldNanos the longest single hold (it releases the lock every
+	// expiryChunk clients).
+	Nanos, LongestHoldNanos int64
 }
 
 // ExpiryStats counts the work of heartbeat expiry checks since the store
@@ -128,20 +133,27 @@ func (s *Store) OwnersChanged() {
 	s.mu.Unlock()
 }
 
+// expiryChunk is how many clients a check judges (or, while it looks for
+// the due ones, how many schedule entries it takes) per hold of the
+// store's write lock: between two holds, writes and reads go on, so a
+// check of many clients never stalls them for long.
+const expiryChunk = 1024
+
 // ExpireDue is ExpireCheck for a caller whose owns function answers the
 // same from one check to the next until the caller says otherwise with
 // OwnersChanged. It has exactly ExpireCheck's effects and emits the same
-// changes in the same order (by client id), but visits only the clients
+// changes in the same order (by client id), but judges only the clients
 // whose next deadline has come or that changed since the previous check,
 // not every IP-port client. It returns the number of changes.
 func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
+	s.exp.passMu.Lock()
+	defer s.exp.passMu.Unlock()
 	s.mu.Lock()
 	if s.exp.full {
 		return s.expirePassLocked(now, owns, nil)
 	}
-	start := s.startPassLocked()
+	h := s.startPassLocked()
 	var ids []string
-	rearmed := 0
 	for _, id := range s.exp.touched {
 		if c := s.clients[id]; c != nil && c.dueAt == dueTouched {
 			c.dueAt = notArmed
@@ -153,7 +165,12 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 	}
 	clear(s.exp.touched)
 	s.exp.touched = s.exp.touched[:0]
+	taken := 0
 	for len(s.exp.heap) > 0 && s.exp.heap[0].at <= now {
+		if taken++; taken%expiryChunk == 0 {
+			// Only checks push entries: the schedule stays as it is.
+			s.yieldLocked(&h)
+		}
 		e := s.popDue()
 		c := s.clients[e.id]
 		if c == nil || c.dueAt != e.at {
@@ -163,7 +180,7 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 		if t := s.nextDueLocked(c, now); t > now {
 			// Its deadline moved (a beat arrived): nothing to do yet.
 			s.armLocked(c, t)
-			rearmed++
+			h.rearmed++
 			continue
 		}
 		ids = append(ids, e.id)
@@ -171,80 +188,130 @@ func (s *Store) ExpireDue(now int64, owns func(tag string) bool) int {
 	if n := len(s.clients); len(s.exp.heap) > 2*n+1024 {
 		s.rebuildHeapLocked()
 	}
-	sort.Strings(ids)
-	return s.expirePassLocked(now, owns, &passOf{ids: ids, start: start, rearmed: rearmed})
+	h.ids = ids
+	return s.expirePassLocked(now, owns, &h)
 }
 
-// passOf is a due pass in progress: the clients to visit (sorted) and when
-// the pass started.
+// passOf is a check in progress: the clients to judge, and the time the
+// check has held the lock (see yieldLocked).
 type passOf struct {
 	ids     []string
-	start   int64
 	rearmed int
+	// held is when the current hold began; locked sums the holds, longest
+	// is the longest one (stopwatch nanoseconds, 0 without a stopwatch).
+	held, locked, longest int64
 }
 
-func (s *Store) startPassLocked() int64 {
+func (s *Store) startPassLocked() passOf {
 	s.exp.inPass = true
+	return passOf{held: s.stopwatchLocked()}
+}
+
+func (s *Store) stopwatchLocked() int64 {
 	if s.exp.stopwatch != nil {
 		return s.exp.stopwatch()
 	}
 	return 0
 }
 
-// expirePassLocked visits the clients of due (every IP-port client with
-// live publications when due is nil: a full pass), arms each visited client
-// again, releases the lock and emits the changes.
+// endHoldLocked accounts for the hold of the lock that ends now.
+func (s *Store) endHoldLocked(h *passOf) {
+	d := s.stopwatchLocked() - h.held
+	h.locked += d
+	h.longest = max(h.longest, d)
+}
+
+// yieldLocked lets writers and readers in for a moment during a check.
+// Clients they touch meanwhile are judged by this check if it has not
+// come to them yet, else by the next: as if their writes had come just
+// before or just after the check.
+func (s *Store) yieldLocked(h *passOf) {
+	s.endHoldLocked(h)
+	s.exp.inPass = false
+	s.mu.Unlock()
+	s.mu.Lock()
+	s.exp.inPass = true
+	h.held = s.stopwatchLocked()
+}
+
+// expirePassLocked judges the clients of due (every IP-port client with
+// live publications when due is nil: a full pass) in order of id, in
+// chunks of expiryChunk per hold of the lock, arms each judged client
+// again, and emits each chunk's changes after its hold. It is called with
+// the lock held and returns with it released.
 func (s *Store) expirePassLocked(now int64, owns func(tag string) bool, due *passOf) int {
-	var ids []string
-	var start int64
-	rearmed := 0
 	full := due == nil
 	if full {
-		start = s.startPassLocked()
-		ids = make([]string, 0, 64)
+		h := s.startPassLocked()
+		due = &h
+		ids := make([]string, 0, 64)
 		for id, c := range s.clients {
 			c.dueAt = notArmed
 			if c.kind == KindIPPort && len(c.services) > 0 {
 				ids = append(ids, id)
 			}
 		}
-		sort.Strings(ids)
 		clear(s.exp.touched)
 		s.exp.touched = s.exp.touched[:0]
+		clear(s.exp.heap)
 		s.exp.heap = s.exp.heap[:0]
 		s.exp.full = false
-	} else {
-		ids, start, rearmed = due.ids, due.start, due.rearmed
+		due.ids = ids
 	}
+	// Sort outside the lock.
+	s.endHoldLocked(due)
+	s.exp.inPass = false
+	s.mu.Unlock()
+	sort.Strings(due.ids)
+	s.mu.Lock()
+	s.exp.inPass = true
+	due.held = s.stopwatchLocked()
 	var chs []Change
-	for _, id := range ids {
+	total, judged := 0, 0
+	for i, id := range due.ids {
+		if i > 0 && i%expiryChunk == 0 {
+			s.endHoldLocked(due)
+			s.exp.inPass = false
+			s.mu.Unlock()
+			s.emit(chs)
+			total += len(chs)
+			chs = nil
+			s.mu.Lock()
+			s.exp.inPass = true
+			due.held = s.stopwatchLocked()
+		}
 		c := s.clients[id]
+		if c == nil || len(c.services) == 0 {
+			// Gone, or published nothing any more, while the lock was
+			// released: ExpireCheck would not judge it either.
+			continue
+		}
 		chs = s.expireClientLocked(now, c, owns, chs)
 		s.armLocked(c, s.nextDueLocked(c, now))
+		judged++
 	}
 	s.exp.inPass = false
+	s.endHoldLocked(due)
+	total += len(chs)
 	st := &s.exp.stats
 	st.Passes++
 	if full {
 		st.FullPasses++
 	}
-	st.Visited += uint64(len(ids))
-	st.Rearmed += uint64(rearmed)
-	st.Changes += uint64(len(chs))
-	st.LastVisited = len(ids)
-	pass := ExpiryPass{Full: full, Visited: len(ids), Rearmed: rearmed, Changes: len(chs)}
-	if s.exp.stopwatch != nil {
-		pass.Nanos = s.exp.stopwatch() - start
-		st.Nanos += pass.Nanos
-		st.LastNanos = pass.Nanos
-	}
+	st.Visited += uint64(judged)
+	st.Rearmed += uint64(due.rearmed)
+	st.Changes += uint64(total)
+	st.LastVisited = judged
+	st.Nanos += due.locked
+	st.LastNanos = due.locked
+	pass := ExpiryPass{Full: full, Visited: judged, Rearmed: due.rearmed, Changes: total, Nanos: due.locked, LongestHoldNanos: due.longest}
 	observe := s.exp.observe
 	s.mu.Unlock()
 	if observe != nil {
 		observe(pass)
 	}
 	s.emit(chs)
-	return len(chs)
+	return total
 }
 
 // touchLocked makes the next check visit c: something changed that may

@@ -852,6 +852,8 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // ExpireCheck judges every IP-port client, whatever owns answered before;
 // ExpireDue has the same effects and judges only the clients due.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
+	s.exp.passMu.Lock()
+	defer s.exp.passMu.Unlock()
 	s.mu.Lock()
 	return s.expirePassLocked(now, owns, nil)
 }
