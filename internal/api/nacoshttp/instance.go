@@ -273,7 +273,9 @@ func (c *call) beat() (any, error) {
 	}
 	var b *beatInfo
 	if raw := strings.TrimSpace(c.p.get("beat")); raw != "" {
-		if b, err = parseBeat(raw); err != nil {
+		// Parsed once for routing and here (leading and trailing space
+		// do not change what the decoder reads).
+		if b, err = c.parsedBeat(); err != nil {
 			return nil, err
 		}
 		if b.Cluster != "" {
