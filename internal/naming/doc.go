@@ -35,5 +35,10 @@
 // Identical instance metadata maps are interned and reference-counted: a
 // map leaves the table with the last instance holding it.
 //
-// Lock order: Store.mu is a leaf lock; listeners run after it is released.
+// Heartbeat expiry (ExpireCheck, ExpireDue) keeps the IP-port clients in a
+// deadline-ordered schedule (expiry.go), so a check judges only the clients
+// due rather than every client under the write lock.
+//
+// Lock order: Store.mu is a leaf lock; listeners (and the expiry observer)
+// run after it is released.
 package naming

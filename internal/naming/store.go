@@ -103,6 +103,8 @@ type client struct {
 	ownedSince int64
 	owned      bool
 	kind       ClientKind
+	// dueAt is when the expiry index next visits the client (expiry.go).
+	dueAt int64
 }
 
 // takeOwnership notes that this node acts as the client's owner from now on
@@ -114,7 +116,7 @@ func (c *client) takeOwnership(now int64) {
 }
 
 func newClient(id string) *client {
-	return &client{id: id, kind: ClientKindOf(id)}
+	return &client{id: id, kind: ClientKindOf(id), dueAt: notArmed}
 }
 
 // pubIndex maps a client's services to V, a pointer type whose stored
@@ -391,6 +393,8 @@ type Store struct {
 	// isolated and holdUntil restrain expiry; see SetExpiryHold.
 	isolated  bool
 	holdUntil int64
+	// exp schedules the IP-port clients for ExpireDue (expiry.go).
+	exp expiryIndex
 }
 
 // SetExpiryHold tells the store how far this node can trust the silence
@@ -409,6 +413,7 @@ func (s *Store) SetExpiryHold(isolated bool, holdUntil int64) {
 		isolated, holdUntil = false, 0
 	}
 	s.isolated, s.holdUntil = isolated, holdUntil
+	s.expiryChangedLocked()
 	s.mu.Unlock()
 }
 
@@ -429,6 +434,7 @@ func (s *Store) SetContested(since int64) {
 		since = 0
 	}
 	s.contestedSince = since
+	s.expiryChangedLocked()
 	s.mu.Unlock()
 }
 
@@ -459,6 +465,7 @@ type Flaws struct {
 func (s *Store) SetFlaws(f Flaws) {
 	s.mu.Lock()
 	s.flaws = f
+	s.expiryChangedLocked()
 	s.mu.Unlock()
 }
 
@@ -467,6 +474,7 @@ func (s *Store) SetFlaws(f Flaws) {
 func (s *Store) SetExpiry(unhealthyMs, deleteMs int64) {
 	s.mu.Lock()
 	s.unhealthyMs, s.deleteMs = unhealthyMs, deleteMs
+	s.expiryChangedLocked()
 	s.mu.Unlock()
 }
 
@@ -532,6 +540,7 @@ func NewStore(self string, clock *hlc.Clock) *Store {
 		limits:      DefaultLimits(),
 		unhealthyMs: DefaultBeatTimeoutMs,
 		deleteMs:    DefaultDeleteTimeoutMs,
+		exp:         expiryIndex{full: true},
 	}
 }
 
@@ -599,6 +608,7 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 		if !had {
 			return false
 		}
+		s.touchLocked(c)
 		c.services.del(k)
 		s.instances -= len(old.Instances)
 		s.releaseMetaLocked(old)
@@ -613,6 +623,7 @@ func (s *Store) putPubLocked(c *client, k ServiceKey, np *Publication) bool {
 	if had && np.sameContent(old) {
 		return false
 	}
+	s.touchLocked(c)
 	for i := range np.Instances {
 		in := &np.Instances[i]
 		if in.ClusterName != DefaultCluster {
@@ -760,6 +771,7 @@ func (s *Store) writeLocked(c *client, k ServiceKey, version func(*pubMeta) hlc.
 	}
 	m.version = version(m)
 	m.owner = s.self
+	s.touchLocked(c)
 	p := c.services.get(k)
 	m.tombstone = p == nil
 	m.beatSent = p.newestBeat()
@@ -808,7 +820,7 @@ func (s *Store) Publish(now int64, clientID string, svc ServiceKey, pub Publicat
 		c = newClient(clientID)
 		s.clients[clientID] = c
 	}
-	c.takeOwnership(now)
+	s.takeOwnershipLocked(c, now)
 	if old, ok := c.services.lookup(svc); ok && old.sameContent(np) {
 		for i := range old.Instances {
 			old.Instances[i].LastBeat = now
@@ -947,7 +959,7 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		s.mu.Unlock()
 		return false
 	}
-	c.takeOwnership(now)
+	s.takeOwnershipLocked(c, now)
 	pub := c.services.get(svc)
 	found, revive := false, false
 	for i := range pub.Instances {
@@ -968,6 +980,11 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 		if found {
 			if ch, ok := s.passBeatsLocked(now, c, svc, true); ok {
 				chs = append(chs, ch)
+			}
+			// Beats to pass on at the next check. (Deadlines only
+			// moved later: the client's armed time stays valid.)
+			if s.beatsToPassLocked(c, svc, false) {
+				s.touchLocked(c)
 			}
 		}
 		s.mu.Unlock()
@@ -1008,49 +1025,48 @@ func (s *Store) Beat(now int64, clientID string, svc ServiceKey, ip string, port
 // the episode began is recorded once in a derived version, so that an
 // expiry by a member cut off from the client loses to it after the heal.
 // It returns the number of publication records changed.
+//
+// ExpireCheck judges every IP-port client, whatever owns answered before;
+// ExpireDue has the same effects and judges only the clients due.
 func (s *Store) ExpireCheck(now int64, owns func(tag string) bool) int {
+	s.exp.passMu.Lock()
+	defer s.exp.passMu.Unlock()
 	s.mu.Lock()
-	var chs []Change
-	ids := make([]string, 0, 64)
-	for id, c := range s.clients {
-		if c.kind == KindIPPort && c.services.len() > 0 {
-			ids = append(ids, id)
+	return s.expirePassLocked(now, owns, nil)
+}
+
+// expireClientLocked is ExpireCheck's work on one IP-port client with live
+// publications: it appends the changes to chs.
+func (s *Store) expireClientLocked(now int64, c *client, owns func(tag string) bool, chs []Change) []Change {
+	owned := owns(TagOf(c.id))
+	if !owned {
+		c.owned = false
+	} else {
+		if !c.owned && s.flaws.FreshDeadline {
+			for _, p := range c.services.all {
+				for i := range p.Instances {
+					p.Instances[i].LastBeat = now
+				}
+			}
 		}
+		c.takeOwnership(now)
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		c := s.clients[id]
-		owned := owns(TagOf(id))
-		if !owned {
-			c.owned = false
-		} else {
-			if !c.owned && s.flaws.FreshDeadline {
-				for _, p := range c.services.all {
-					for i := range p.Instances {
-						p.Instances[i].LastBeat = now
-					}
-				}
-			}
-			c.takeOwnership(now)
-		}
-		for _, k := range c.services.sortedKeys() {
-			if owned {
-				if ch, ok := s.expireLocked(now, c, k, true, true); ok {
-					chs = append(chs, ch)
-					continue
-				}
-			}
-			// Not expired: pass on the beats received here. A node that
-			// does not own the client by its view passes on the beats
-			// peers forwarded to it while views disagreed.
-			if ch, ok := s.passBeatsLocked(now, c, k, false); ok {
+	keys := c.services.sortedKeys()
+	for _, k := range keys {
+		if owned {
+			if ch, ok := s.expireLocked(now, c, k, true, true); ok {
 				chs = append(chs, ch)
+				continue
 			}
 		}
+		// Not expired: pass on the beats received here. A node that
+		// does not own the client by its view passes on the beats
+		// peers forwarded to it while views disagreed.
+		if ch, ok := s.passBeatsLocked(now, c, k, false); ok {
+			chs = append(chs, ch)
+		}
 	}
-	s.mu.Unlock()
-	s.emit(chs)
-	return len(chs)
+	return chs
 }
 
 // expireLocked applies heartbeat expiry to c's publication for k: it flips
@@ -1063,6 +1079,9 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 		return Change{}, false
 	}
 	p := c.services.get(k)
+	if !s.expiresLocked(now, c, p, flips) {
+		return Change{}, false
+	}
 	var keep []Instance
 	dirty, weight := false, uint16(weightFlip)
 	for i := range p.Instances {
@@ -1103,6 +1122,9 @@ func (s *Store) expireLocked(now int64, c *client, k ServiceKey, hold, flips boo
 // lag half a beat timeout behind.
 func (s *Store) passBeatsLocked(now int64, c *client, k ServiceKey, contestedOnly bool) (Change, bool) {
 	p, m := c.services.get(k), c.recs.get(k)
+	if !s.beatsToPass(p, m, contestedOnly) {
+		return Change{}, false
+	}
 	beat, since := p.newestBeat(), s.contestedSince
 	reflected := m.version.ReflectedBeat()
 	switch {
@@ -1375,6 +1397,7 @@ func (s *Store) Apply(now int64, r Record) (bool, error) {
 	}
 	// Owners are the few member addresses: one copy each, not one per record.
 	m.version, m.owner, m.tombstone = r.Version, unique.Make(r.Owner).Value(), r.Tombstone
+	s.touchLocked(c)
 	// What the replicas know of the beats is what the record carried, not the
 	// beats this node saw itself (those it still has to pass on).
 	m.beatSent = carried
@@ -1505,6 +1528,9 @@ func (s *Store) Refresh(now int64, r Record) bool {
 		}
 	}
 	c.recs.get(k).beatSent = max(c.recs.get(k).beatSent, np.newestBeat())
+	if s.beatsToPassLocked(c, k, false) {
+		s.touchLocked(c) // a later beat to record while contested
+	}
 	return moved
 }
 

@@ -107,6 +107,9 @@ type Shell struct {
 	unsettled, down map[string]bool
 	// wasReady: the node was ready at the last Tick.
 	wasReady bool
+	// expiryReady: whether the last expiry check ran on a ready node (its
+	// owns function differs, see Tick).
+	expiryReady bool
 	// applyNow is the time of the call in progress: records the core
 	// installs through Storage get it as their last heartbeat.
 	applyNow time.Time
@@ -181,6 +184,7 @@ func NewShell(cfg ShellConfig, store *naming.Store, now time.Time) (*Shell, erro
 	}
 	s.node, s.table = node, table
 	s.ring = distro.NewRing([]string{s.self})
+	store.OwnersChanged()
 	store.OnChange(func(ch naming.Change) { s.Changed(ch) })
 	return s, nil
 }
@@ -314,13 +318,20 @@ func (s *Shell) Tick(now time.Time) {
 	s.nextExpire = now.Add(s.cfg.ExpireEvery)
 	ring := s.ring
 	owns := func(tag string) bool { return ring.Owner(tag) == s.self }
-	if !s.node.Ready() {
+	ready := s.node.Ready()
+	if !ready {
 		// Never expire what a half-loaded node has not seen beats for; but
 		// pass on the beats peers forwarded here (owning nothing, the
 		// check only refreshes).
 		owns = func(string) bool { return false }
 	}
-	n := s.store.ExpireCheck(now.UnixMilli(), owns)
+	if ready != s.expiryReady {
+		s.expiryReady = ready
+		s.store.OwnersChanged()
+	}
+	// The store judges only the clients due; every new ring (applyMembers)
+	// and readiness change make it judge them all.
+	n := s.store.ExpireDue(now.UnixMilli(), owns)
 	s.counters.ExpiryWrites += n
 	s.Drain(now)
 }
@@ -375,6 +386,7 @@ func (s *Shell) applyMembers(now time.Time) {
 	}
 	s.node.SetMembers(now, ms)
 	s.ring = distro.NewRing(view.InState(membership.Up, membership.Suspicious))
+	s.store.OwnersChanged()
 	// A member that leaves the UP state may be cut off from the clients
 	// and expire their instances on what it alone sees: that starts an
 	// episode in which the store records the beats it receives in

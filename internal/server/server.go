@@ -76,6 +76,7 @@ func newServer(cfg config.Config, log *slog.Logger, link linkFactory) (*Server, 
 	s.store.SetExpiry(opts.unhealthyAfterMs, opts.deleteAfterMs)
 	s.store.SetLimits(opts.limits)
 	s.reg.MustRegister(newStoreCollector(s.store))
+	watchExpiry(s.store, s.reg)
 	// Push listens to every store change, local or replicated, so a change
 	// made on any node reaches this node's subscribers.
 	// One wire builder, with this node's one set of Stamps, builds and
@@ -322,7 +323,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.store.ExpireCheck(now.UnixMilli(), func(string) bool { return true })
+			s.store.ExpireDue(now.UnixMilli(), func(string) bool { return true })
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package nacoshttp
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
@@ -99,5 +100,24 @@ func TestParams_RawV1Bodies(t *testing.T) {
 	parseParams(p, `beat={"metadata":{"q":"a&b=c"}}&serviceName=s`, DefaultMaxParams)
 	if p.get("beat") != `{"metadata":{"q":"a&b=c"}}` || p.get("serviceName") != "s" {
 		t.Fatalf("literal &: %v", p)
+	}
+}
+
+// A beat answers with the beat interval the beaten instance's metadata
+// sets, and the server's default for one that sets none.
+func TestBeat_AnswersTheInstancesBeatInterval(t *testing.T) {
+	e := newEnv(t, nil)
+	md := url.QueryEscape(`{"preserved.heart.beat.interval":"3000"}`)
+	if code, body := e.do("POST", v1+"/instance", "serviceName=demo&ip=10.0.0.1&port=8080&metadata="+md); code != 200 || body != "ok" {
+		t.Fatalf("register: %d %q", code, body)
+	}
+	if code, body := e.do("POST", v1+"/instance", "serviceName=demo&ip=10.0.0.2&port=8080"); code != 200 || body != "ok" {
+		t.Fatalf("register: %d %q", code, body)
+	}
+	if _, body := e.do("PUT", v1+"/instance/beat?serviceName=demo&ip=10.0.0.1&port=8080", ""); body != `{"clientBeatInterval":3000,"code":10200,"lightBeatEnabled":true}` {
+		t.Fatalf("beat of an instance with a 3 s interval: %s", body)
+	}
+	if _, body := e.do("PUT", v1+"/instance/beat?serviceName=demo&ip=10.0.0.2&port=8080", ""); body != `{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}` {
+		t.Fatalf("beat of an instance without an interval: %s", body)
 	}
 }

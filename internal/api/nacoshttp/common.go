@@ -264,7 +264,7 @@ func tagIPPort(c *call) (string, bool) {
 	ip := strings.TrimSpace(c.p.get("ip"))
 	port := strings.TrimSpace(c.p.get("port"))
 	if ip == "" && c.p.has("beat") {
-		if b, err := parseBeat(c.p.get("beat")); err == nil {
+		if b, err := c.parsedBeat(); err == nil {
 			ip, port = strings.TrimSpace(b.IP), strings.TrimSpace(string(b.Port))
 		}
 	}

@@ -211,6 +211,23 @@ type call struct {
 	body []byte
 	now  time.Time
 	ep   *endpoint
+	// beatParse caches the parse of the "beat" parameter (see parsedBeat):
+	// routing and the beat handler both read it.
+	beatParse *parsedBeat
+}
+
+type parsedBeat struct {
+	b   *beatInfo
+	err error
+}
+
+// parsedBeat parses the "beat" parameter once per request.
+func (c *call) parsedBeat() (*beatInfo, error) {
+	if c.beatParse == nil {
+		b, err := parseBeat(c.p.get("beat"))
+		c.beatParse = &parsedBeat{b, err}
+	}
+	return c.beatParse.b, c.beatParse.err
 }
 
 func (c *call) nowMs() int64 { return c.now.UnixMilli() }

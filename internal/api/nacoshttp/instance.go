@@ -273,7 +273,9 @@ func (c *call) beat() (any, error) {
 	}
 	var b *beatInfo
 	if raw := strings.TrimSpace(c.p.get("beat")); raw != "" {
-		if b, err = parseBeat(raw); err != nil {
+		// Parsed once for routing and here (leading and trailing space
+		// do not change what the decoder reads).
+		if b, err = c.parsedBeat(); err != nil {
 			return nil, err
 		}
 		if b.Cluster != "" {
@@ -309,10 +311,16 @@ func (c *call) beat() (any, error) {
 		}
 		c.s.log.Info("instance re-created from beat", "service", k.String(), "addr", in.Addr(), "cluster", cluster)
 	}
-	if in, _, ok := c.s.store.FindInstance(k, ip, port, ""); ok {
-		if v, err := strconv.ParseInt(in.Metadata[naming.MetaBeatInterval], 10, 64); err == nil && v > 0 {
-			res.ClientBeatInterval = v
+	// The beaten instance's own interval: a lookup in its client, not a
+	// walk over every publisher of the service on each beat.
+	iv, ok := c.s.store.InstanceMeta(id, k, ip, port, naming.MetaBeatInterval)
+	if !ok {
+		if in, _, found := c.s.store.FindInstance(k, ip, port, ""); found {
+			iv = in.Metadata[naming.MetaBeatInterval]
 		}
+	}
+	if v, err := strconv.ParseInt(iv, 10, 64); err == nil && v > 0 {
+		res.ClientBeatInterval = v
 	}
 	return res, nil
 }
