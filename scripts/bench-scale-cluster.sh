@@ -10,7 +10,7 @@
 # DISTROD_BIN (server binary, default bin/distrod), BENCH_BIN (default
 # bin/distrod-bench), CLUSTER_DIR (default /tmp/distrod-scale-cluster),
 # BENCH_SETTLE_DIGESTS (seconds to wait for equal digests, default 60).
-# Run it under the shared lock: flock /tmp/distrod-bench.lock scripts/...
+# Benchmarks share the machine: run one at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=$1
