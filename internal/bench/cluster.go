@@ -178,7 +178,7 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	res := newResult("join", cfg)
 	last := len(cfg.Targets) - 1
 	joiner, pid := cfg.Targets[last], cfg.PIDs[last]
-	argv, env, dir, err := processLaunch(pid)
+	node, err := processLaunch(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -194,23 +194,10 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	if err := waitLoaded(ctx, cfg, joiner, prefix); err != nil {
 		return nil, fmt.Errorf("bench: data never reached %s before the restart: %w", joiner, err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("bench: kill %d: %w", pid, err)
+	cmd, logName, t0, err := node.killAndRestart("join")
+	if err != nil {
+		return nil, err
 	}
-	waitExit(pid, 10*time.Second)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir = env, dir
-	logf, _ := os.CreateTemp("", "distrod-join-*.log")
-	if logf != nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
-		defer logf.Close()
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: restart %s: %w", argv[0], err)
-	}
-	// The restarted node outlives the benchmark, like the one it replaced.
-	go func() { _ = cmd.Wait() }()
 	if err := waitFor(ctx, cfg.Settle+time.Minute, func() bool { return ready(ctx, joiner) }); err != nil {
 		return nil, fmt.Errorf("bench: %s never became ready: %w", joiner, err)
 	}
@@ -220,7 +207,7 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Gauge("instances", float64(cfg.Services*cfg.Instances))
 	res.Gauge("join_seconds", joined.Seconds())
-	res.Note("%s restarted as pid %d (log %s)", joiner, cmd.Process.Pid, nameOf(logf))
+	res.Note("%s restarted as pid %d (log %s)", joiner, cmd.Process.Pid, logName)
 	return res, nil
 }
 
@@ -231,20 +218,27 @@ func nameOf(f *os.File) string {
 	return f.Name()
 }
 
+// launch is how a node process was started: enough to start it again.
+type launch struct {
+	pid       int
+	argv, env []string
+	dir       string
+}
+
 // processLaunch reads how pid was started from /proc.
-func processLaunch(pid int) (argv, env []string, dir string, err error) {
+func processLaunch(pid int) (launch, error) {
 	base := "/proc/" + strconv.Itoa(pid)
 	cmdline, err := os.ReadFile(base + "/cmdline")
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("bench: read command line of pid %d: %w", pid, err)
+		return launch{}, fmt.Errorf("bench: read command line of pid %d: %w", pid, err)
 	}
 	environ, err := os.ReadFile(base + "/environ")
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("bench: read environment of pid %d: %w", pid, err)
+		return launch{}, fmt.Errorf("bench: read environment of pid %d: %w", pid, err)
 	}
-	dir, err = os.Readlink(base + "/cwd")
+	dir, err := os.Readlink(base + "/cwd")
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("bench: read directory of pid %d: %w", pid, err)
+		return launch{}, fmt.Errorf("bench: read directory of pid %d: %w", pid, err)
 	}
 	split := func(b []byte) []string {
 		var out []string
@@ -253,11 +247,43 @@ func processLaunch(pid int) (argv, env []string, dir string, err error) {
 		}
 		return out
 	}
-	argv = split(cmdline)
+	argv := split(cmdline)
 	if exe, err := os.Readlink(base + "/exe"); err == nil {
 		argv[0] = exe
 	}
-	return argv, split(environ), dir, nil
+	return launch{pid: pid, argv: argv, env: split(environ), dir: dir}, nil
+}
+
+// start starts the node again with its command line, environment and
+// directory, its output in a temp file named after logName (the log's
+// path is returned, "discarded" if none could be made). The new process
+// outlives the benchmark, like the one it replaces.
+func (l launch) start(logName string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(l.argv[0], l.argv[1:]...)
+	cmd.Env, cmd.Dir = l.env, l.dir
+	logf, _ := os.CreateTemp("", "distrod-"+logName+"-*.log")
+	if logf != nil {
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// The child holds its own copy of the file once started.
+		defer logf.Close()
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("bench: restart %s: %w", l.argv[0], err)
+	}
+	go func() { _ = cmd.Wait() }()
+	return cmd, nameOf(logf), nil
+}
+
+// killAndRestart SIGKILLs the node, waits for it to exit and starts it
+// again (start); it returns when the new process was started.
+func (l launch) killAndRestart(logName string) (*exec.Cmd, string, time.Time, error) {
+	if err := syscall.Kill(l.pid, syscall.SIGKILL); err != nil {
+		return nil, "", time.Time{}, fmt.Errorf("bench: kill %d: %w", l.pid, err)
+	}
+	waitExit(l.pid, 10*time.Second)
+	t0 := time.Now()
+	cmd, log, err := l.start(logName)
+	return cmd, log, t0, err
 }
 
 func waitExit(pid int, d time.Duration) {

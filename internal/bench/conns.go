@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -95,7 +94,7 @@ func Reconnect(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := newResult("reconnect", cfg)
 	pid := cfg.PIDs[0]
-	argv, env, dir, err := processLaunch(pid)
+	node, err := processLaunch(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -115,23 +114,10 @@ func Reconnect(ctx context.Context, cfg Config) (*Result, error) {
 	if _, err := f.all("watch"); err != nil {
 		return nil, err
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("bench: kill %d: %w", pid, err)
+	cmd, logName, t0, err := node.killAndRestart("reconnect")
+	if err != nil {
+		return nil, err
 	}
-	waitExit(pid, 10*time.Second)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir = env, dir
-	logf, _ := os.CreateTemp("", "distrod-reconnect-*.log")
-	if logf != nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
-		defer logf.Close()
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: restart %s: %w", argv[0], err)
-	}
-	// The restarted node outlives the benchmark, like the one it replaced.
-	go func() { _ = cmd.Wait() }()
 	readyAfter := time.Duration(-1)
 	var back time.Duration
 	deadline := t0.Add(cfg.Settle)
@@ -179,7 +165,7 @@ func Reconnect(ctx context.Context, cfg Config) (*Result, error) {
 	if rss := readRSS(ctx, Config{Targets: cfg.Targets, PIDs: []int{cmd.Process.Pid}}, 0); rss > 0 {
 		res.Gauge("rss_after_storm_mib", float64(rss)/(1<<20))
 	}
-	res.Note("%s restarted as pid %d (log %s)", target, cmd.Process.Pid, nameOf(logf))
+	res.Note("%s restarted as pid %d (log %s)", target, cmd.Process.Pid, logName)
 	return res, nil
 }
 

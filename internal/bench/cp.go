@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,17 +132,13 @@ func CPRestart(ctx context.Context, cfg Config) (*Result, error) {
 	if n < 1 || len(cfg.PIDs) != n {
 		return nil, fmt.Errorf("%w: cprestart needs -pids for every target", ErrNeedsCluster)
 	}
-	type launch struct {
-		argv, env []string
-		dir       string
-	}
 	launches := make([]launch, n)
 	for i, pid := range cfg.PIDs {
-		argv, env, dir, err := processLaunch(pid)
+		l, err := processLaunch(pid)
 		if err != nil {
 			return nil, err
 		}
-		launches[i] = launch{argv, env, dir}
+		launches[i] = l
 	}
 	if _, err := leaderIndex(ctx, cfg.Targets, cfg.Settle); err != nil {
 		return nil, err
@@ -213,20 +208,12 @@ func CPRestart(ctx context.Context, cfg Config) (*Result, error) {
 	t0 := time.Now()
 	pids := make([]int, n)
 	for i, l := range launches {
-		cmd := exec.Command(l.argv[0], l.argv[1:]...)
-		cmd.Env, cmd.Dir = l.env, l.dir
-		logf, _ := os.CreateTemp("", "distrod-cprestart-*.log")
-		if logf != nil {
-			cmd.Stdout, cmd.Stderr = logf, logf
-			defer logf.Close()
+		cmd, logName, err := l.start("cprestart")
+		if err != nil {
+			return res, err
 		}
-		if err := cmd.Start(); err != nil {
-			return res, fmt.Errorf("bench: restart %s: %w", l.argv[0], err)
-		}
-		// The restarted nodes outlive the benchmark, like those they replaced.
-		go func() { _ = cmd.Wait() }()
 		pids[i] = cmd.Process.Pid
-		res.Note("%s restarted as pid %d (log %s)", cfg.Targets[i], pids[i], nameOf(logf))
+		res.Note("%s restarted as pid %d (log %s)", cfg.Targets[i], pids[i], logName)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -182,27 +180,14 @@ func parseMemStats(b []byte) map[string]int64 {
 // it reports ready. It returns how long that took and the new PID; the
 // restarted node outlives the benchmark, like the one it replaced.
 func restartNode(ctx context.Context, cfg Config, i int) (time.Duration, int, error) {
-	pid := cfg.PIDs[i]
-	argv, env, dir, err := processLaunch(pid)
+	node, err := processLaunch(cfg.PIDs[i])
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return 0, 0, fmt.Errorf("bench: kill %d: %w", pid, err)
+	cmd, _, t0, err := node.killAndRestart("memory")
+	if err != nil {
+		return 0, 0, err
 	}
-	waitExit(pid, 10*time.Second)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir = env, dir
-	logf, _ := os.CreateTemp("", "distrod-join-*.log")
-	if logf != nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
-		defer logf.Close()
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, 0, fmt.Errorf("bench: restart %s: %w", argv[0], err)
-	}
-	go func() { _ = cmd.Wait() }()
 	if err := waitFor(ctx, cfg.Settle+time.Minute, func() bool { return ready(ctx, cfg.Targets[i]) }); err != nil {
 		return 0, 0, fmt.Errorf("bench: %s never became ready: %w", cfg.Targets[i], err)
 	}

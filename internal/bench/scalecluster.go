@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"syscall"
 	"time"
 )
@@ -78,7 +76,7 @@ func JoinDown(ctx context.Context, cfg Config) (*Result, error) {
 	res := newResult("joindown", cfg)
 	dead, joiner := cfg.Targets[n-1], cfg.Targets[n-2]
 	deadPID, pid := cfg.PIDs[n-1], cfg.PIDs[n-2]
-	argv, env, dir, err := processLaunch(pid)
+	node, err := processLaunch(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -120,23 +118,10 @@ func JoinDown(ctx context.Context, cfg Config) (*Result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("bench: %s was never DOWN everywhere: %w", dead, err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("bench: kill %d: %w", pid, err)
+	cmd, logName, t0, err := node.killAndRestart("joindown")
+	if err != nil {
+		return nil, err
 	}
-	waitExit(pid, 10*time.Second)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir = env, dir
-	logf, _ := os.CreateTemp("", "distrod-joindown-*.log")
-	if logf != nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
-		defer logf.Close()
-	}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: restart %s: %w", argv[0], err)
-	}
-	// The restarted node outlives the benchmark, like the one it replaced.
-	go func() { _ = cmd.Wait() }()
 	if err := waitFor(ctx, cfg.Settle+time.Minute, func() bool { return ready(ctx, joiner) }); err != nil {
 		return nil, fmt.Errorf("bench: %s never became ready: %w", joiner, err)
 	}
@@ -146,6 +131,6 @@ func JoinDown(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Gauge("instances", float64(cfg.Services*cfg.Instances))
 	res.Gauge("join_seconds", joined.Seconds())
-	res.Note("%s dead for good (pid %d killed); %s restarted as pid %d (log %s)", dead, deadPID, joiner, cmd.Process.Pid, nameOf(logf))
+	res.Note("%s dead for good (pid %d killed); %s restarted as pid %d (log %s)", dead, deadPID, joiner, cmd.Process.Pid, logName)
 	return res, nil
 }
