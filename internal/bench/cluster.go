@@ -194,12 +194,22 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	if err := waitLoaded(ctx, cfg, joiner, prefix); err != nil {
 		return nil, fmt.Errorf("bench: data never reached %s before the restart: %w", joiner, err)
 	}
-	cmd, logName, t0, err := node.killAndRestart("join")
-	if err != nil {
+	if err := timeJoin(ctx, cfg, res, node, joiner, prefix, "join"); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// timeJoin SIGKILLs and restarts node, the process of target joiner, and
+// records the time until it is ready (join_seconds); at that moment it
+// must already serve the services x instances loaded under prefix.
+func timeJoin(ctx context.Context, cfg Config, res *Result, node launch, joiner, prefix, logName string) error {
+	cmd, logPath, t0, err := node.killAndRestart(logName)
+	if err != nil {
+		return err
+	}
 	if err := waitFor(ctx, cfg.Settle+time.Minute, func() bool { return ready(ctx, joiner) }); err != nil {
-		return nil, fmt.Errorf("bench: %s never became ready: %w", joiner, err)
+		return fmt.Errorf("bench: %s never became ready: %w", joiner, err)
 	}
 	joined := time.Since(t0)
 	if err := waitLoaded(ctx, Config{Settle: time.Millisecond, Timeout: cfg.Timeout, Namespace: cfg.Namespace, Services: cfg.Services, Instances: cfg.Instances}, joiner, prefix); err != nil {
@@ -207,8 +217,8 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Gauge("instances", float64(cfg.Services*cfg.Instances))
 	res.Gauge("join_seconds", joined.Seconds())
-	res.Note("%s restarted as pid %d (log %s)", joiner, cmd.Process.Pid, logName)
-	return res, nil
+	res.Note("%s restarted as pid %d (log %s)", joiner, cmd.Process.Pid, logPath)
+	return nil
 }
 
 func nameOf(f *os.File) string {

@@ -118,19 +118,9 @@ func JoinDown(ctx context.Context, cfg Config) (*Result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("bench: %s was never DOWN everywhere: %w", dead, err)
 	}
-	cmd, logName, t0, err := node.killAndRestart("joindown")
-	if err != nil {
+	if err := timeJoin(ctx, cfg, res, node, joiner, prefix, "joindown"); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, cfg.Settle+time.Minute, func() bool { return ready(ctx, joiner) }); err != nil {
-		return nil, fmt.Errorf("bench: %s never became ready: %w", joiner, err)
-	}
-	joined := time.Since(t0)
-	if err := waitLoaded(ctx, Config{Settle: time.Millisecond, Timeout: cfg.Timeout, Namespace: cfg.Namespace, Services: cfg.Services, Instances: cfg.Instances}, joiner, prefix); err != nil {
-		res.Note("%s reported ready before it served the loaded data", joiner)
-	}
-	res.Gauge("instances", float64(cfg.Services*cfg.Instances))
-	res.Gauge("join_seconds", joined.Seconds())
-	res.Note("%s dead for good (pid %d killed); %s restarted as pid %d (log %s)", dead, deadPID, joiner, cmd.Process.Pid, logName)
+	res.Note("%s dead for good (pid %d killed)", dead, deadPID)
 	return res, nil
 }
