@@ -192,6 +192,12 @@ type status struct {
 		Address string `json:"address"`
 		State   string `json:"state"`
 	} `json:"members"`
+	Distro *struct {
+		Peers []struct {
+			Address  string `json:"address"`
+			Snapshot string `json:"snapshot"`
+		} `json:"peers"`
+	} `json:"distro"`
 }
 
 func nodeStatus(nd *node) (status, error) {
@@ -301,4 +307,53 @@ func TestCluster_ThreeProcessesReplicateSurviveKillAndReload(t *testing.T) {
 	})
 	waitHosts(t, n2, svc, want)
 	waitSameDigest(t, nodes)
+}
+
+// TestCluster_RestartNextToADeadMemberDoesNotWaitForIt restarts a node
+// while another member is gone for good. The load timeout is ten minutes,
+// so the restarted node turns ready within the test's deadline only if it
+// gives the dead member up at once because its port refuses connections;
+// it must still hold everything the live member has.
+func TestCluster_RestartNextToADeadMemberDoesNotWaitForIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	nodes := startCluster(t, 3, "DISTROD_SNAPSHOT_LOAD_TIMEOUT=10m", "DISTROD_SNAPSHOT_LOAD_MAX=20m")
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	const svc = "e2e.deadmember"
+	want := map[string]bool{}
+	for i := range 10 {
+		ip := fmt.Sprintf("10.2.0.%d", i+1)
+		if err := register(n1, svc, ip, 8080); err != nil {
+			t.Fatal(err)
+		}
+		want[ip+":8080"] = true
+	}
+	for _, nd := range nodes {
+		waitHosts(t, nd, svc, want)
+	}
+
+	n3.proc.Kill()
+	waitState(t, n1, "DOWN", n3)
+	n2.proc.Kill()
+	n2.proc.Start()
+	waitReady(t, n2)
+	got, err := hosts(n2, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("node 2 turned ready holding %d of %d instances", len(got), len(want))
+	}
+	st, err := nodeStatus(n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loads := map[string]string{}
+	for _, p := range st.Distro.Peers {
+		loads[p.Address] = p.Snapshot
+	}
+	if loads[n3.addr()] != "refused" || loads[n1.addr()] != "done" {
+		t.Fatalf("snapshot loads of the restarted node: %v; want %s refused, %s done", loads, n3.addr(), n1.addr())
+	}
 }
