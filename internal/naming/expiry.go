@@ -1,6 +1,7 @@
 package naming
 
 import (
+	"container/heap"
 	"math"
 	"sort"
 	"sync"
@@ -52,7 +53,7 @@ type dueEntry struct {
 type expiryIndex struct {
 	// passMu serializes checks (a check releases mu between chunks).
 	passMu  sync.Mutex
-	heap    []dueEntry
+	heap    dueHeap
 	touched []string
 	// full makes the next ExpireDue visit every client (initially, and
 	// after OwnersChanged or a change of the expiry settings).
@@ -418,56 +419,29 @@ func (s *Store) beatsToPass(p *Publication, m *pubMeta, contestedOnly bool) bool
 // judges every client.
 func (s *Store) expiryChangedLocked() { s.exp.full = true }
 
-func (s *Store) pushDue(e dueEntry) {
-	h := append(s.exp.heap, e)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !dueLess(h[i], h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-	s.exp.heap = h
-}
+func (s *Store) pushDue(e dueEntry) { heap.Push(&s.exp.heap, e) }
 
-func (s *Store) popDue() dueEntry {
-	h := s.exp.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h[n] = dueEntry{}
-	h = h[:n]
-	siftDown(h, 0)
-	s.exp.heap = h
-	return top
-}
+func (s *Store) popDue() dueEntry { return heap.Pop(&s.exp.heap).(dueEntry) }
 
-func siftDown(h []dueEntry, i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && dueLess(h[r], h[l]) {
-			m = r
-		}
-		if !dueLess(h[m], h[i]) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
+// dueHeap orders entries by time, then id (container/heap).
+type dueHeap []dueEntry
 
-func dueLess(a, b dueEntry) bool {
-	if a.at != b.at {
-		return a.at < b.at
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
-	return a.id < b.id
+	return h[i].id < h[j].id
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	e := old[n]
+	old[n] = dueEntry{}
+	*h = old[:n]
+	return e
 }
 
 // rebuildHeapLocked drops the stale entries: one entry per armed client.
@@ -479,10 +453,8 @@ func (s *Store) rebuildHeapLocked() {
 		}
 	}
 	clear(s.exp.heap[len(h):])
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		siftDown(h, i)
-	}
 	s.exp.heap = h
+	heap.Init(&s.exp.heap)
 }
 
 // takeOwnershipLocked is c.takeOwnership, touching c when this node begins
