@@ -59,7 +59,7 @@ type Event struct {
 	Refused bool `json:"refused,omitempty"`
 }
 
-// MetaGen is the instance metadata key in which an HTTP chaos client
+// MetaGen is the instance metadata key in which a chaos client (HTTP or SDK)
 // records which of its registrations an instance comes from, so that the
 // checker can tell a stale replica of an earlier registration from the
 // current one.

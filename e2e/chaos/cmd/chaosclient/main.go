@@ -459,6 +459,9 @@ type sdkClient struct {
 	ip   string
 	port int
 	nc   naming_client.INamingClient
+	// gen counts its registrations; the current one rides in the
+	// instance's metadata (chaos.MetaGen), as for the HTTP clients.
+	gen int
 }
 
 func (c *sdkClient) addr() string { return net.JoinHostPort(c.ip, strconv.Itoa(c.port)) }
@@ -466,7 +469,7 @@ func (c *sdkClient) addr() string { return net.JoinHostPort(c.ip, strconv.Itoa(c
 func (c *sdkClient) do(op string, fn func() (bool, error)) bool {
 	id := c.em.ids.Add(1)
 	c.em.emit(chaos.Event{Kind: chaos.KindInvoke, T: now(), ID: id, Client: c.name,
-		Service: chaos.ServiceSDK, Addr: c.addr(), Op: op})
+		Service: chaos.ServiceSDK, Addr: c.addr(), Op: op, Gen: strconv.Itoa(c.gen)})
 	ok, err := fn()
 	res := strconv.FormatBool(ok)
 	if err != nil {
@@ -538,9 +541,11 @@ func (c *sdkClient) run(ctx context.Context, quiet <-chan struct{}) {
 			<-ctx.Done()
 			return
 		}
+		c.gen++
+		meta := map[string]string{chaos.MetaGen: strconv.Itoa(c.gen)}
 		ok := c.do(chaos.OpRegister, func() (bool, error) {
 			return c.nc.RegisterInstance(vo.RegisterInstanceParam{Ip: c.ip, Port: uint64(c.port), Weight: 1,
-				Enable: true, Healthy: true, Ephemeral: true, ServiceName: chaos.ServiceSDK})
+				Enable: true, Healthy: true, Ephemeral: true, ServiceName: chaos.ServiceSDK, Metadata: meta})
 		})
 		if !ok {
 			if !wait(ctx, between(c.rnd, 500*time.Millisecond, 2*time.Second)) {
