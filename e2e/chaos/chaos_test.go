@@ -208,7 +208,12 @@ func TestChaos(t *testing.T) {
 	}
 	procs := make([]*nodeProc, nodes)
 	for i := range nodes {
+		// Every run starts from empty nodes: an artifacts directory reused
+		// from an earlier run still holds that run's control-plane data.
 		home := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
+		if err := os.RemoveAll(home); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.MkdirAll(home, 0o755); err != nil {
 			t.Fatal(err)
 		}
