@@ -182,22 +182,34 @@ func Join(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := "bench-join-" + runID() + "-"
-	rec := NewRecorder()
-	start := time.Now()
-	conns, err := loadCluster(ctx, cfg, cfg.Targets[:last], prefix, rec)
+	prefix, conns, err := preloadJoiner(ctx, cfg, res, cfg.Targets[:last], joiner)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(conns)
-	res.AddOp(OpBatch, rec, time.Since(start))
-	if err := waitLoaded(ctx, cfg, joiner, prefix); err != nil {
-		return nil, fmt.Errorf("bench: data never reached %s before the restart: %w", joiner, err)
-	}
 	if err := timeJoin(ctx, cfg, res, node, joiner, prefix, "join"); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// preloadJoiner loads services x instances through the writers (as
+// loadCluster, recorded as OpBatch in res) under a fresh prefix, and waits
+// until joiner serves them. The caller closes conns.
+func preloadJoiner(ctx context.Context, cfg Config, res *Result, writers []string, joiner string) (string, []*GRPCConn, error) {
+	prefix := "bench-" + res.Scenario + "-" + runID() + "-"
+	rec := NewRecorder()
+	start := time.Now()
+	conns, err := loadCluster(ctx, cfg, writers, prefix, rec)
+	if err != nil {
+		return "", nil, err
+	}
+	res.AddOp(OpBatch, rec, time.Since(start))
+	if err := waitLoaded(ctx, cfg, joiner, prefix); err != nil {
+		closeAll(conns)
+		return "", nil, fmt.Errorf("bench: data never reached %s before the restart: %w", joiner, err)
+	}
+	return prefix, conns, nil
 }
 
 // timeJoin SIGKILLs and restarts node, the process of target joiner, and

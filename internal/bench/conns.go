@@ -66,15 +66,26 @@ func connsDefaults(c *Config) {
 // when /metrics has them.
 func Conns(ctx context.Context, cfg Config) (*Result, error) {
 	res := newResult("conns", cfg)
+	f, err := openConnsFleet(ctx, cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	f.close()
+	return res, nil
+}
+
+// openConnsFleet starts the worker processes, connects them and idles
+// (connectAndIdle, reported in res); the caller closes the fleet.
+func openConnsFleet(ctx context.Context, cfg Config, res *Result) (*connsFleet, error) {
 	f, err := startConnsFleet(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer f.close()
 	if err := f.connectAndIdle(ctx, cfg, res); err != nil {
+		f.close()
 		return nil, err
 	}
-	return res, nil
+	return f, nil
 }
 
 // Reconnect runs Conns with one registration per connection, then starts
@@ -98,14 +109,11 @@ func Reconnect(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := startConnsFleet(ctx, cfg)
+	f, err := openConnsFleet(ctx, cfg, res)
 	if err != nil {
 		return nil, err
 	}
 	defer f.close()
-	if err := f.connectAndIdle(ctx, cfg, res); err != nil {
-		return nil, err
-	}
 	target := cfg.Targets[0]
 	want := f.total
 	if n := f.listed(ctx, cfg); n != want {

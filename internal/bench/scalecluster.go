@@ -80,18 +80,11 @@ func JoinDown(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := "bench-joindown-" + runID() + "-"
-	rec := NewRecorder()
-	start := time.Now()
-	conns, err := loadCluster(ctx, cfg, cfg.Targets[:n-2], prefix, rec)
+	prefix, conns, err := preloadJoiner(ctx, cfg, res, cfg.Targets[:n-2], joiner)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(conns)
-	res.AddOp(OpBatch, rec, time.Since(start))
-	if err := waitLoaded(ctx, cfg, joiner, prefix); err != nil {
-		return nil, fmt.Errorf("bench: data never reached %s before the restart: %w", joiner, err)
-	}
 	if err := syscall.Kill(deadPID, syscall.SIGKILL); err != nil {
 		return nil, fmt.Errorf("bench: kill %d: %w", deadPID, err)
 	}
