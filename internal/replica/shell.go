@@ -329,7 +329,7 @@ func (s *Shell) Tick(now time.Time) {
 		s.expiryReady = ready
 		s.store.OwnersChanged()
 	}
-	// The store judges only the clients due; every new ring (applyMembers)
+	// The store judges only the clients due; every change of the ring (applyMembers)
 	// and readiness change make it judge them all.
 	n := s.store.ExpireDue(now.UnixMilli(), owns)
 	s.counters.ExpiryWrites += n
@@ -385,8 +385,12 @@ func (s *Shell) applyMembers(now time.Time) {
 		ms = append(ms, distro.Member{Addr: m.Addr, State: MemberState(m.State), Refused: m.Refused})
 	}
 	s.node.SetMembers(now, ms)
-	s.ring = distro.NewRing(view.InState(membership.Up, membership.Suspicious))
-	s.store.OwnersChanged()
+	ring := distro.NewRing(view.InState(membership.Up, membership.Suspicious))
+	if !slices.Equal(ring.Members(), s.ring.Members()) {
+		// Owners may have moved: the next expiry check judges every client.
+		s.store.OwnersChanged()
+	}
+	s.ring = ring
 	// A member that leaves the UP state may be cut off from the clients
 	// and expire their instances on what it alone sees: that starts an
 	// episode in which the store records the beats it receives in
